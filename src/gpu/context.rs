@@ -1,0 +1,256 @@
+//! Adapter choice and the shared [`Gpu`] handle.
+
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context as _, Result};
+
+use super::pipelines::{PipelineCache, Shader};
+use super::pool::BufferPool;
+use super::recorder::Recorder;
+
+/// How to pick an adapter. Empty fields fall back to `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`,
+/// then to the highest-performance adapter found.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// `vulkan`, `metal`, `dx12` or `gl` (comma-separated list accepted).
+    pub backend: Option<String>,
+    /// Case-insensitive substring of the adapter name.
+    pub adapter: Option<String>,
+}
+
+/// The class of adapter, which decides kernel variants (see `ops::*::variant`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeviceClass {
+    /// A CPU implementation such as Mesa lavapipe: barriers are costly, invocations are SIMD lanes.
+    Cpu,
+    /// A real GPU: wants shared-memory tiling and many workgroups.
+    Gpu,
+}
+
+/// One line per adapter, for `ddpm info`.
+#[derive(Clone, Debug)]
+pub struct AdapterSummary {
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+}
+
+/// Byte counts of the buffer pool, for memory reports and the "no allocation in steady state" test.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemoryStats {
+    /// GPU buffers created so far (storage and readback).
+    pub buffers_created: usize,
+    /// Bytes held by live tensors now.
+    pub bytes_in_use: u64,
+    /// The most bytes ever held by live tensors at once.
+    pub peak_bytes_in_use: u64,
+    /// Bytes of all buffers the pool owns (in use or free).
+    pub bytes_allocated: u64,
+}
+
+pub(crate) struct GpuShared {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub class: DeviceClass,
+    pub pipelines: PipelineCache,
+    pub pool: Mutex<BufferPool>,
+    pub recorder: Mutex<Recorder>,
+    /// Test aid: fill every freshly taken buffer with NaN so unwritten outputs are caught.
+    pub poison: std::sync::atomic::AtomicBool,
+}
+
+/// A cheap, clonable handle to the device. All tensors keep one.
+#[derive(Clone)]
+pub struct Gpu(pub(crate) Arc<GpuShared>);
+
+fn backends_from(options: &GpuOptions) -> Result<wgpu::Backends> {
+    let Some(list) = &options.backend else {
+        return Ok(wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all()));
+    };
+    let mut backends = wgpu::Backends::empty();
+    for name in list.split(',').map(|s| s.trim().to_ascii_lowercase()) {
+        backends |= match name.as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            other => bail!("unknown backend '{other}' (expected vulkan, metal, dx12 or gl)"),
+        };
+    }
+    Ok(backends)
+}
+
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+/// Every adapter the chosen backends expose.
+pub fn list_adapters(options: &GpuOptions) -> Result<Vec<AdapterSummary>> {
+    let instance = instance(backends_from(options)?);
+    let adapters = pollster::block_on(instance.enumerate_adapters(backends_from(options)?));
+    Ok(adapters
+        .into_iter()
+        .map(|a| AdapterSummary { info: a.get_info(), limits: a.limits(), features: a.features() })
+        .collect())
+}
+
+/// Higher is preferred: a discrete GPU first, a CPU rasteriser last.
+fn preference(kind: wgpu::DeviceType) -> u8 {
+    match kind {
+        wgpu::DeviceType::DiscreteGpu => 4,
+        wgpu::DeviceType::IntegratedGpu => 3,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 1,
+        wgpu::DeviceType::Other => 0,
+    }
+}
+
+const NO_ADAPTER_HELP: &str = "install a GPU driver, or Mesa's software Vulkan driver lavapipe \
+(Debian/Ubuntu: apt-get install mesa-vulkan-drivers)";
+
+impl Gpu {
+    /// Opens the adapter chosen by `options` (see [`GpuOptions`]).
+    pub fn new(options: &GpuOptions) -> Result<Gpu> {
+        let backends = backends_from(options)?;
+        let instance = instance(backends);
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        if adapters.is_empty() {
+            bail!("no GPU adapter found: {NO_ADAPTER_HELP}");
+        }
+        let wanted = options.adapter.clone().or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+        if let Some(name) = &wanted {
+            let needle = name.to_lowercase();
+            adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
+            if adapters.is_empty() {
+                bail!("no adapter's name contains '{name}' (run `ddpm info` to list them)");
+            }
+        }
+        adapters.sort_by_key(|a| std::cmp::Reverse(preference(a.get_info().device_type)));
+        Self::open(adapters.swap_remove(0))
+    }
+
+    fn open(adapter: wgpu::Adapter) -> Result<Gpu> {
+        let info = adapter.get_info();
+        // Ask for everything the adapter offers: big activations need large bindings.
+        let limits = adapter.limits();
+        let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let features = adapter.features() & optional;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("ddpm"),
+            required_features: features,
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .with_context(|| format!("could not open device on adapter '{}'", info.name))?;
+        let class = if info.device_type == wgpu::DeviceType::Cpu {
+            DeviceClass::Cpu
+        } else {
+            DeviceClass::Gpu
+        };
+        let recorder = Recorder::new(limits.min_uniform_buffer_offset_alignment as u64);
+        Ok(Gpu(Arc::new(GpuShared {
+            device,
+            queue,
+            info,
+            limits,
+            class,
+            pipelines: PipelineCache::default(),
+            pool: Mutex::new(BufferPool::default()),
+            recorder: Mutex::new(recorder),
+            poison: Default::default(),
+        })))
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.0.device
+    }
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.0.queue
+    }
+    pub fn info(&self) -> &wgpu::AdapterInfo {
+        &self.0.info
+    }
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.0.limits
+    }
+    pub fn class(&self) -> DeviceClass {
+        self.0.class
+    }
+    pub fn is_cpu(&self) -> bool {
+        self.0.class == DeviceClass::Cpu
+    }
+    /// True if the device can write GPU timestamps (used by the benchmarks).
+    pub fn has_timestamps(&self) -> bool {
+        self.0.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+    }
+
+    /// Test aid: when on, every tensor taken from the pool is filled with NaN first, so a kernel
+    /// that leaves an output element unwritten produces a NaN the comparison catches.
+    pub fn set_poison(&self, on: bool) {
+        self.0.poison.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+    pub fn poison(&self) -> bool {
+        self.0.poison.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub fn memory_stats(&self) -> MemoryStats {
+        self.0.pool.lock().unwrap().stats()
+    }
+    /// Resets the peak counter of [`MemoryStats`].
+    pub fn reset_peak_memory(&self) {
+        self.0.pool.lock().unwrap().reset_peak();
+    }
+    /// Frees every pooled buffer no tensor is using.
+    pub fn trim_pool(&self) {
+        self.0.pool.lock().unwrap().trim();
+    }
+
+    /// Records one compute dispatch of `shader`'s `entry` point.
+    ///
+    /// Binding convention for every kernel: `@binding(0)` is a `var<uniform>` holding `params`,
+    /// `@binding(1..)` are the storage buffers of `tensors`, in order, all in `@group(0)`.
+    /// `constants` sets WGSL `override` constants (a different pipeline per value set).
+    pub fn launch<P: bytemuck::Pod>(
+        &self,
+        shader: &Shader,
+        entry: &str,
+        constants: &[(&str, f64)],
+        params: &P,
+        tensors: &[&crate::Tensor],
+        workgroups: [u32; 3],
+    ) {
+        let pipeline = self.0.pipelines.get(&self.0.device, shader, entry, constants);
+        let mut rec = self.0.recorder.lock().unwrap();
+        rec.dispatch(&self.0.device, &pipeline, bytemuck::bytes_of(params), tensors, workgroups);
+    }
+
+    /// Compiles a pipeline now (tests and `selftest` use it to keep compile time out of timings).
+    pub fn warm_up(&self, shader: &Shader, entry: &str, constants: &[(&str, f64)]) {
+        self.0.pipelines.get(&self.0.device, shader, entry, constants);
+    }
+
+    /// Submits everything recorded so far as one command buffer. Does not wait.
+    pub fn flush(&self) {
+        self.0.recorder.lock().unwrap().submit(&self.0.queue);
+    }
+
+    /// Submits and waits until the GPU has finished all submitted work.
+    pub fn sync(&self) {
+        self.flush();
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("device lost while waiting for the GPU");
+    }
+
+    /// Number of submits so far (tests check that a training step is one submit).
+    pub fn submit_count(&self) -> u64 {
+        self.0.recorder.lock().unwrap().submits()
+    }
+}

@@ -1,0 +1,15 @@
+//! A diffusion-model (DDPM) engine written from scratch on wgpu.
+//!
+//! Layers, bottom to top: [`gpu`] (device, pipelines, buffer pool, recorder) → [`tensor`] →
+//! [`ops`] (one module per WGSL kernel family, forward and backward side by side) →
+//! `nn` (layers with hand-written backward) → `diffusion` → the jobs (`train`, `sample`).
+//! [`reference`] is a float64 CPU implementation of every op, used by tests and `selftest`.
+
+pub mod gpu;
+pub mod ops;
+pub mod reference;
+pub mod selftest;
+pub mod tensor;
+
+pub use gpu::Gpu;
+pub use tensor::Tensor;

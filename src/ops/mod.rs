@@ -1,0 +1,13 @@
+//! GPU ops: one module per kernel family (one WGSL file each under `shaders/`). Each module
+//! builds bind groups, picks the kernel variant for the shape and adapter, and dispatches;
+//! forward and backward of an op live side by side.
+
+pub mod matmul;
+pub mod conv;
+pub mod norm;
+pub mod attention;
+pub mod elementwise;
+pub mod reduce;
+pub mod rng;
+pub mod diffusion;
+pub mod optim;
