@@ -1,0 +1,9 @@
+//! Criterion benchmarks of the sampling kernels (filled in with the kernels).
+mod common;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+
+fn benches(_c: &mut Criterion) {}
+
+criterion_group!(kernels, benches);
+criterion_main!(kernels);
