@@ -6,6 +6,7 @@
 //! [`reference`] is a float64 CPU implementation of every op, used by tests and `selftest`.
 
 pub mod gpu;
+pub mod model;
 pub mod ops;
 pub mod reference;
 pub mod selftest;

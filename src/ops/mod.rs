@@ -7,6 +7,7 @@ pub mod conv;
 pub mod norm;
 pub mod attention;
 pub mod elementwise;
+pub mod layout;
 pub mod reduce;
 pub mod rng;
 pub mod diffusion;

@@ -13,6 +13,7 @@ pub mod attention;
 pub mod conv;
 pub mod diffusion;
 pub mod elementwise;
+pub mod layout;
 pub mod matmul;
 pub mod norm;
 pub mod optim;
@@ -85,6 +86,7 @@ pub fn all_checks(gpu: &Gpu) -> Vec<Check> {
     out.extend(norm::checks(gpu));
     out.extend(attention::checks(gpu));
     out.extend(elementwise::checks(gpu));
+    out.extend(layout::checks(gpu));
     out.extend(reduce::checks(gpu));
     out.extend(rng::checks(gpu));
     out.extend(diffusion::checks(gpu));
