@@ -5,12 +5,20 @@
 //! `nn` (layers with hand-written backward) → `diffusion` → the jobs (`train`, `sample`).
 //! [`reference`] is a float64 CPU implementation of every op, used by tests and `selftest`.
 
+pub mod checkpoint;
+pub mod cli;
+pub mod data;
+pub mod diffusion;
 pub mod gpu;
 pub mod model;
+pub mod nn;
 pub mod ops;
 pub mod reference;
+pub mod report;
 pub mod selftest;
+pub mod streams;
 pub mod tensor;
+pub mod train;
 
 pub use gpu::Gpu;
 pub use tensor::Tensor;

@@ -99,6 +99,14 @@ impl Tensor {
         g.recorder.lock().unwrap().copy(&g.device, src, self);
     }
 
+    /// Records a copy of all of `self` into `dst` starting at element `element_offset`
+    /// (no alignment needed beyond 4 bytes; used to log scalars into a metrics buffer).
+    pub fn copy_into_at(&self, dst: &Tensor, element_offset: usize) {
+        assert!(element_offset + self.numel() <= dst.numel(), "copy out of range");
+        let target = Tensor { storage: dst.storage.clone(), offset: dst.offset + element_offset as u64 * 4, shape: self.shape.clone() };
+        target.copy_from(self);
+    }
+
     /// A new tensor with the same contents.
     pub fn duplicate(&self) -> Tensor {
         let t = Tensor::uninit(self.gpu(), &self.shape);

@@ -136,6 +136,9 @@ impl UNetConfig {
         if self.class_name != "UNet2DModel" {
             bail!("unsupported config value: _class_name = {} (expected UNet2DModel)", self.class_name);
         }
+        if self.center_input_sample {
+            bail!("unsupported config value: center_input_sample = true (inputs are expected in [-1, 1])");
+        }
         let levels = self.block_out_channels.len();
         if levels == 0 {
             bail!("block_out_channels must not be empty");

@@ -135,32 +135,43 @@ impl Layout {
 pub struct ParamStore {
     pub layout: Layout,
     pub values: Tensor,
-    pub grads: Tensor,
+    /// Gradients, present only in a store made for training.
+    pub grads: Option<Tensor>,
     value_views: Vec<Tensor>,
     grad_views: Vec<Tensor>,
 }
 
 impl ParamStore {
+    /// A store for training: values uploaded from `flat_values`, gradients zeroed.
     pub fn new(gpu: &Gpu, layout: Layout, flat_values: &[f32]) -> ParamStore {
         assert_eq!(flat_values.len(), layout.total);
         let values = Tensor::from_slice(gpu, &[layout.total], flat_values);
         let grads = Tensor::zeros(gpu, &[layout.total]);
-        let view = |t: &Tensor, i: usize| t.view(layout.offsets[i], &layout.specs[i].shape);
-        let value_views = (0..layout.specs.len()).map(|i| view(&values, i)).collect();
-        let grad_views = (0..layout.specs.len()).map(|i| view(&grads, i)).collect();
+        Self::build(layout, values, Some(grads))
+    }
+
+    /// A store for inference over an existing flat tensor (e.g. the EMA weights), no gradients.
+    pub fn for_inference(layout: Layout, values: Tensor) -> ParamStore {
+        assert_eq!(values.numel(), layout.total);
+        Self::build(layout, values, None)
+    }
+
+    fn build(layout: Layout, values: Tensor, grads: Option<Tensor>) -> ParamStore {
+        let views = |t: &Tensor| -> Vec<Tensor> {
+            (0..layout.specs.len()).map(|i| t.view(layout.offsets[i], &layout.specs[i].shape)).collect()
+        };
+        let value_views = views(&values);
+        let grad_views = grads.as_ref().map(views).unwrap_or_default();
         ParamStore { layout, values, grads, value_views, grad_views }
     }
+
     pub fn value(&self, id: ParamId) -> &Tensor {
         &self.value_views[id.0]
     }
     pub fn grad(&self, id: ParamId) -> &Tensor {
-        &self.grad_views[id.0]
+        self.grad_views.get(id.0).expect("gradients exist only in a training store")
     }
     pub fn zero_grads(&self) {
-        self.grads.fill_zero();
-    }
-    /// Swaps in other values of the same layout (e.g. the EMA weights for sampling).
-    pub fn load_values(&self, flat: &Tensor) {
-        self.values.copy_from(flat);
+        self.grads.as_ref().expect("a training store").fill_zero();
     }
 }

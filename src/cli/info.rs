@@ -1,0 +1,38 @@
+//! `ddpm info`: every adapter, with what matters for this program.
+
+use anyhow::{bail, Result};
+
+use crate::gpu::{list_adapters, GpuOptions};
+
+pub fn run(options: &GpuOptions) -> Result<()> {
+    let adapters = list_adapters(options)?;
+    if adapters.is_empty() {
+        bail!("no GPU adapter found: install a GPU driver, or Mesa's software Vulkan driver lavapipe (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)");
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let info = &a.info;
+        let l = &a.limits;
+        println!("adapter {i}: {}", info.name);
+        println!("  backend      {:?}", info.backend);
+        println!("  device type  {:?}", info.device_type);
+        println!("  driver       {} {}", info.driver, info.driver_info);
+        println!("  vendor/device {:#06x}/{:#06x}", info.vendor, info.device);
+        println!("  max buffer   {} MiB, storage binding {} MiB", l.max_buffer_size >> 20, l.max_storage_buffer_binding_size as u64 >> 20);
+        println!(
+            "  workgroups   {} invocations, {} KiB shared memory, {} per dimension, {} storage buffers per stage",
+            l.max_compute_invocations_per_workgroup,
+            l.max_compute_workgroup_storage_size >> 10,
+            l.max_compute_workgroups_per_dimension,
+            l.max_storage_buffers_per_shader_stage
+        );
+        let f = a.features;
+        let has = |x: wgpu::Features| if f.contains(x) { "yes" } else { "no" };
+        println!(
+            "  features     timestamps {}, f16 {}, subgroups {}",
+            has(wgpu::Features::TIMESTAMP_QUERY),
+            has(wgpu::Features::SHADER_F16),
+            has(wgpu::Features::SUBGROUP)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,304 @@
+//! The U-Net eps_theta(x_t, t) of DDPM in diffusers' `UNet2DModel` layout, with its forward
+//! pass (recording a [`Tape`] of what backward needs) and its hand-written backward pass.
+//!
+//! ```text
+//! h = conv_in(x); skips = [h]
+//! down level i: (resnet [+ attention]) x L, each output pushed to skips; then a downsample
+//!               (pushed too) except at the last level
+//! mid:          resnet, attention, resnet
+//! up level i:   (concat(h, skips.pop()) -> resnet [+ attention]) x (L+1); then an upsample
+//!               except at the last level
+//! eps = conv_out(silu(GN(h)))
+//! ```
+
+use super::config::{DownBlock, UNetConfig, UpBlock};
+use super::params::{ParamStore, Registry};
+use crate::nn::attention::{AttentionBlock, AttentionSaved};
+use crate::nn::conv::Conv2d;
+use crate::nn::norm::{GroupNorm, NormSaved};
+use crate::nn::resample::{Downsample, Upsample};
+use crate::nn::resnet::{ResnetBlock, ResnetSaved};
+use crate::nn::time::{TimeEmbedding, TimeSaved};
+use crate::nn::Mode;
+use crate::ops::conv::ConvGeometry;
+use crate::ops::elementwise;
+use crate::Tensor;
+
+struct Level<S> {
+    resnets: Vec<ResnetBlock>,
+    attentions: Vec<AttentionBlock>,
+    resample: Option<S>,
+}
+
+pub struct UNet {
+    pub config: UNetConfig,
+    pub registry: Registry,
+    conv_in: Conv2d,
+    time: TimeEmbedding,
+    down: Vec<Level<Downsample>>,
+    mid_resnets: [ResnetBlock; 2],
+    mid_attention: Option<AttentionBlock>,
+    up: Vec<Level<Upsample>>,
+    norm_out: GroupNorm,
+    conv_out: Conv2d,
+}
+
+/// One residual block's record, optionally followed by its attention block's.
+struct BlockTape {
+    resnet: ResnetSaved,
+    attention: Option<AttentionSaved>,
+    /// Up path only: channels of `h` before the skip was concatenated.
+    h_channels: usize,
+}
+
+/// Everything the backward pass needs from one forward pass.
+pub struct Tape {
+    mode: Mode,
+    time: TimeSaved,
+    temb_act: Tensor,
+    x: Tensor,
+    down: Vec<(Vec<BlockTape>, Option<Tensor>)>,
+    mid: Vec<BlockTape>,
+    up: Vec<(Vec<BlockTape>, Option<Tensor>)>,
+    norm_out: NormSaved,
+    conv_out_in: Tensor,
+}
+
+/// The gradients of a backward pass that are not parameters (those go to the store).
+pub struct InputGrad {
+    pub dx: Tensor,
+}
+
+impl UNet {
+    pub fn new(config: &UNetConfig) -> UNet {
+        let cfg = config.clone();
+        let reg = &mut Registry::default();
+        let (g, eps, temb) = (cfg.norm_num_groups, cfg.norm_eps, cfg.time_embed_dim());
+        let ch = &cfg.block_out_channels;
+        let levels = ch.len();
+        let layers = cfg.layers_per_block;
+        let mut resnet_index = 0;
+        let mut resnet = |reg: &mut Registry, name: String, cin: usize, cout: usize| {
+            resnet_index += 1;
+            ResnetBlock::new(reg, &name, cin, cout, temb, g, eps, cfg.dropout, resnet_index - 1)
+        };
+        let conv_in = Conv2d::new(reg, "conv_in", cfg.in_channels, ch[0], 3, ConvGeometry::same3x3(), false);
+        let time = TimeEmbedding::new(reg, ch[0], temb, cfg.flip_sin_to_cos, cfg.freq_shift);
+
+        let mut down = Vec::new();
+        for i in 0..levels {
+            let name = format!("down_blocks.{i}");
+            let attn = cfg.down_block_types[i] == DownBlock::AttnDownBlock2D;
+            let mut level = Level { resnets: vec![], attentions: vec![], resample: None };
+            for j in 0..layers {
+                let cin = if j == 0 { ch[i.saturating_sub(1)] } else { ch[i] };
+                level.resnets.push(resnet(reg, format!("{name}.resnets.{j}"), cin, ch[i]));
+                if attn {
+                    let a = AttentionBlock::new(reg, &format!("{name}.attentions.{j}"), ch[i], cfg.heads(ch[i]), g, eps);
+                    level.attentions.push(a);
+                }
+            }
+            if i + 1 < levels {
+                let pad = cfg.downsample_padding as usize;
+                level.resample = Some(Downsample::new(reg, &format!("{name}.downsamplers.0"), ch[i], pad));
+            }
+            down.push(level);
+        }
+
+        let c = ch[levels - 1];
+        let mid0 = resnet(reg, "mid_block.resnets.0".into(), c, c);
+        let mid_attention = cfg
+            .add_attention
+            .then(|| AttentionBlock::new(reg, "mid_block.attentions.0", c, cfg.heads(c), g, eps));
+        let mid1 = resnet(reg, "mid_block.resnets.1".into(), c, c);
+
+        let rev: Vec<usize> = ch.iter().rev().copied().collect();
+        let mut up = Vec::new();
+        for i in 0..levels {
+            let name = format!("up_blocks.{i}");
+            let attn = cfg.up_block_types[i] == UpBlock::AttnUpBlock2D;
+            let mut level = Level { resnets: vec![], attentions: vec![], resample: None };
+            for j in 0..=layers {
+                let prev = if j == 0 { rev[i.saturating_sub(1)] } else { rev[i] };
+                let skip = if j < layers { rev[i] } else { rev[(i + 1).min(levels - 1)] };
+                level.resnets.push(resnet(reg, format!("{name}.resnets.{j}"), prev + skip, rev[i]));
+                if attn {
+                    let a = AttentionBlock::new(reg, &format!("{name}.attentions.{j}"), rev[i], cfg.heads(rev[i]), g, eps);
+                    level.attentions.push(a);
+                }
+            }
+            if i + 1 < levels {
+                level.resample = Some(Upsample::new(reg, &format!("{name}.upsamplers.0"), rev[i]));
+            }
+            up.push(level);
+        }
+        let norm_out = GroupNorm::new(reg, "conv_norm_out", ch[0], g, eps, true);
+        let conv_out = Conv2d::new(reg, "conv_out", ch[0], cfg.out_channels, 3, ConvGeometry::same3x3(), true);
+        UNet {
+            config: cfg,
+            registry: reg.clone(),
+            conv_in,
+            time,
+            down,
+            mid_resnets: [mid0, mid1],
+            mid_attention,
+            up,
+            norm_out,
+            conv_out,
+        }
+    }
+
+    /// Number of parameters (35,746,307 for the cifar10 preset).
+    pub fn parameter_count(&self) -> usize {
+        self.registry.count()
+    }
+
+    /// Predicts the noise eps for images `x` [B, C, H, W] at u32 timesteps `t` [B].
+    pub fn forward(&self, ps: &ParamStore, x: &Tensor, t: &Tensor, mode: Mode) -> (Tensor, Tape) {
+        let (temb_act, time) = self.time.forward(ps, t);
+        let block = |h: &Tensor, r: &ResnetBlock, a: Option<&AttentionBlock>, h_channels: usize| {
+            let (h, resnet) = r.forward(ps, h, &temb_act, mode);
+            match a {
+                Some(a) => {
+                    let (h, att) = a.forward(ps, &h);
+                    (h, BlockTape { resnet, attention: Some(att), h_channels })
+                }
+                None => (h, BlockTape { resnet, attention: None, h_channels }),
+            }
+        };
+
+        // Inference keeps no per-block records, so its memory is just the working set.
+        let keep = mode.training;
+        let mut h = self.conv_in.forward(ps, x);
+        let mut skips = vec![h.clone()];
+        let mut down_tape = Vec::new();
+        for level in &self.down {
+            let mut blocks = Vec::new();
+            for (j, r) in level.resnets.iter().enumerate() {
+                let (out, bt) = block(&h, r, level.attentions.get(j), 0);
+                h = out;
+                skips.push(h.clone());
+                if keep {
+                    blocks.push(bt);
+                }
+            }
+            let mut input = None;
+            if let Some(d) = &level.resample {
+                input = keep.then(|| h.clone());
+                h = d.forward(ps, &h);
+                skips.push(h.clone());
+            }
+            down_tape.push((blocks, input));
+        }
+
+        let (out, m0) = block(&h, &self.mid_resnets[0], None, 0);
+        let mut mid = vec![m0];
+        h = out;
+        if let Some(a) = &self.mid_attention {
+            let (out, att) = a.forward(ps, &h);
+            mid[0].attention = Some(att);
+            h = out;
+        }
+        let (out, m1) = block(&h, &self.mid_resnets[1], None, 0);
+        mid.push(m1);
+        if !keep {
+            mid.clear();
+        }
+        h = out;
+
+        let mut up_tape = Vec::new();
+        for level in &self.up {
+            let mut blocks = Vec::new();
+            for (j, r) in level.resnets.iter().enumerate() {
+                let skip = skips.pop().expect("skip stack matches the architecture");
+                let h_channels = h.dim(1);
+                let cat = elementwise::concat_channels(&h, &skip);
+                let (out, bt) = block(&cat, r, level.attentions.get(j), h_channels);
+                h = out;
+                if keep {
+                    blocks.push(bt);
+                }
+            }
+            let mut input = None;
+            if let Some(u) = &level.resample {
+                input = keep.then(|| h.clone());
+                h = u.forward(ps, &h);
+            }
+            up_tape.push((blocks, input));
+        }
+
+        let (conv_out_in, norm_out) = self.norm_out.forward(ps, &h);
+        let eps = self.conv_out.forward(ps, &conv_out_in);
+        let tape = Tape {
+            mode,
+            time,
+            temb_act,
+            x: x.clone(),
+            down: down_tape,
+            mid,
+            up: up_tape,
+            norm_out,
+            conv_out_in,
+        };
+        (eps, tape)
+    }
+
+    /// Accumulates every parameter gradient into `ps` and returns dL/dx, given dL/d(eps).
+    pub fn backward(&self, ps: &ParamStore, tape: Tape, d_eps: &Tensor) -> InputGrad {
+        assert!(tape.mode.training, "backward needs a forward pass in training mode");
+        let Tape { mode: _, time, temb_act, x, down, mid, up, norm_out, conv_out_in } = tape;
+        let d_temb_act = Tensor::zeros(temb_act.gpu(), temb_act.shape());
+        let block_backward = |bt: BlockTape, r: &ResnetBlock, a: Option<&AttentionBlock>, dh: Tensor| {
+            let dh = match (a, bt.attention) {
+                (Some(a), Some(saved)) => a.backward(ps, saved, &dh),
+                _ => dh,
+            };
+            r.backward(ps, bt.resnet, &temb_act, &dh, &d_temb_act)
+        };
+
+        let mut dh = self.conv_out.backward(ps, &conv_out_in, d_eps);
+        dh = self.norm_out.backward(ps, &norm_out, &dh);
+
+        // Up path, last level first; each resnet's input gradient splits into the gradient of
+        // h and that of the skip it consumed. Skips were popped in reverse push order.
+        let mut d_skips: Vec<Tensor> = Vec::new();
+        for (level, (blocks, input)) in self.up.iter().zip(up).rev() {
+            if let (Some(u), Some(input)) = (&level.resample, input) {
+                dh = u.backward(ps, &input, &dh);
+            }
+            for (j, bt) in blocks.into_iter().enumerate().rev() {
+                let h_channels = bt.h_channels;
+                let d_cat = block_backward(bt, &level.resnets[j], level.attentions.get(j), dh);
+                let (d_h, d_skip) = elementwise::split_channels(&d_cat, h_channels);
+                dh = d_h;
+                d_skips.push(d_skip);
+            }
+        }
+        // d_skips is now in push order: d_skips[k] is the gradient of skips[k].
+        let mut mid = mid.into_iter().rev();
+        let m1 = mid.next().unwrap();
+        dh = block_backward(m1, &self.mid_resnets[1], None, dh);
+        let mut m0 = mid.next().unwrap();
+        if let (Some(a), Some(saved)) = (&self.mid_attention, m0.attention.take()) {
+            dh = a.backward(ps, saved, &dh);
+        }
+        dh = block_backward(m0, &self.mid_resnets[0], None, dh);
+
+        // Down path, last level first; the skip stack is consumed from its end.
+        for (level, (blocks, input)) in self.down.iter().zip(down).rev() {
+            if let (Some(d), Some(input)) = (&level.resample, input) {
+                elementwise::add_assign(&dh, &d_skips.pop().unwrap());
+                dh = d.backward(ps, &input, &dh);
+            }
+            for (j, bt) in blocks.into_iter().enumerate().rev() {
+                elementwise::add_assign(&dh, &d_skips.pop().unwrap());
+                dh = block_backward(bt, &level.resnets[j], level.attentions.get(j), dh);
+            }
+        }
+        elementwise::add_assign(&dh, &d_skips.pop().unwrap());
+        assert!(d_skips.is_empty(), "every skip gradient consumed");
+        let dx = self.conv_in.backward(ps, &x, &dh);
+        self.time.backward(ps, time, &d_temb_act);
+        InputGrad { dx }
+    }
+}

@@ -1,0 +1,72 @@
+//! The spatial self-attention block (diffusers `Attention` with a residual connection):
+//!
+//! ```text
+//! h = GN(x) as tokens [B, L=H*W, C];  q, k, v = h Wq^T + bq, ...
+//! out = x + (softmax(q k^T / sqrt(d)) v) Wo^T + bo        (back to [B, C, H, W])
+//! ```
+
+use super::linear::Linear;
+use super::norm::{GroupNorm, NormSaved};
+use super::{ParamStore, Registry};
+use crate::ops::{attention, elementwise, layout};
+use crate::Tensor;
+
+pub struct AttentionBlock {
+    pub group_norm: GroupNorm,
+    pub to_q: Linear,
+    pub to_k: Linear,
+    pub to_v: Linear,
+    pub to_out: Linear,
+    pub heads: usize,
+}
+
+pub struct AttentionSaved {
+    norm: NormSaved,
+    tokens: Tensor,
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    o: Tensor,
+    lse: Tensor,
+}
+
+impl AttentionBlock {
+    pub fn new(reg: &mut Registry, name: &str, channels: usize, heads: usize, groups: usize, eps: f64) -> AttentionBlock {
+        AttentionBlock {
+            group_norm: GroupNorm::new(reg, &format!("{name}.group_norm"), channels, groups, eps, false),
+            to_q: Linear::new(reg, &format!("{name}.to_q"), channels, channels, false),
+            to_k: Linear::new(reg, &format!("{name}.to_k"), channels, channels, false),
+            to_v: Linear::new(reg, &format!("{name}.to_v"), channels, channels, false),
+            to_out: Linear::new(reg, &format!("{name}.to_out.0"), channels, channels, true),
+            heads,
+        }
+    }
+
+    pub fn forward(&self, ps: &ParamStore, x: &Tensor) -> (Tensor, AttentionSaved) {
+        let (b, c, h, w) = (x.dim(0), x.dim(1), x.dim(2), x.dim(3));
+        let (normed, norm) = self.group_norm.forward(ps, x);
+        let tokens = layout::transpose(&normed.reshape(&[b, c, h * w])); // [B, L, C]
+        let q = self.to_q.forward(ps, &tokens);
+        let k = self.to_k.forward(ps, &tokens);
+        let v = self.to_v.forward(ps, &tokens);
+        let (o, lse) = attention::attention(&q, &k, &v, self.heads);
+        let projected = self.to_out.forward(ps, &o); // [B, L, C]
+        let out = layout::transpose(&projected).reshape(&[b, c, h, w]);
+        elementwise::add_assign(&out, x);
+        (out, AttentionSaved { norm, tokens, q, k, v, o, lse })
+    }
+
+    pub fn backward(&self, ps: &ParamStore, s: AttentionSaved, dy: &Tensor) -> Tensor {
+        let (b, c, h, w) = (dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3));
+        let d_projected = layout::transpose(&dy.reshape(&[b, c, h * w]));
+        let d_o = self.to_out.backward(ps, &s.o, &d_projected);
+        let (dq, dk, dv) = attention::attention_backward(&s.q, &s.k, &s.v, &s.o, &s.lse, &d_o, self.heads);
+        let d_tokens = self.to_q.backward(ps, &s.tokens, &dq);
+        elementwise::add_assign(&d_tokens, &self.to_k.backward(ps, &s.tokens, &dk));
+        elementwise::add_assign(&d_tokens, &self.to_v.backward(ps, &s.tokens, &dv));
+        let d_normed = layout::transpose(&d_tokens).reshape(&[b, c, h, w]);
+        let dx = self.group_norm.backward(ps, &s.norm, &d_normed);
+        elementwise::add_assign(&dx, dy);
+        dx
+    }
+}

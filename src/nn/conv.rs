@@ -1,0 +1,38 @@
+//! `Conv2d`: weight [Cout, Cin, kh, kw] and bias [Cout] (PyTorch layout).
+
+use super::{Init, ParamId, ParamStore, Registry};
+use crate::ops::conv::{self, ConvGeometry};
+use crate::Tensor;
+
+pub struct Conv2d {
+    pub weight: ParamId,
+    pub bias: ParamId,
+    pub geometry: ConvGeometry,
+}
+
+impl Conv2d {
+    /// `zero`: weights and bias start at zero (DDPM's last layers of each block).
+    pub fn new(reg: &mut Registry, name: &str, cin: usize, cout: usize, k: usize, geometry: ConvGeometry, zero: bool) -> Conv2d {
+        let init = if zero {
+            Init::Zeros
+        } else {
+            Init::FanAvgUniform { fan_in: cin * k * k, fan_out: cout * k * k }
+        };
+        Conv2d {
+            weight: reg.add(format!("{name}.weight"), &[cout, cin, k, k], init),
+            bias: reg.add(format!("{name}.bias"), &[cout], Init::Zeros),
+            geometry,
+        }
+    }
+
+    pub fn forward(&self, ps: &ParamStore, x: &Tensor) -> Tensor {
+        conv::conv2d(x, ps.value(self.weight), Some(ps.value(self.bias)), self.geometry)
+    }
+
+    /// Accumulates the weight and bias gradients; returns dL/dx. `x` is the forward input.
+    pub fn backward(&self, ps: &ParamStore, x: &Tensor, dy: &Tensor) -> Tensor {
+        conv::conv2d_backward_weight(dy, x, ps.grad(self.weight), self.geometry);
+        conv::conv2d_backward_bias(dy, ps.grad(self.bias));
+        conv::conv2d_backward_input(dy, ps.value(self.weight), self.geometry, (x.dim(2), x.dim(3)))
+    }
+}

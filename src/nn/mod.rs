@@ -1,0 +1,33 @@
+//! Layers with parameters. Each layer's backward is written by hand next to its forward: the
+//! forward returns what the backward needs (a `Saved` value), the backward takes it with the
+//! output gradient, accumulates parameter gradients into the [`ParamStore`], and returns the
+//! input gradient. No autograd: the graph of the U-Net is fixed.
+
+pub mod attention;
+pub mod conv;
+pub mod linear;
+pub mod norm;
+pub mod resample;
+pub mod resnet;
+pub mod time;
+
+pub use crate::model::params::{Init, ParamId, ParamStore, Registry};
+
+/// What a forward pass is for: inference keeps nothing for backward and applies no dropout.
+#[derive(Clone, Copy, Debug)]
+pub struct Mode {
+    pub training: bool,
+    /// Seed and per-step counter of the dropout masks (regenerated in backward, never stored).
+    pub seed: u64,
+    pub step: u64,
+}
+
+impl Mode {
+    pub fn inference() -> Mode {
+        Mode { training: false, seed: 0, step: 0 }
+    }
+    /// The random stream of dropout layer `layer` at this step.
+    pub fn dropout_stream(&self, layer: usize) -> u64 {
+        crate::streams::dropout(self.step, layer)
+    }
+}

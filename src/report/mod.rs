@@ -1,0 +1,5 @@
+//! Pictures people look at: sample grids and the loss curve, as PNG.
+
+pub mod font;
+pub mod grid;
+pub mod plot;

@@ -1,0 +1,277 @@
+//! The training job: data, the step loop with progress, metrics, pictures and checkpoints.
+
+pub mod trainer;
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context as _, Result};
+
+use crate::checkpoint::Checkpoint;
+use crate::data::{self, loader::Loader, Dataset};
+use crate::diffusion::sampler::{self, Method, SampleOptions};
+use crate::diffusion::Schedule;
+use crate::model::UNetConfig;
+use crate::report::{grid, plot};
+use crate::Gpu;
+pub use trainer::{layout_of, Hyper, Trainer, METRIC_SLOTS};
+
+/// Everything `ddpm train` takes (see the CLI for defaults).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct TrainOptions {
+    pub config: UNetConfig,
+    pub data: Option<PathBuf>,
+    pub hyper: Hyper,
+    pub steps: u64,
+    pub flip: bool,
+    pub out: PathBuf,
+    pub sample_every: u64,
+    pub checkpoint_every: u64,
+    /// Images in each preview grid and DDIM steps used to make them.
+    pub sample_n: usize,
+    pub sample_steps: usize,
+}
+
+fn load_data(opts: &TrainOptions) -> Result<Dataset> {
+    let cfg = &opts.config;
+    match &opts.data {
+        Some(dir) => data::folder::load(dir, cfg.sample_size, cfg.in_channels),
+        None => data::mnist::load(cfg.sample_size, cfg.in_channels),
+    }
+}
+
+struct Run {
+    opts: TrainOptions,
+    trainer: Trainer,
+    metrics_path: PathBuf,
+    checkpoint_path: PathBuf,
+    losses: Vec<(u64, f64)>,
+    last_good: Option<u64>,
+    started: Instant,
+    wall_offset: f64,
+}
+
+impl Run {
+    fn train_state(&self) -> serde_json::Value {
+        serde_json::json!({ "options": self.opts, "wall_time_s": self.wall() })
+    }
+    fn wall(&self) -> f64 {
+        self.wall_offset + self.started.elapsed().as_secs_f64()
+    }
+
+    fn save_checkpoint(&mut self, step: u64) -> Result<()> {
+        let ck = self.trainer.checkpoint(step, self.train_state());
+        ck.save(&self.checkpoint_path, &self.trainer.store.layout)?;
+        self.last_good = Some(step);
+        Ok(())
+    }
+
+    fn save_pictures(&self, step: u64) -> Result<PathBuf> {
+        let cfg = &self.opts.config;
+        let store = self.trainer.ema_store();
+        let opts = SampleOptions {
+            method: Method::Ddim { steps: self.opts.sample_steps, eta: 0.0 },
+            clip: true,
+            seed: 0x5A3D,
+        };
+        let n = self.opts.sample_n;
+        let x = sampler::sample_batch(&self.trainer.model, &store, &Schedule::ddpm(), n, 0, &opts, |_, _| {});
+        let img = grid::grid_image(&x.to_vec(), n, cfg.in_channels, cfg.sample_size);
+        let path = self.opts.out.join("samples").join(format!("step_{step:07}.png"));
+        grid::save_png(&img, &path)?;
+        grid::save_png(&img, &self.opts.out.join("samples.png"))?;
+        plot::save_loss_plot(&self.losses, &self.opts.out.join("loss.png"))?;
+        Ok(path)
+    }
+
+    /// Reads the metrics of steps `from..to`, appends them to the log; errors on a
+    /// non-finite loss (the caller keeps the last good checkpoint).
+    fn log_metrics(&mut self, from: u64, to: u64) -> Result<f64> {
+        let rows = self.trainer.read_metrics(from, to);
+        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&self.metrics_path)?;
+        let wall = self.wall();
+        let mut last = f64::NAN;
+        for (step, loss, norm) in rows {
+            if !loss.is_finite() {
+                let kept = match self.last_good {
+                    Some(s) => format!("the last good checkpoint ({}, step {s}) is kept", self.checkpoint_path.display()),
+                    None => "no checkpoint had been written yet".into(),
+                };
+                bail!("the loss became non-finite at step {}; training stopped; {kept}", step + 1);
+            }
+            writeln!(f, "{},{loss:.6},{norm:.6},{:.6e},{wall:.2}", step + 1, self.trainer.hyper.lr_at(step))?;
+            self.losses.push((step + 1, loss));
+            last = loss;
+        }
+        Ok(last)
+    }
+}
+
+fn progress_bar(start: u64, total: u64) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_position(start);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} step {pos}/{len} [{bar:30}] loss {msg}  {per_sec}  ETA {eta}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
+    );
+    bar.reset_eta();
+    bar
+}
+
+/// Approximate training throughput on a CPU adapter, for the one-line notice.
+fn cpu_notice(cfg: &UNetConfig, batch: usize) -> String {
+    // ~3x the forward FLOPs per image, at the ~5-10 GFLOP/s lavapipe reaches on 2 cores.
+    let levels = cfg.block_out_channels.len();
+    let gflop = 3.0 * 3.0 * batch as f64 * (cfg.block_out_channels[0] as f64 / 64.0).powi(2) * (cfg.sample_size as f64 / 32.0).powi(2)
+        * if levels > 3 { 4.0 } else { 1.0 };
+    format!(
+        "note: running on a CPU adapter (software Vulkan); expect roughly {:.0}-{:.0} s per step at batch {batch}. A GPU is ~1000x faster.",
+        gflop / 10.0,
+        gflop / 5.0
+    )
+}
+
+/// Runs `ddpm train`. `resume`: a checkpoint to continue from.
+pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<()> {
+    let mut start = 0;
+    let mut wall_offset = 0.0;
+    let resumed = match resume {
+        Some(path) => {
+            let ck = Checkpoint::load(path, layout_of)?;
+            let saved: TrainOptions = serde_json::from_value(ck.train_state["options"].clone())
+                .with_context(|| format!("{}: training options in the metadata", path.display()))?;
+            // Everything that decides the data order, noise and updates comes from the
+            // checkpoint; the length of the run and where outputs go come from the command line.
+            opts = TrainOptions { steps: opts.steps, out: opts.out, sample_every: opts.sample_every, checkpoint_every: opts.checkpoint_every, ..saved };
+            if ck.step >= opts.steps {
+                bail!("the checkpoint is already at step {} of {}; pass a larger --steps to continue", ck.step, opts.steps);
+            }
+            start = ck.step;
+            wall_offset = ck.train_state["wall_time_s"].as_f64().unwrap_or(0.0);
+            eprintln!("resuming from {} at step {start}", path.display());
+            Some(ck)
+        }
+        None => None,
+    };
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
+    let data = Arc::new(load_data(&opts)?);
+    let trainer = Trainer::new(gpu, &opts.config, opts.hyper.clone(), resumed.as_ref());
+    drop(resumed);
+    eprintln!(
+        "training {} parameters on {} ({} adapter '{}'), batch {}, {} steps -> {}",
+        trainer.model.parameter_count(),
+        data.source,
+        format!("{:?}", gpu.info().backend).to_lowercase(),
+        gpu.info().name,
+        opts.hyper.batch_size,
+        opts.steps,
+        opts.out.display()
+    );
+    if gpu.is_cpu() {
+        eprintln!("{}", cpu_notice(&opts.config, opts.hyper.batch_size));
+    }
+    crate::checkpoint::write_atomic(&opts.out.join("config.json"), opts.config.to_json().as_bytes())?;
+    let metrics_path = opts.out.join("metrics.csv");
+    let mut losses = Vec::new();
+    if start == 0 || !metrics_path.exists() {
+        std::fs::write(&metrics_path, "step,loss,grad_norm,lr,wall_time_s\n")?;
+    } else {
+        // Keep the rows up to the checkpoint (a crash may have logged steps after it).
+        let text = std::fs::read_to_string(&metrics_path)?;
+        let mut kept = String::from("step,loss,grad_norm,lr,wall_time_s\n");
+        for line in text.lines().skip(1) {
+            let mut cols = line.split(',');
+            let (Some(s), Some(l)) = (cols.next().and_then(|s| s.parse::<u64>().ok()), cols.next().and_then(|l| l.parse::<f64>().ok())) else { continue };
+            if s <= start {
+                kept.push_str(line);
+                kept.push('\n');
+                losses.push((s, l));
+            }
+        }
+        crate::checkpoint::write_atomic(&metrics_path, kept.as_bytes())?;
+    }
+
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // A second Ctrl-C exits at once; the checkpoint on disk is intact (atomic writes).
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                std::process::exit(130);
+            }
+        });
+    }
+
+    let mut run = Run {
+        checkpoint_path: opts.out.join("checkpoint.safetensors"),
+        opts: opts.clone(),
+        trainer,
+        metrics_path,
+        losses,
+        last_good: (start > 0).then_some(start),
+        started: Instant::now(),
+        wall_offset,
+    };
+    let loader = Loader::spawn(data.clone(), start, opts.steps, opts.hyper.batch_size, opts.hyper.seed, opts.flip);
+    let bar = progress_bar(start, opts.steps);
+    let log_every = if gpu.is_cpu() { 1 } else { 16.min(METRIC_SLOTS as u64) };
+    let mut logged = start;
+    let mut step = start;
+    while step < opts.steps {
+        if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        let batch = loader.next(step);
+        run.trainer.step(step, &batch);
+        step += 1;
+        let boundary = step == opts.steps
+            || step % opts.checkpoint_every == 0
+            || (opts.sample_every > 0 && step % opts.sample_every == 0);
+        if step - logged >= log_every || boundary {
+            let loss = run.log_metrics(logged, step)?;
+            logged = step;
+            bar.set_message(format!("{loss:.4}"));
+        }
+        bar.set_position(step);
+        if step % opts.checkpoint_every == 0 && step < opts.steps {
+            run.save_checkpoint(step)?;
+        }
+        if opts.sample_every > 0 && step % opts.sample_every == 0 && step < opts.steps {
+            bar.suspend(|| eprintln!("sampling a preview grid at step {step}"));
+            run.save_pictures(step)?;
+        }
+    }
+    if logged < step {
+        run.log_metrics(logged, step)?;
+    }
+    bar.finish_and_clear();
+    run.save_checkpoint(step)?;
+    if interrupted.load(Ordering::SeqCst) {
+        plot::save_loss_plot(&run.losses, &opts.out.join("loss.png"))?;
+        eprintln!(
+            "interrupted at step {step}: checkpoint saved to {}; continue with --resume {}",
+            run.checkpoint_path.display(),
+            run.checkpoint_path.display()
+        );
+        return Ok(());
+    }
+    let grid_path = run.save_pictures(step)?;
+    let secs = run.started.elapsed().as_secs_f64();
+    eprintln!(
+        "done: {} steps in {:.0} s ({:.2} steps/s); checkpoint {}, samples {}, loss plot {}, metrics {}",
+        step - start,
+        secs,
+        (step - start) as f64 / secs,
+        run.checkpoint_path.display(),
+        grid_path.display(),
+        opts.out.join("loss.png").display(),
+        run.metrics_path.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! One training step of DDPM (Algorithm 1) recorded into a single submit:
+//!
+//! ```text
+//! t ~ U{0..T-1}, eps ~ N(0, I)                       (GPU Philox, streams from (seed, step))
+//! x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps
+//! loss = mean((eps - eps_theta(x_t, t))^2);  backward by hand
+//! g <- g * min(1, clip / ||g||)   (inside the Adam kernel: the norm never leaves the GPU)
+//! Adam with linear warm-up; EMA of the weights
+//! ```
+
+use crate::checkpoint::Checkpoint;
+use crate::diffusion::Schedule;
+use crate::model::unet::UNet;
+use crate::model::{Layout, ParamStore, UNetConfig};
+use crate::nn::Mode;
+use crate::ops::optim::{self, AdamConfig};
+use crate::ops::{diffusion, reduce, rng};
+use crate::{Gpu, Tensor};
+
+/// Hyper-parameters of the optimisation (saved in checkpoints).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct Hyper {
+    pub batch_size: usize,
+    pub lr: f64,
+    pub warmup: u64,
+    pub grad_clip: f64,
+    pub ema_decay: f64,
+    pub seed: u64,
+}
+
+impl Hyper {
+    /// Linear warm-up from 0 to `lr` over `warmup` steps (step is 0-based).
+    pub fn lr_at(&self, step: u64) -> f64 {
+        if self.warmup == 0 {
+            self.lr
+        } else {
+            self.lr * ((step + 1) as f64 / self.warmup as f64).min(1.0)
+        }
+    }
+    /// EMA decay with the usual warm-up min(decay, (1 + n) / (10 + n)), so a short run's EMA is
+    /// not dominated by the random initial weights.
+    pub fn ema_at(&self, step: u64) -> f64 {
+        self.ema_decay.min((1 + step) as f64 / (10 + step) as f64)
+    }
+}
+
+/// Steps between metric readbacks: loss and gradient norm are logged on the GPU and read in
+/// blocks, so training does not wait for the GPU every step.
+pub const METRIC_SLOTS: usize = 64;
+
+pub struct Trainer {
+    pub gpu: Gpu,
+    pub model: UNet,
+    pub store: ParamStore,
+    pub ema: Tensor,
+    adam_m: Tensor,
+    adam_v: Tensor,
+    sqrt_abar: Tensor,
+    sqrt_one_minus_abar: Tensor,
+    schedule: Schedule,
+    pub hyper: Hyper,
+    /// [METRIC_SLOTS * 2]: (loss, sum of squared gradients) per step slot.
+    metrics: Tensor,
+}
+
+pub fn layout_of(config: &UNetConfig) -> Layout {
+    Layout::new(&UNet::new(config).registry)
+}
+
+impl Trainer {
+    /// A fresh model (paper initialisation), or the state of `resume`.
+    pub fn new(gpu: &Gpu, config: &UNetConfig, hyper: Hyper, resume: Option<&Checkpoint>) -> Trainer {
+        let model = UNet::new(config);
+        let layout = Layout::new(&model.registry);
+        let total = layout.total;
+        let (weights, ema, m, v) = match resume {
+            Some(ck) => (ck.weights.clone(), ck.ema.clone(), ck.adam_m.clone(), ck.adam_v.clone()),
+            None => {
+                let w = layout.initial_values(hyper.seed);
+                (w.clone(), w, vec![0.0; total], vec![0.0; total])
+            }
+        };
+        let store = ParamStore::new(gpu, layout, &weights);
+        let schedule = Schedule::ddpm();
+        let (sqrt_abar, sqrt_one_minus_abar) = schedule.q_sample_tables(gpu);
+        Trainer {
+            gpu: gpu.clone(),
+            model,
+            store,
+            ema: Tensor::from_slice(gpu, &[total], &ema),
+            adam_m: Tensor::from_slice(gpu, &[total], &m),
+            adam_v: Tensor::from_slice(gpu, &[total], &v),
+            sqrt_abar,
+            sqrt_one_minus_abar,
+            schedule,
+            hyper,
+            metrics: Tensor::zeros(gpu, &[METRIC_SLOTS * 2]),
+        }
+    }
+
+    /// Records and submits step `step` (0-based) on the batch `x0` ([B, C, H, W] in [-1, 1]).
+    /// Its loss and gradient norm land in metric slot `step % METRIC_SLOTS`.
+    pub fn step(&self, step: u64, x0: &[f32]) {
+        let cfg = &self.model.config;
+        let b = self.hyper.batch_size;
+        let shape = [b, cfg.in_channels, cfg.sample_size, cfg.sample_size];
+        let seed = self.hyper.seed;
+        let x0 = Tensor::from_slice(&self.gpu, &shape, x0);
+        let t = rng::randint(&self.gpu, b, self.schedule.steps() as u32, seed, crate::streams::timesteps(step));
+        let eps = rng::normal(&self.gpu, &shape, seed, crate::streams::noise(step));
+        let x_t = diffusion::q_sample(&x0, &eps, &t, &self.sqrt_abar, &self.sqrt_one_minus_abar);
+
+        self.store.zero_grads();
+        let mode = Mode { training: true, seed, step };
+        let (pred, tape) = self.model.forward(&self.store, &x_t, &t, mode);
+        let loss = reduce::mse_loss(&pred, &eps);
+        let d_pred = reduce::mse_loss_backward(&pred, &eps);
+        drop(pred);
+        self.model.backward(&self.store, tape, &d_pred);
+
+        let grads = self.store.grads.as_ref().expect("training store");
+        let sumsq = reduce::sum_squares(grads);
+        let adam = AdamConfig {
+            lr: self.hyper.lr_at(step) as f32,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            max_grad_norm: self.hyper.grad_clip as f32,
+        };
+        optim::adam_step(&self.store.values, grads, &self.adam_m, &self.adam_v, &sumsq, &adam, step + 1);
+        optim::ema_update(&self.ema, &self.store.values, self.hyper.ema_at(step) as f32);
+        let slot = (step as usize % METRIC_SLOTS) * 2;
+        loss.copy_into_at(&self.metrics, slot);
+        sumsq.copy_into_at(&self.metrics, slot + 1);
+        self.gpu.flush();
+    }
+
+    /// Reads (loss, gradient norm) of steps `from..to` (at most METRIC_SLOTS steps back).
+    pub fn read_metrics(&self, from: u64, to: u64) -> Vec<(u64, f64, f64)> {
+        assert!(to - from <= METRIC_SLOTS as u64);
+        let all = self.metrics.to_vec();
+        (from..to)
+            .map(|s| {
+                let slot = (s as usize % METRIC_SLOTS) * 2;
+                (s, all[slot] as f64, (all[slot + 1] as f64).sqrt())
+            })
+            .collect()
+    }
+
+    /// Everything needed to resume, read back from the GPU.
+    pub fn checkpoint(&self, step: u64, train_state: serde_json::Value) -> Checkpoint {
+        Checkpoint {
+            config: self.model.config.clone(),
+            step,
+            weights: self.store.values.to_vec(),
+            ema: self.ema.to_vec(),
+            adam_m: self.adam_m.to_vec(),
+            adam_v: self.adam_v.to_vec(),
+            train_state,
+        }
+    }
+
+    /// A store over the EMA weights (shares the buffer; no copy) for sampling previews.
+    pub fn ema_store(&self) -> ParamStore {
+        ParamStore::for_inference(self.store.layout.clone(), self.ema.clone())
+    }
+}
