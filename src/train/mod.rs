@@ -95,7 +95,7 @@ impl Run {
         let wall = self.wall();
         let mut last = f64::NAN;
         for (step, loss, norm) in rows {
-            if !loss.is_finite() {
+            if !loss.is_finite() || !norm.is_finite() {
                 let kept = match self.last_good {
                     Some(s) => format!("the last good checkpoint ({}, step {s}) is kept", self.checkpoint_path.display()),
                     None => "no checkpoint had been written yet".into(),
