@@ -12,17 +12,15 @@
 //! ```
 
 use super::config::{DownBlock, UNetConfig, UpBlock};
-use super::params::{ParamStore, Registry};
+use super::params::Registry;
 use crate::nn::attention::{AttentionBlock, AttentionSaved};
 use crate::nn::conv::Conv2d;
 use crate::nn::norm::{GroupNorm, NormSaved};
 use crate::nn::resample::{Downsample, Upsample};
 use crate::nn::resnet::{ResnetBlock, ResnetSaved};
 use crate::nn::time::{TimeEmbedding, TimeSaved};
-use crate::nn::Mode;
+use crate::nn::{Mode, Params, TensorOps};
 use crate::ops::conv::ConvGeometry;
-use crate::ops::elementwise;
-use crate::Tensor;
 
 struct Level<S> {
     resnets: Vec<ResnetBlock>,
@@ -44,29 +42,29 @@ pub struct UNet {
 }
 
 /// One residual block's record, optionally followed by its attention block's.
-struct BlockTape {
-    resnet: ResnetSaved,
-    attention: Option<AttentionSaved>,
+struct BlockTape<T: TensorOps> {
+    resnet: ResnetSaved<T>,
+    attention: Option<AttentionSaved<T>>,
     /// Up path only: channels of `h` before the skip was concatenated.
     h_channels: usize,
 }
 
 /// Everything the backward pass needs from one forward pass.
-pub struct Tape {
+pub struct Tape<T: TensorOps> {
     mode: Mode,
-    time: TimeSaved,
-    temb_act: Tensor,
-    x: Tensor,
-    down: Vec<(Vec<BlockTape>, Option<Tensor>)>,
-    mid: Vec<BlockTape>,
-    up: Vec<(Vec<BlockTape>, Option<Tensor>)>,
-    norm_out: NormSaved,
-    conv_out_in: Tensor,
+    time: TimeSaved<T>,
+    temb_act: T,
+    x: T,
+    down: Vec<(Vec<BlockTape<T>>, Option<T>)>,
+    mid: Vec<BlockTape<T>>,
+    up: Vec<(Vec<BlockTape<T>>, Option<T>)>,
+    norm_out: NormSaved<T>,
+    conv_out_in: T,
 }
 
 /// The gradients of a backward pass that are not parameters (those go to the store).
-pub struct InputGrad {
-    pub dx: Tensor,
+pub struct InputGrad<T> {
+    pub dx: T,
 }
 
 impl UNet {
@@ -154,9 +152,9 @@ impl UNet {
     }
 
     /// Predicts the noise eps for images `x` [B, C, H, W] at u32 timesteps `t` [B].
-    pub fn forward(&self, ps: &ParamStore, x: &Tensor, t: &Tensor, mode: Mode) -> (Tensor, Tape) {
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, t: &T, mode: Mode) -> (T, Tape<T>) {
         let (temb_act, time) = self.time.forward(ps, t);
-        let block = |h: &Tensor, r: &ResnetBlock, a: Option<&AttentionBlock>, h_channels: usize| {
+        let block = |h: &T, r: &ResnetBlock, a: Option<&AttentionBlock>, h_channels: usize| {
             let (h, resnet) = r.forward(ps, h, &temb_act, mode);
             match a {
                 Some(a) => {
@@ -212,7 +210,7 @@ impl UNet {
             for (j, r) in level.resnets.iter().enumerate() {
                 let skip = skips.pop().expect("skip stack matches the architecture");
                 let h_channels = h.dim(1);
-                let cat = elementwise::concat_channels(&h, &skip);
+                let cat = T::concat_channels(&h, &skip);
                 let (out, bt) = block(&cat, r, level.attentions.get(j), h_channels);
                 h = out;
                 if keep {
@@ -244,11 +242,11 @@ impl UNet {
     }
 
     /// Accumulates every parameter gradient into `ps` and returns dL/dx, given dL/d(eps).
-    pub fn backward(&self, ps: &ParamStore, tape: Tape, d_eps: &Tensor) -> InputGrad {
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, tape: Tape<T>, d_eps: &T) -> InputGrad<T> {
         assert!(tape.mode.training, "backward needs a forward pass in training mode");
         let Tape { mode: _, time, temb_act, x, down, mid, up, norm_out, conv_out_in } = tape;
-        let d_temb_act = Tensor::zeros(temb_act.gpu(), temb_act.shape());
-        let block_backward = |bt: BlockTape, r: &ResnetBlock, a: Option<&AttentionBlock>, dh: Tensor| {
+        let d_temb_act = temb_act.zeros_like_shape(&temb_act.shape());
+        let block_backward = |bt: BlockTape<T>, r: &ResnetBlock, a: Option<&AttentionBlock>, dh: T| {
             let dh = match (a, bt.attention) {
                 (Some(a), Some(saved)) => a.backward(ps, saved, &dh),
                 _ => dh,
@@ -261,7 +259,7 @@ impl UNet {
 
         // Up path, last level first; each resnet's input gradient splits into the gradient of
         // h and that of the skip it consumed. Skips were popped in reverse push order.
-        let mut d_skips: Vec<Tensor> = Vec::new();
+        let mut d_skips: Vec<T> = Vec::new();
         for (level, (blocks, input)) in self.up.iter().zip(up).rev() {
             if let (Some(u), Some(input)) = (&level.resample, input) {
                 dh = u.backward(ps, &input, &dh);
@@ -269,7 +267,7 @@ impl UNet {
             for (j, bt) in blocks.into_iter().enumerate().rev() {
                 let h_channels = bt.h_channels;
                 let d_cat = block_backward(bt, &level.resnets[j], level.attentions.get(j), dh);
-                let (d_h, d_skip) = elementwise::split_channels(&d_cat, h_channels);
+                let (d_h, d_skip) = d_cat.split_channels(h_channels);
                 dh = d_h;
                 d_skips.push(d_skip);
             }
@@ -287,15 +285,15 @@ impl UNet {
         // Down path, last level first; the skip stack is consumed from its end.
         for (level, (blocks, input)) in self.down.iter().zip(down).rev() {
             if let (Some(d), Some(input)) = (&level.resample, input) {
-                elementwise::add_assign(&dh, &d_skips.pop().unwrap());
+                dh.add_assign(&d_skips.pop().unwrap());
                 dh = d.backward(ps, &input, &dh);
             }
             for (j, bt) in blocks.into_iter().enumerate().rev() {
-                elementwise::add_assign(&dh, &d_skips.pop().unwrap());
+                dh.add_assign(&d_skips.pop().unwrap());
                 dh = block_backward(bt, &level.resnets[j], level.attentions.get(j), dh);
             }
         }
-        elementwise::add_assign(&dh, &d_skips.pop().unwrap());
+        dh.add_assign(&d_skips.pop().unwrap());
         assert!(d_skips.is_empty(), "every skip gradient consumed");
         let dx = self.conv_in.backward(ps, &x, &dh);
         self.time.backward(ps, time, &d_temb_act);

@@ -7,9 +7,8 @@
 
 use super::linear::Linear;
 use super::norm::{GroupNorm, NormSaved};
-use super::{ParamStore, Registry};
-use crate::ops::{attention, elementwise, layout};
-use crate::Tensor;
+use super::tensor_ops::{Params, TensorOps};
+use super::Registry;
 
 pub struct AttentionBlock {
     pub group_norm: GroupNorm,
@@ -20,14 +19,14 @@ pub struct AttentionBlock {
     pub heads: usize,
 }
 
-pub struct AttentionSaved {
-    norm: NormSaved,
-    tokens: Tensor,
-    q: Tensor,
-    k: Tensor,
-    v: Tensor,
-    o: Tensor,
-    lse: Tensor,
+pub struct AttentionSaved<T: TensorOps> {
+    norm: NormSaved<T>,
+    tokens: T,
+    q: T,
+    k: T,
+    v: T,
+    o: T,
+    lse: T,
 }
 
 impl AttentionBlock {
@@ -42,31 +41,31 @@ impl AttentionBlock {
         }
     }
 
-    pub fn forward(&self, ps: &ParamStore, x: &Tensor) -> (Tensor, AttentionSaved) {
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> (T, AttentionSaved<T>) {
         let (b, c, h, w) = (x.dim(0), x.dim(1), x.dim(2), x.dim(3));
         let (normed, norm) = self.group_norm.forward(ps, x);
-        let tokens = layout::transpose(&normed.reshape(&[b, c, h * w])); // [B, L, C]
+        let tokens = normed.reshape(&[b, c, h * w]).transpose(); // [B, L, C]
         let q = self.to_q.forward(ps, &tokens);
         let k = self.to_k.forward(ps, &tokens);
         let v = self.to_v.forward(ps, &tokens);
-        let (o, lse) = attention::attention(&q, &k, &v, self.heads);
+        let (o, lse) = T::attention(&q, &k, &v, self.heads);
         let projected = self.to_out.forward(ps, &o); // [B, L, C]
-        let out = layout::transpose(&projected).reshape(&[b, c, h, w]);
-        elementwise::add_assign(&out, x);
+        let out = projected.transpose().reshape(&[b, c, h, w]);
+        out.add_assign(x);
         (out, AttentionSaved { norm, tokens, q, k, v, o, lse })
     }
 
-    pub fn backward(&self, ps: &ParamStore, s: AttentionSaved, dy: &Tensor) -> Tensor {
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, s: AttentionSaved<T>, dy: &T) -> T {
         let (b, c, h, w) = (dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3));
-        let d_projected = layout::transpose(&dy.reshape(&[b, c, h * w]));
+        let d_projected = dy.reshape(&[b, c, h * w]).transpose();
         let d_o = self.to_out.backward(ps, &s.o, &d_projected);
-        let (dq, dk, dv) = attention::attention_backward(&s.q, &s.k, &s.v, &s.o, &s.lse, &d_o, self.heads);
+        let (dq, dk, dv) = T::attention_backward(&s.q, &s.k, &s.v, &s.o, &s.lse, &d_o, self.heads);
         let d_tokens = self.to_q.backward(ps, &s.tokens, &dq);
-        elementwise::add_assign(&d_tokens, &self.to_k.backward(ps, &s.tokens, &dk));
-        elementwise::add_assign(&d_tokens, &self.to_v.backward(ps, &s.tokens, &dv));
-        let d_normed = layout::transpose(&d_tokens).reshape(&[b, c, h, w]);
+        d_tokens.add_assign(&self.to_k.backward(ps, &s.tokens, &dk));
+        d_tokens.add_assign(&self.to_v.backward(ps, &s.tokens, &dv));
+        let d_normed = d_tokens.transpose().reshape(&[b, c, h, w]);
         let dx = self.group_norm.backward(ps, &s.norm, &d_normed);
-        elementwise::add_assign(&dx, dy);
+        dx.add_assign(dy);
         dx
     }
 }

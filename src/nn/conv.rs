@@ -1,8 +1,8 @@
 //! `Conv2d`: weight [Cout, Cin, kh, kw] and bias [Cout] (PyTorch layout).
 
-use super::{Init, ParamId, ParamStore, Registry};
-use crate::ops::conv::{self, ConvGeometry};
-use crate::Tensor;
+use super::tensor_ops::{Params, TensorOps};
+use super::{Init, ParamId, Registry};
+use crate::ops::conv::ConvGeometry;
 
 pub struct Conv2d {
     pub weight: ParamId,
@@ -25,14 +25,14 @@ impl Conv2d {
         }
     }
 
-    pub fn forward(&self, ps: &ParamStore, x: &Tensor) -> Tensor {
-        conv::conv2d(x, ps.value(self.weight), Some(ps.value(self.bias)), self.geometry)
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
+        x.conv2d(ps.value(self.weight), Some(ps.value(self.bias)), self.geometry)
     }
 
     /// Accumulates the weight and bias gradients; returns dL/dx. `x` is the forward input.
-    pub fn backward(&self, ps: &ParamStore, x: &Tensor, dy: &Tensor) -> Tensor {
-        conv::conv2d_backward_weight(dy, x, ps.grad(self.weight), self.geometry);
-        conv::conv2d_backward_bias(dy, ps.grad(self.bias));
-        conv::conv2d_backward_input(dy, ps.value(self.weight), self.geometry, (x.dim(2), x.dim(3)))
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
+        T::conv2d_backward_weight(dy, x, ps.grad(self.weight), self.geometry);
+        T::conv2d_backward_bias(dy, ps.grad(self.bias));
+        T::conv2d_backward_input(dy, ps.value(self.weight), self.geometry, (x.dim(2), x.dim(3)))
     }
 }

@@ -1,8 +1,7 @@
 //! `Linear`: weight [out, in] and bias [out] (PyTorch layout), y = x W^T + b over the last dim.
 
-use super::{Init, ParamId, ParamStore, Registry};
-use crate::ops::matmul;
-use crate::Tensor;
+use super::tensor_ops::{Params, TensorOps};
+use super::{Init, ParamId, Registry};
 
 pub struct Linear {
     pub weight: ParamId,
@@ -18,12 +17,12 @@ impl Linear {
         }
     }
 
-    pub fn forward(&self, ps: &ParamStore, x: &Tensor) -> Tensor {
-        matmul::linear(x, ps.value(self.weight), Some(ps.value(self.bias)))
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
+        x.linear(ps.value(self.weight), Some(ps.value(self.bias)))
     }
 
     /// Accumulates the parameter gradients; returns dL/dx. `x` is the forward input.
-    pub fn backward(&self, ps: &ParamStore, x: &Tensor, dy: &Tensor) -> Tensor {
-        matmul::linear_backward(dy, x, ps.value(self.weight), ps.grad(self.weight), Some(ps.grad(self.bias)))
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
+        T::linear_backward(dy, x, ps.value(self.weight), ps.grad(self.weight), Some(ps.grad(self.bias)))
     }
 }

@@ -9,9 +9,12 @@ pub mod linear;
 pub mod norm;
 pub mod resample;
 pub mod resnet;
+pub mod tensor_ops;
 pub mod time;
 
-pub use crate::model::params::{Init, ParamId, ParamStore, Registry};
+pub use tensor_ops::{Params, TensorOps};
+
+pub use crate::model::params::{Init, ParamId, Registry};
 
 /// What a forward pass is for: inference keeps nothing for backward and applies no dropout.
 #[derive(Clone, Copy, Debug)]

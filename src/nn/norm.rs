@@ -1,8 +1,7 @@
 //! `GroupNorm` (optionally fused with the SiLU that follows it in every residual block).
 
-use super::{Init, ParamId, ParamStore, Registry};
-use crate::ops::norm::{self, GroupNormStats};
-use crate::Tensor;
+use super::tensor_ops::{Params, TensorOps};
+use super::{Init, ParamId, Registry};
 
 pub struct GroupNorm {
     pub weight: ParamId,
@@ -14,9 +13,9 @@ pub struct GroupNorm {
 }
 
 /// What the backward needs: the input and the per-group statistics.
-pub struct NormSaved {
-    pub x: Tensor,
-    pub stats: GroupNormStats,
+pub struct NormSaved<T: TensorOps> {
+    pub x: T,
+    pub stats: T::NormStats,
 }
 
 impl GroupNorm {
@@ -30,13 +29,13 @@ impl GroupNorm {
         }
     }
 
-    pub fn forward(&self, ps: &ParamStore, x: &Tensor) -> (Tensor, NormSaved) {
-        let (y, stats) = norm::group_norm(x, ps.value(self.weight), ps.value(self.bias), self.groups, self.eps, self.silu);
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> (T, NormSaved<T>) {
+        let (y, stats) = x.group_norm(ps.value(self.weight), ps.value(self.bias), self.groups, self.eps, self.silu);
         (y, NormSaved { x: x.clone(), stats })
     }
 
-    pub fn backward(&self, ps: &ParamStore, saved: &NormSaved, dy: &Tensor) -> Tensor {
-        norm::group_norm_backward(
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, saved: &NormSaved<T>, dy: &T) -> T {
+        T::group_norm_backward(
             dy,
             &saved.x,
             ps.value(self.weight),

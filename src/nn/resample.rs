@@ -1,10 +1,9 @@
 //! `Downsample2D` (stride-2 3x3 conv) and `Upsample2D` (nearest 2x, then 3x3 conv).
 
 use super::conv::Conv2d;
-use super::{ParamStore, Registry};
+use super::tensor_ops::{Params, TensorOps};
+use super::Registry;
 use crate::ops::conv::ConvGeometry;
-use crate::ops::elementwise;
-use crate::Tensor;
 
 pub struct Downsample {
     pub conv: Conv2d,
@@ -17,10 +16,10 @@ impl Downsample {
         let g = if padding == 0 { ConvGeometry::downsample_asymmetric() } else { ConvGeometry::downsample_symmetric() };
         Downsample { conv: Conv2d::new(reg, &format!("{name}.conv"), channels, channels, 3, g, false) }
     }
-    pub fn forward(&self, ps: &ParamStore, x: &Tensor) -> Tensor {
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
         self.conv.forward(ps, x)
     }
-    pub fn backward(&self, ps: &ParamStore, x: &Tensor, dy: &Tensor) -> Tensor {
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
         self.conv.backward(ps, x, dy)
     }
 }
@@ -33,12 +32,12 @@ impl Upsample {
     pub fn new(reg: &mut Registry, name: &str, channels: usize) -> Upsample {
         Upsample { conv: Conv2d::new(reg, &format!("{name}.conv"), channels, channels, 3, ConvGeometry::same3x3(), false) }
     }
-    pub fn forward(&self, ps: &ParamStore, x: &Tensor) -> Tensor {
-        self.conv.forward(ps, &elementwise::upsample_nearest2x(x))
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
+        self.conv.forward(ps, &x.upsample_nearest2x())
     }
     /// `x` is the forward input; the upsampled tensor is recomputed (cheap) rather than kept.
-    pub fn backward(&self, ps: &ParamStore, x: &Tensor, dy: &Tensor) -> Tensor {
-        let up = elementwise::upsample_nearest2x(x);
-        elementwise::upsample_nearest2x_backward(&self.conv.backward(ps, &up, dy))
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
+        let up = x.upsample_nearest2x();
+        T::upsample_nearest2x_backward(&self.conv.backward(ps, &up, dy))
     }
 }

@@ -8,10 +8,9 @@
 use super::conv::Conv2d;
 use super::linear::Linear;
 use super::norm::{GroupNorm, NormSaved};
-use super::{Mode, ParamStore, Registry};
+use super::tensor_ops::{Params, TensorOps};
+use super::{Mode, Registry};
 use crate::ops::conv::ConvGeometry;
-use crate::ops::{elementwise, reduce, rng};
-use crate::Tensor;
 
 pub struct ResnetBlock {
     pub norm1: GroupNorm,
@@ -25,11 +24,11 @@ pub struct ResnetBlock {
     pub index: usize,
 }
 
-pub struct ResnetSaved {
-    norm1: NormSaved,
-    conv1_in: Tensor,
-    norm2: NormSaved,
-    conv2_in: Tensor,
+pub struct ResnetSaved<T: TensorOps> {
+    norm1: NormSaved<T>,
+    conv1_in: T,
+    norm2: NormSaved<T>,
+    conv2_in: T,
     mode: Mode,
 }
 
@@ -52,41 +51,41 @@ impl ResnetBlock {
     }
 
     /// `temb_act` is silu(temb) [B, Temb], shared by every block.
-    pub fn forward(&self, ps: &ParamStore, x: &Tensor, temb_act: &Tensor, mode: Mode) -> (Tensor, ResnetSaved) {
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, temb_act: &T, mode: Mode) -> (T, ResnetSaved<T>) {
         let (conv1_in, norm1) = self.norm1.forward(ps, x);
         let h = self.conv1.forward(ps, &conv1_in);
         let t = self.time_emb_proj.forward(ps, temb_act);
-        elementwise::add_channel_assign(&h, &t);
+        h.add_channel_assign(&t);
         let (a, norm2) = self.norm2.forward(ps, &h);
         let conv2_in = if mode.training && self.dropout > 0.0 {
-            rng::dropout(&a, self.dropout, mode.seed, mode.dropout_stream(self.index))
+            a.dropout(self.dropout, mode.seed, mode.dropout_stream(self.index))
         } else {
             a
         };
         let out = self.conv2.forward(ps, &conv2_in);
         match &self.conv_shortcut {
-            Some(sc) => elementwise::add_assign(&out, &sc.forward(ps, x)),
-            None => elementwise::add_assign(&out, x),
+            Some(sc) => out.add_assign(&sc.forward(ps, x)),
+            None => out.add_assign(x),
         }
         (out, ResnetSaved { norm1, conv1_in, norm2, conv2_in, mode })
     }
 
     /// Returns dL/dx and adds this block's contribution to `d_temb_act`.
-    pub fn backward(&self, ps: &ParamStore, saved: ResnetSaved, temb_act: &Tensor, dy: &Tensor, d_temb_act: &Tensor) -> Tensor {
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, saved: ResnetSaved<T>, temb_act: &T, dy: &T, d_temb_act: &T) -> T {
         let d_drop = self.conv2.backward(ps, &saved.conv2_in, dy);
         let d_a = if saved.mode.training && self.dropout > 0.0 {
-            rng::dropout_backward(&d_drop, self.dropout, saved.mode.seed, saved.mode.dropout_stream(self.index))
+            T::dropout_backward(&d_drop, self.dropout, saved.mode.seed, saved.mode.dropout_stream(self.index))
         } else {
             d_drop
         };
         let d_h = self.norm2.backward(ps, &saved.norm2, &d_a);
-        let d_t = reduce::sum_spatial(&d_h);
-        elementwise::add_assign(d_temb_act, &self.time_emb_proj.backward(ps, temb_act, &d_t));
+        let d_t = d_h.sum_spatial();
+        d_temb_act.add_assign(&self.time_emb_proj.backward(ps, temb_act, &d_t));
         let d_conv1_in = self.conv1.backward(ps, &saved.conv1_in, &d_h);
         let dx = self.norm1.backward(ps, &saved.norm1, &d_conv1_in);
         match &self.conv_shortcut {
-            Some(sc) => elementwise::add_assign(&dx, &sc.backward(ps, &saved.norm1.x, dy)),
-            None => elementwise::add_assign(&dx, dy),
+            Some(sc) => dx.add_assign(&sc.backward(ps, &saved.norm1.x, dy)),
+            None => dx.add_assign(dy),
         }
         dx
     }

@@ -2,9 +2,8 @@
 //! `linear_2` (width Temb). Every residual block consumes silu(temb), computed here once.
 
 use super::linear::Linear;
-use super::{ParamStore, Registry};
-use crate::ops::elementwise;
-use crate::Tensor;
+use super::tensor_ops::{Params, TensorOps};
+use super::Registry;
 
 pub struct TimeEmbedding {
     pub linear_1: Linear,
@@ -14,11 +13,11 @@ pub struct TimeEmbedding {
     pub freq_shift: f32,
 }
 
-pub struct TimeSaved {
-    features: Tensor,
-    hidden: Tensor,
-    hidden_act: Tensor,
-    temb: Tensor,
+pub struct TimeSaved<T> {
+    features: T,
+    hidden: T,
+    hidden_act: T,
+    temb: T,
 }
 
 impl TimeEmbedding {
@@ -33,20 +32,20 @@ impl TimeEmbedding {
     }
 
     /// `t`: u32 timesteps [B]. Returns silu(temb) [B, Temb].
-    pub fn forward(&self, ps: &ParamStore, t: &Tensor) -> (Tensor, TimeSaved) {
-        let features = elementwise::timestep_embedding(t, self.dim, self.flip_sin_to_cos, self.freq_shift);
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, t: &T) -> (T, TimeSaved<T>) {
+        let features = t.timestep_embedding(self.dim, self.flip_sin_to_cos, self.freq_shift);
         let hidden = self.linear_1.forward(ps, &features);
-        let hidden_act = elementwise::silu(&hidden);
+        let hidden_act = hidden.silu();
         let temb = self.linear_2.forward(ps, &hidden_act);
-        let temb_act = elementwise::silu(&temb);
+        let temb_act = temb.silu();
         (temb_act, TimeSaved { features, hidden, hidden_act, temb })
     }
 
     /// `d_temb_act`: the gradient of silu(temb) summed over all residual blocks.
-    pub fn backward(&self, ps: &ParamStore, s: TimeSaved, d_temb_act: &Tensor) {
-        let d_temb = elementwise::silu_backward(&s.temb, d_temb_act);
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, s: TimeSaved<T>, d_temb_act: &T) {
+        let d_temb = T::silu_backward(&s.temb, d_temb_act);
         let d_hidden_act = self.linear_2.backward(ps, &s.hidden_act, &d_temb);
-        let d_hidden = elementwise::silu_backward(&s.hidden, &d_hidden_act);
+        let d_hidden = T::silu_backward(&s.hidden, &d_hidden_act);
         // The timestep features are not differentiable inputs; their gradient is dropped.
         let _ = self.linear_1.backward(ps, &s.features, &d_hidden);
     }

@@ -1,0 +1,171 @@
+//! The operations the layers are written in, as a trait with two implementations: the GPU
+//! [`Tensor`] (WGSL kernels) and the float64 CPU reference tensor
+//! ([`crate::reference::cpu_tensor::CpuTensor`]). The U-Net's forward and hand-written backward
+//! exist once, generic over this trait; so the float64 version of the whole network (checked
+//! against finite differences) and the GPU version (checked against it) run the same graph.
+//!
+//! Semantics as `crate::ops`: clones share storage; `*_assign` and parameter-gradient
+//! accumulation mutate in place.
+
+use crate::ops::conv::ConvGeometry;
+
+pub trait TensorOps: Clone + Sized {
+    /// Per-group statistics a group norm saves for its backward.
+    type NormStats: Clone;
+
+    fn shape(&self) -> Vec<usize>;
+    fn dim(&self, i: usize) -> usize {
+        self.shape()[i]
+    }
+    /// The same storage seen with another shape.
+    fn reshape(&self, shape: &[usize]) -> Self;
+    /// A new zero tensor on the same device.
+    fn zeros_like_shape(&self, shape: &[usize]) -> Self;
+
+    fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> Self;
+    fn conv2d_backward_input(dy: &Self, w: &Self, g: ConvGeometry, input_hw: (usize, usize)) -> Self;
+    fn conv2d_backward_weight(dy: &Self, x: &Self, dw: &Self, g: ConvGeometry);
+    fn conv2d_backward_bias(dy: &Self, db: &Self);
+
+    fn linear(&self, w: &Self, bias: Option<&Self>) -> Self;
+    fn linear_backward(dy: &Self, x: &Self, w: &Self, dw: &Self, db: Option<&Self>) -> Self;
+
+    fn group_norm(&self, gamma: &Self, beta: &Self, groups: usize, eps: f32, silu: bool) -> (Self, Self::NormStats);
+    #[allow(clippy::too_many_arguments)]
+    fn group_norm_backward(
+        dy: &Self, x: &Self, gamma: &Self, beta: &Self, stats: &Self::NormStats, groups: usize, silu: bool,
+        dgamma: &Self, dbeta: &Self,
+    ) -> Self;
+
+    fn attention(q: &Self, k: &Self, v: &Self, heads: usize) -> (Self, Self);
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(q: &Self, k: &Self, v: &Self, o: &Self, lse: &Self, dout: &Self, heads: usize) -> (Self, Self, Self);
+
+    fn silu(&self) -> Self;
+    fn silu_backward(x: &Self, dy: &Self) -> Self;
+    fn add_assign(&self, other: &Self);
+    /// x[n, c, ...] += v[n, c] (v: [N, C]), in place.
+    fn add_channel_assign(&self, v: &Self);
+    /// [N, C, S] -> [N, C]: sum over S.
+    fn sum_spatial(&self) -> Self;
+    fn concat_channels(a: &Self, b: &Self) -> Self;
+    fn split_channels(&self, ca: usize) -> (Self, Self);
+    fn upsample_nearest2x(&self) -> Self;
+    fn upsample_nearest2x_backward(dy: &Self) -> Self;
+    /// [B, R, C] -> [B, C, R].
+    fn transpose(&self) -> Self;
+    /// `self` holds timesteps [B] (u32 on the GPU).
+    fn timestep_embedding(&self, dim: usize, flip_sin_to_cos: bool, freq_shift: f32) -> Self;
+    fn dropout(&self, p: f32, seed: u64, stream: u64) -> Self;
+    fn dropout_backward(dy: &Self, p: f32, seed: u64, stream: u64) -> Self;
+}
+
+/// Where layers find their parameters (and gradient accumulators).
+pub trait Params<T> {
+    fn value(&self, id: super::ParamId) -> &T;
+    fn grad(&self, id: super::ParamId) -> &T;
+}
+
+mod gpu {
+    use super::{Params, TensorOps};
+    use crate::model::ParamStore;
+    use crate::ops::conv::{self, ConvGeometry};
+    use crate::ops::norm::{self, GroupNormStats};
+    use crate::ops::{attention, elementwise, layout, matmul, reduce, rng};
+    use crate::Tensor;
+
+    impl Params<Tensor> for ParamStore {
+        fn value(&self, id: crate::nn::ParamId) -> &Tensor {
+            ParamStore::value(self, id)
+        }
+        fn grad(&self, id: crate::nn::ParamId) -> &Tensor {
+            ParamStore::grad(self, id)
+        }
+    }
+
+    impl TensorOps for Tensor {
+        type NormStats = GroupNormStats;
+
+        fn shape(&self) -> Vec<usize> {
+            Tensor::shape(self).to_vec()
+        }
+        fn reshape(&self, shape: &[usize]) -> Self {
+            Tensor::reshape(self, shape)
+        }
+        fn zeros_like_shape(&self, shape: &[usize]) -> Self {
+            Tensor::zeros(self.gpu(), shape)
+        }
+        fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> Self {
+            conv::conv2d(self, w, bias, g)
+        }
+        fn conv2d_backward_input(dy: &Self, w: &Self, g: ConvGeometry, input_hw: (usize, usize)) -> Self {
+            conv::conv2d_backward_input(dy, w, g, input_hw)
+        }
+        fn conv2d_backward_weight(dy: &Self, x: &Self, dw: &Self, g: ConvGeometry) {
+            conv::conv2d_backward_weight(dy, x, dw, g)
+        }
+        fn conv2d_backward_bias(dy: &Self, db: &Self) {
+            conv::conv2d_backward_bias(dy, db)
+        }
+        fn linear(&self, w: &Self, bias: Option<&Self>) -> Self {
+            matmul::linear(self, w, bias)
+        }
+        fn linear_backward(dy: &Self, x: &Self, w: &Self, dw: &Self, db: Option<&Self>) -> Self {
+            matmul::linear_backward(dy, x, w, dw, db)
+        }
+        fn group_norm(&self, gamma: &Self, beta: &Self, groups: usize, eps: f32, silu: bool) -> (Self, GroupNormStats) {
+            norm::group_norm(self, gamma, beta, groups, eps, silu)
+        }
+        fn group_norm_backward(
+            dy: &Self, x: &Self, gamma: &Self, beta: &Self, stats: &GroupNormStats, groups: usize, silu: bool,
+            dgamma: &Self, dbeta: &Self,
+        ) -> Self {
+            norm::group_norm_backward(dy, x, gamma, beta, stats, groups, silu, dgamma, dbeta)
+        }
+        fn attention(q: &Self, k: &Self, v: &Self, heads: usize) -> (Self, Self) {
+            attention::attention(q, k, v, heads)
+        }
+        fn attention_backward(q: &Self, k: &Self, v: &Self, o: &Self, lse: &Self, dout: &Self, heads: usize) -> (Self, Self, Self) {
+            attention::attention_backward(q, k, v, o, lse, dout, heads)
+        }
+        fn silu(&self) -> Self {
+            elementwise::silu(self)
+        }
+        fn silu_backward(x: &Self, dy: &Self) -> Self {
+            elementwise::silu_backward(x, dy)
+        }
+        fn add_assign(&self, other: &Self) {
+            elementwise::add_assign(self, other)
+        }
+        fn add_channel_assign(&self, v: &Self) {
+            elementwise::add_channel_assign(self, v)
+        }
+        fn sum_spatial(&self) -> Self {
+            reduce::sum_spatial(self)
+        }
+        fn concat_channels(a: &Self, b: &Self) -> Self {
+            elementwise::concat_channels(a, b)
+        }
+        fn split_channels(&self, ca: usize) -> (Self, Self) {
+            elementwise::split_channels(self, ca)
+        }
+        fn upsample_nearest2x(&self) -> Self {
+            elementwise::upsample_nearest2x(self)
+        }
+        fn upsample_nearest2x_backward(dy: &Self) -> Self {
+            elementwise::upsample_nearest2x_backward(dy)
+        }
+        fn transpose(&self) -> Self {
+            layout::transpose(self)
+        }
+        fn timestep_embedding(&self, dim: usize, flip_sin_to_cos: bool, freq_shift: f32) -> Self {
+            elementwise::timestep_embedding(self, dim, flip_sin_to_cos, freq_shift)
+        }
+        fn dropout(&self, p: f32, seed: u64, stream: u64) -> Self {
+            rng::dropout(self, p, seed, stream)
+        }
+        fn dropout_backward(dy: &Self, p: f32, seed: u64, stream: u64) -> Self {
+            rng::dropout_backward(dy, p, seed, stream)
+        }
+    }
+}
