@@ -1,0 +1,220 @@
+//! Group normalisation (torch.nn.GroupNorm) with an optional fused SiLU, forward and backward.
+//! Kernels: `shaders/norm.wgsl`; float64 reference: [`crate::reference::norm`].
+//!
+//! `x` is `[N, C, H, W]` (or any `[N, C, ...]`; `[N, C]` means one position per channel): with
+//! `S` the product of the dimensions after `C`, `G` groups of `C / G` contiguous channels,
+//!
+//! ```text
+//! mean, var = mean and biased variance of x[n, group g] over its (C/G) * S elements
+//! pre = (x - mean) / sqrt(var + eps) * gamma[c] + beta[c]
+//! y   = pre, or silu(pre) = pre * sigmoid(pre) when `silu`
+//! ```
+//!
+//! The SiLU is fused so the U-Net's GroupNorm + SiLU is one pass and the pre-activation is never
+//! stored: the backward recomputes it from `x`, the saved statistics, `gamma` and `beta`.
+//!
+//! Kernel variants ([`Variant`], chosen by [`variant`] from the adapter class): one workgroup
+//! per (sample, group) with tree reductions on real GPUs, one invocation per (sample, group)
+//! with plain loops on CPU adapters (lavapipe), where barriers are costly.
+
+use crate::gpu::{grid_1d, DeviceClass, Shader};
+use crate::{Gpu, Tensor};
+
+const SHADER: Shader = crate::shader!("norm");
+
+/// Per (sample, group) statistics saved for backward: mean and 1/sqrt(var+eps), each [N*G].
+#[derive(Clone)]
+pub struct GroupNormStats {
+    pub mean: Tensor,
+    pub rstd: Tensor,
+}
+
+/// How the kernels are parallelised.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// One invocation per (sample, group), `lanes` invocations per workgroup, no barriers.
+    Serial { lanes: u32 },
+    /// One workgroup of `size` invocations (a power of two <= 256) per (sample, group), strided
+    /// loops and tree reductions in workgroup memory.
+    Workgroup { size: u32 },
+}
+
+impl Variant {
+    /// Every variant worth checking (the checks run all of them on any adapter).
+    pub const ALL: [Variant; 3] =
+        [Variant::Serial { lanes: 8 }, Variant::Workgroup { size: 256 }, Variant::Workgroup { size: 8 }];
+
+    fn entry(self, forward: bool) -> (&'static str, u32) {
+        match (self, forward) {
+            (Variant::Serial { lanes }, true) => ("forward_serial", lanes),
+            (Variant::Serial { lanes }, false) => ("backward_serial", lanes),
+            (Variant::Workgroup { size }, true) => ("forward_wg", size),
+            (Variant::Workgroup { size }, false) => ("backward_wg", size),
+        }
+    }
+
+    fn grid(self, groups_total: usize) -> [u32; 3] {
+        match self {
+            Variant::Serial { lanes } => grid_1d(groups_total, lanes as usize),
+            Variant::Workgroup { .. } => grid_1d(groups_total, 1),
+        }
+    }
+
+    fn validate(self) {
+        if let Variant::Workgroup { size } = self {
+            assert!(size.is_power_of_two() && size <= 256, "group_norm: workgroup size {size} must be a power of two <= 256");
+        }
+        if let Variant::Serial { lanes } = self {
+            assert!((1..=256).contains(&lanes), "group_norm: {lanes} lanes per workgroup out of 1..=256");
+        }
+    }
+}
+
+/// The variant for this adapter. On lavapipe (2 cores, 8-wide SIMD) the barrier-free serial
+/// kernel measured faster than the workgroup ones (see the module's bench, `benches/norm.rs`);
+/// real GPUs get 256-invocation workgroups and tree reductions.
+pub fn variant(gpu: &Gpu) -> Variant {
+    match gpu.class() {
+        DeviceClass::Cpu => Variant::Serial { lanes: 8 },
+        DeviceClass::Gpu => Variant::Workgroup { size: 256 },
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    c: u32,
+    s: u32,
+    groups: u32,
+    cpg: u32,
+    eps: f32,
+    offset: u32,
+    pad: u32,
+}
+
+/// (N, C, S) of an `[N, C, ...]` tensor, checked against `groups`.
+fn dims(x: &Tensor, groups: usize) -> (usize, usize, usize) {
+    let shape = x.shape();
+    assert!(shape.len() >= 2, "group_norm: x must be [N, C, ...], got {shape:?}");
+    let (n, c) = (shape[0], shape[1]);
+    let s: usize = shape[2..].iter().product();
+    assert!(groups > 0 && c % groups == 0, "group_norm: {c} channels are not divisible into {groups} groups");
+    assert!(x.numel() < u32::MAX as usize, "group_norm: tensor {shape:?} too large for u32 indexing");
+    (n, c, s)
+}
+
+fn params(n: usize, c: usize, s: usize, groups: usize, eps: f32) -> Params {
+    Params {
+        n: n as u32,
+        c: c as u32,
+        s: s as u32,
+        groups: groups as u32,
+        cpg: (c / groups) as u32,
+        eps,
+        offset: 0,
+        pad: 0,
+    }
+}
+
+/// GroupNorm forward with the adapter's variant: returns `y` (shape of `x`) and the statistics.
+/// `x`: `[N, C, ...]`; `gamma`, `beta`: `[C]`; `groups` divides `C`.
+pub fn group_norm(x: &Tensor, gamma: &Tensor, beta: &Tensor, groups: usize, eps: f32, silu: bool) -> (Tensor, GroupNormStats) {
+    group_norm_with(variant(x.gpu()), x, gamma, beta, groups, eps, silu)
+}
+
+/// [`group_norm`] with a forced kernel variant.
+pub fn group_norm_with(
+    variant: Variant,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    groups: usize,
+    eps: f32,
+    silu: bool,
+) -> (Tensor, GroupNormStats) {
+    variant.validate();
+    let (n, c, s) = dims(x, groups);
+    assert_eq!(gamma.numel(), c, "group_norm: gamma has {} values, x has {c} channels", gamma.numel());
+    assert_eq!(beta.numel(), c, "group_norm: beta has {} values, x has {c} channels", beta.numel());
+    assert!(eps > 0.0, "group_norm: eps must be positive");
+    let gpu = x.gpu();
+    let y = Tensor::uninit(gpu, x.shape());
+    let stats = GroupNormStats { mean: Tensor::uninit(gpu, &[n * groups]), rstd: Tensor::uninit(gpu, &[n * groups]) };
+    let (entry, wg) = variant.entry(true);
+    let constants = [("WG", wg as f64), ("SILU", silu as u32 as f64)];
+    gpu.launch(
+        &SHADER,
+        entry,
+        &constants,
+        &params(n, c, s, groups, eps),
+        &[x, gamma, beta, &y, &stats.mean, &stats.rstd],
+        variant.grid(n * groups),
+    );
+    (y, stats)
+}
+
+/// GroupNorm backward with the adapter's variant. `dy` and `x`: `[N, C, ...]`; `gamma`, `beta`:
+/// the forward's parameters `[C]`; `stats`: the forward's statistics; `silu` as in the forward.
+/// Returns `dx`; accumulates `dgamma += sum_{n,s} dpre * xhat` and `dbeta += sum_{n,s} dpre`
+/// (`[C]` each; they may be views of one gradient buffer).
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_backward(
+    dy: &Tensor,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    stats: &GroupNormStats,
+    groups: usize,
+    silu: bool,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+) -> Tensor {
+    group_norm_backward_with(variant(x.gpu()), dy, x, gamma, beta, stats, groups, silu, dgamma, dbeta)
+}
+
+/// [`group_norm_backward`] with a forced kernel variant.
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_backward_with(
+    variant: Variant,
+    dy: &Tensor,
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    stats: &GroupNormStats,
+    groups: usize,
+    silu: bool,
+    dgamma: &Tensor,
+    dbeta: &Tensor,
+) -> Tensor {
+    variant.validate();
+    let (n, c, s) = dims(x, groups);
+    assert_eq!(dy.shape(), x.shape(), "group_norm_backward: dy {:?} and x {:?} differ", dy.shape(), x.shape());
+    for (name, t) in [("gamma", gamma), ("beta", beta), ("dgamma", dgamma), ("dbeta", dbeta)] {
+        assert_eq!(t.numel(), c, "group_norm_backward: {name} has {} values, x has {c} channels", t.numel());
+    }
+    for (name, t) in [("mean", &stats.mean), ("rstd", &stats.rstd)] {
+        assert_eq!(t.numel(), n * groups, "group_norm_backward: stats.{name} has {} values, expected N*G = {}", t.numel(), n * groups);
+    }
+    let gpu = x.gpu();
+    let dx = Tensor::uninit(gpu, x.shape());
+    // Per (sample, channel) partial sums: [0] sum_s dpre (dbeta), [1] sum_s dpre * xhat (dgamma).
+    let part = Tensor::uninit(gpu, &[2, n, c]);
+    let (entry, wg) = variant.entry(false);
+    let p = params(n, c, s, groups, 1.0);
+    gpu.launch(
+        &SHADER,
+        entry,
+        &[("WG", wg as f64), ("SILU", silu as u32 as f64)],
+        &p,
+        &[dy, x, gamma, beta, &stats.mean, &stats.rstd, &dx, &part],
+        variant.grid(n * groups),
+    );
+    // One dispatch per gradient, so dgamma and dbeta may share a buffer.
+    const PG: u32 = 64;
+    for (grad, offset) in [(dbeta, 0), (dgamma, n * c)] {
+        let pp = Params { offset: offset as u32, ..p };
+        gpu.launch(&SHADER, "param_grad", &[("WG", PG as f64)], &pp, &[&part, grad], grid_1d(c, PG as usize));
+    }
+    dx
+}

@@ -1,0 +1,221 @@
+//! Optimiser kernels (`shaders/optim.wgsl`). All parameters of a model live in ONE flat buffer,
+//! and so do the gradients, Adam's m and v, and the EMA (same size each): an Adam step and an EMA
+//! update are one dispatch each over millions of elements (split only when a tensor exceeds the
+//! adapter's largest storage binding).
+
+use crate::gpu::{grid_1d, Shader};
+use crate::reference::optim::Adam;
+use crate::{Gpu, Tensor};
+
+const SHADER: Shader = crate::shader!("optim");
+
+/// Launch geometry: `workgroup` invocations per workgroup, `per_invocation` elements each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variant {
+    pub workgroup: u32,
+    pub per_invocation: u32,
+}
+
+impl Variant {
+    /// One element per invocation, 256-wide workgroups.
+    pub const GPU: Variant = Variant { workgroup: 256, per_invocation: 1 };
+    /// 64-wide workgroups, 16 elements per invocation, for CPU adapters.
+    pub const CPU: Variant = Variant { workgroup: 64, per_invocation: 16 };
+    pub const ALL: [Variant; 2] = [Variant::GPU, Variant::CPU];
+
+    fn constants(self) -> [(&'static str, f64); 2] {
+        [("WG", self.workgroup as f64), ("PER", self.per_invocation as f64)]
+    }
+}
+
+/// The variant for this adapter (measurements in the report of `benches/sampling.rs`).
+pub fn variant(gpu: &Gpu) -> Variant {
+    if gpu.is_cpu() {
+        Variant::CPU
+    } else {
+        Variant::GPU
+    }
+}
+
+/// Adam(W) hyper-parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct AdamConfig {
+    pub lr: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub eps: f32,
+    /// Decoupled weight decay (AdamW); 0 = Adam.
+    pub weight_decay: f32,
+    /// Clip the gradient to this global L2 norm; 0 = no clipping.
+    pub max_grad_norm: f32,
+}
+
+impl Default for AdamConfig {
+    /// The DDPM paper's CIFAR-10 setting (lr 2e-4 before warm-up scaling, clipping at 1.0).
+    fn default() -> Self {
+        AdamConfig { lr: 2e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, max_grad_norm: 1.0 }
+    }
+}
+
+impl AdamConfig {
+    /// The same values as f64, for the reference.
+    pub fn to_reference(&self) -> Adam {
+        Adam {
+            lr: self.lr as f64,
+            beta1: self.beta1 as f64,
+            beta2: self.beta2 as f64,
+            eps: self.eps as f64,
+            weight_decay: self.weight_decay as f64,
+            max_grad_norm: self.max_grad_norm as f64,
+        }
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    clip_on: u32,
+    max_norm: f32,
+    beta1: f32,
+    one_m_beta1: f32,
+    beta2: f32,
+    one_m_beta2: f32,
+    step_size: f32,
+    inv_sqrt_bc2: f32,
+    eps: f32,
+    lr_wd: f32,
+    one_m_decay: f32,
+}
+
+/// Largest number of elements one binding may hold on this adapter, rounded down to a multiple
+/// of 1024 elements (4 KiB, a multiple of every storage-offset alignment).
+fn max_chunk(gpu: &Gpu) -> usize {
+    let bytes = gpu.limits().max_storage_buffer_binding_size as usize;
+    ((bytes / 4) / 1024 * 1024).max(1024)
+}
+
+/// Calls `f(offset, len)` over consecutive chunks of at most `chunk` elements.
+fn for_chunks(n: usize, chunk: usize, mut f: impl FnMut(usize, usize)) {
+    assert!(chunk > 0 && chunk % 1024 == 0, "chunks must be multiples of 1024 elements");
+    let chunk = chunk.min(u32::MAX as usize / 2 / 1024 * 1024);
+    let mut off = 0;
+    while off < n {
+        let len = chunk.min(n - off);
+        f(off, len);
+        off += len;
+    }
+}
+
+/// A flat view of `len` elements of `t` from `off` (the tensor itself when it is the whole).
+fn part(t: &Tensor, off: usize, len: usize) -> Tensor {
+    if off == 0 && len == t.numel() {
+        t.reshape(&[len])
+    } else {
+        t.view(off, &[len])
+    }
+}
+
+/// One Adam(W) step number `step` (1-based; the bias corrections 1-beta^step are computed here
+/// in f64). `params`, `grads`, `m`, `v`: flat buffers of equal size (any shapes of equal numel),
+/// four different buffers; `params`, `m`, `v` are updated in place. `grad_sumsq`: a `[1]` tensor
+/// holding sum(g^2) over ALL gradients (produced on the GPU earlier in the same submit); the
+/// kernel computes the clip factor `min(1, max_grad_norm / (sqrt(grad_sumsq) + 1e-6))` itself,
+/// so clipping needs no readback. Update (g the clipped gradient):
+/// `m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2; p -= lr wd p + lr (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)`.
+pub fn adam_step(params: &Tensor, grads: &Tensor, m: &Tensor, v: &Tensor, grad_sumsq: &Tensor, cfg: &AdamConfig, step: u64) {
+    adam_step_with(variant(params.gpu()), params, grads, m, v, grad_sumsq, cfg, step)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn adam_step_with(
+    var: Variant,
+    params: &Tensor,
+    grads: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    grad_sumsq: &Tensor,
+    cfg: &AdamConfig,
+    step: u64,
+) {
+    let chunk = max_chunk(params.gpu());
+    adam_step_chunked(var, chunk, params, grads, m, v, grad_sumsq, cfg, step)
+}
+
+/// [`adam_step_with`] with one dispatch per `chunk` elements (a multiple of 1024): what happens
+/// automatically when the buffers exceed the adapter's binding size; checks force it.
+#[doc(hidden)]
+#[allow(clippy::too_many_arguments)]
+pub fn adam_step_chunked(
+    var: Variant,
+    chunk: usize,
+    params: &Tensor,
+    grads: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    grad_sumsq: &Tensor,
+    cfg: &AdamConfig,
+    step: u64,
+) {
+    let n = params.numel();
+    for (name, t) in [("grads", grads), ("m", m), ("v", v)] {
+        assert_eq!(t.numel(), n, "adam_step: {name} has {} elements, params {n}", t.numel());
+    }
+    let all = [params, grads, m, v, grad_sumsq];
+    for i in 0..all.len() {
+        for j in i + 1..all.len() {
+            assert!(!all[i].same_buffer(all[j]), "adam_step: params, grads, m, v and grad_sumsq must be five different buffers");
+        }
+    }
+    assert_eq!(grad_sumsq.numel(), 1, "adam_step: grad_sumsq must be a [1] tensor, got {:?}", grad_sumsq.shape());
+    assert!(step >= 1, "adam_step: steps are 1-based (bias correction)");
+    let bc1 = 1.0 - (cfg.beta1 as f64).powf(step as f64);
+    let bc2 = 1.0 - (cfg.beta2 as f64).powf(step as f64);
+    let mut p = Params {
+        clip_on: (cfg.max_grad_norm > 0.0) as u32,
+        max_norm: cfg.max_grad_norm,
+        beta1: cfg.beta1,
+        one_m_beta1: (1.0 - cfg.beta1 as f64) as f32,
+        beta2: cfg.beta2,
+        one_m_beta2: (1.0 - cfg.beta2 as f64) as f32,
+        step_size: (cfg.lr as f64 / bc1) as f32,
+        inv_sqrt_bc2: (1.0 / bc2.sqrt()) as f32,
+        eps: cfg.eps,
+        lr_wd: (cfg.lr as f64 * cfg.weight_decay as f64) as f32,
+        ..Default::default()
+    };
+    let gpu = params.gpu();
+    let per_group = (var.workgroup * var.per_invocation) as usize;
+    for_chunks(n, chunk, |off, len| {
+        p.n = len as u32;
+        let ts = [part(params, off, len), part(grads, off, len), part(m, off, len), part(v, off, len)];
+        let tensors = [&ts[0], &ts[1], &ts[2], &ts[3], grad_sumsq];
+        gpu.launch(&SHADER, "adam", &var.constants(), &p, &tensors, grid_1d(len, per_group));
+    });
+}
+
+/// `ema = decay * ema + (1 - decay) * params`, in place; equal numel, different buffers.
+pub fn ema_update(ema: &Tensor, params: &Tensor, decay: f32) {
+    ema_update_with(variant(ema.gpu()), ema, params, decay)
+}
+
+pub fn ema_update_with(var: Variant, ema: &Tensor, params: &Tensor, decay: f32) {
+    ema_update_chunked(var, max_chunk(ema.gpu()), ema, params, decay)
+}
+
+/// [`ema_update_with`] with one dispatch per `chunk` elements (a multiple of 1024).
+#[doc(hidden)]
+pub fn ema_update_chunked(var: Variant, chunk: usize, ema: &Tensor, params: &Tensor, decay: f32) {
+    let n = ema.numel();
+    assert_eq!(params.numel(), n, "ema_update: ema has {n} elements, params {}", params.numel());
+    assert!(!ema.same_buffer(params), "ema_update: ema and params must be different buffers");
+    assert!((0.0..=1.0).contains(&decay), "ema_update: decay {decay} outside [0, 1]");
+    let mut p = Params { one_m_decay: (1.0 - decay as f64) as f32, ..Default::default() };
+    let gpu = ema.gpu();
+    let per_group = (var.workgroup * var.per_invocation) as usize;
+    for_chunks(n, chunk, |off, len| {
+        p.n = len as u32;
+        let (e, q) = (part(ema, off, len), part(params, off, len));
+        gpu.launch(&SHADER, "ema", &var.constants(), &p, &[&e, &q], grid_1d(len, per_group));
+    });
+}

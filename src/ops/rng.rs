@@ -1,0 +1,154 @@
+//! GPU random numbers: counter-based Philox 4x32-10 (`shaders/rng.wgsl`).
+//!
+//! Every value is a pure function of `(seed, stream, element index)` (the layout is documented in
+//! [`crate::reference::rng`], which implements the same generator on the CPU): the same call gives
+//! the same bits on every run, a different `stream` gives an independent sequence, and a dropout
+//! mask is regenerated in backward instead of stored. Callers give each use its own stream (e.g.
+//! a hash of (training step, layer)).
+
+use crate::gpu::{grid_1d, Shader};
+use crate::{Gpu, Tensor};
+
+const SHADER: Shader = crate::shader!("rng");
+
+/// Launch geometry of the rng kernels: `workgroup` invocations per workgroup, each invocation
+/// producing `per_invocation` Philox blocks (4 elements each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Variant {
+    pub workgroup: u32,
+    pub per_invocation: u32,
+}
+
+impl Variant {
+    /// 4 elements per invocation, 256 invocations per workgroup: many workgroups for a GPU.
+    pub const GPU: Variant = Variant { workgroup: 256, per_invocation: 1 };
+    /// 64-wide workgroups with 4 blocks each (16 elements per invocation) for CPU adapters.
+    pub const CPU: Variant = Variant { workgroup: 64, per_invocation: 4 };
+    /// Every variant, for checks.
+    pub const ALL: [Variant; 2] = [Variant::GPU, Variant::CPU];
+
+    pub(crate) fn constants(self) -> [(&'static str, f64); 2] {
+        [("WG", self.workgroup as f64), ("PER", self.per_invocation as f64)]
+    }
+    /// Elements one workgroup covers.
+    pub(crate) fn elements_per_group(self) -> usize {
+        4 * (self.workgroup * self.per_invocation) as usize
+    }
+}
+
+/// The variant for this adapter (see the report in `benches/sampling.rs` for the measurements).
+pub fn variant(gpu: &Gpu) -> Variant {
+    if gpu.is_cpu() {
+        Variant::CPU
+    } else {
+        Variant::GPU
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct Params {
+    n: u32,
+    key0: u32,
+    key1: u32,
+    stream0: u32,
+    stream1: u32,
+    arg_u: u32,
+    arg_f: f32,
+    pad: u32,
+}
+
+impl Params {
+    fn new(n: usize, seed: u64, stream: u64) -> Params {
+        assert!(n <= u32::MAX as usize, "random tensor of {n} elements exceeds the u32 index range");
+        Params {
+            n: n as u32,
+            key0: seed as u32,
+            key1: (seed >> 32) as u32,
+            stream0: stream as u32,
+            stream1: (stream >> 32) as u32,
+            arg_u: 0,
+            arg_f: 0.0,
+            pad: 0,
+        }
+    }
+}
+
+fn launch(entry: &str, variant: Variant, params: &Params, tensors: &[&Tensor]) {
+    let gpu = tensors[0].gpu();
+    let groups = grid_1d(params.n as usize, variant.elements_per_group());
+    gpu.launch(&SHADER, entry, &variant.constants(), params, tensors, groups);
+}
+
+fn generate(gpu: &Gpu, entry: &str, variant: Variant, shape: &[usize], params: Params) -> Tensor {
+    let out = Tensor::uninit(gpu, shape);
+    launch(entry, variant, &params, &[&out]);
+    out
+}
+
+/// The raw Philox words: element `i` = word `i % 4` of block `i / 4`, as u32 (read with
+/// `to_u32_vec`). Shape `shape`.
+pub fn random_bits(gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
+    random_bits_with(variant(gpu), gpu, shape, seed, stream)
+}
+
+pub fn random_bits_with(v: Variant, gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
+    generate(gpu, "rand_bits", v, shape, Params::new(crate::tensor::numel(shape), seed, stream))
+}
+
+/// Uniform values in the open interval (0, 1): odd multiples of 2^-24 (23 random bits).
+pub fn uniform(gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
+    uniform_with(variant(gpu), gpu, shape, seed, stream)
+}
+
+pub fn uniform_with(v: Variant, gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
+    generate(gpu, "rand_uniform", v, shape, Params::new(crate::tensor::numel(shape), seed, stream))
+}
+
+/// Standard normal values N(0, 1) (Box-Muller on word pairs; |z| <= 5.77).
+pub fn normal(gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
+    normal_with(variant(gpu), gpu, shape, seed, stream)
+}
+
+pub fn normal_with(v: Variant, gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
+    generate(gpu, "rand_normal", v, shape, Params::new(crate::tensor::numel(shape), seed, stream))
+}
+
+/// `n` integers uniform in `0..high` stored as u32 (read with `to_u32_vec`); shape `[n]`.
+/// Used for training timesteps. Bias below `high / 2^32`.
+pub fn randint(gpu: &Gpu, n: usize, high: u32, seed: u64, stream: u64) -> Tensor {
+    randint_with(variant(gpu), gpu, n, high, seed, stream)
+}
+
+pub fn randint_with(v: Variant, gpu: &Gpu, n: usize, high: u32, seed: u64, stream: u64) -> Tensor {
+    assert!(high >= 1, "randint: high must be at least 1");
+    let mut params = Params::new(n, seed, stream);
+    params.arg_u = high;
+    generate(gpu, "rand_int", v, &[n], params)
+}
+
+/// Inverted dropout: `y = x * mask / (1 - p)`, `mask ~ Bernoulli(1 - p)` drawn from
+/// `(seed, stream, element index)`; any shape, `0 <= p < 1` (`p = 0` is a copy).
+pub fn dropout(x: &Tensor, p: f32, seed: u64, stream: u64) -> Tensor {
+    dropout_with(variant(x.gpu()), x, p, seed, stream)
+}
+
+pub fn dropout_with(v: Variant, x: &Tensor, p: f32, seed: u64, stream: u64) -> Tensor {
+    let mut params = Params::new(x.numel(), seed, stream);
+    params.arg_u = crate::reference::rng::dropout_threshold(p);
+    params.arg_f = crate::reference::rng::dropout_scale(p);
+    let y = Tensor::uninit(x.gpu(), x.shape());
+    launch("dropout", v, &params, &[&y, x]);
+    y
+}
+
+/// Dropout backward: `dx = dy * mask / (1 - p)` with the forward's mask, regenerated from the
+/// same `(seed, stream)` (nothing is stored). Same shape as `dy`.
+pub fn dropout_backward(dy: &Tensor, p: f32, seed: u64, stream: u64) -> Tensor {
+    dropout_backward_with(variant(dy.gpu()), dy, p, seed, stream)
+}
+
+pub fn dropout_backward_with(v: Variant, dy: &Tensor, p: f32, seed: u64, stream: u64) -> Tensor {
+    // The backward of a mask-and-scale is the same mask-and-scale.
+    dropout_with(v, dy, p, seed, stream)
+}

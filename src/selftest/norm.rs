@@ -1,9 +1,130 @@
-//! Checks of the norm kernels (see the module doc of `selftest`).
+//! Checks of the norm kernels (see the module doc of `selftest`): group norm forward (output and
+//! statistics) and backward (dx, accumulated dgamma and dbeta), with and without the fused
+//! SiLU, for every kernel variant, against the float64 reference.
 
-use crate::Gpu;
+use crate::ops::norm::{group_norm_backward_with, group_norm_with, Variant};
+use crate::reference::norm as reference;
+use crate::reference::random::Rng;
+use crate::{Gpu, Tensor};
 
-use super::Check;
+use super::{compare, to_f32, Check};
 
-pub fn checks(_gpu: &Gpu) -> Vec<Check> {
-    Vec::new()
+/// One test case: shape, groups, eps, and the mean offset added to the normal inputs.
+struct Case {
+    shape: &'static [usize],
+    groups: usize,
+    eps: f64,
+    offset: f64,
+}
+
+const CASES: [Case; 5] = [
+    // cpg 3, S = 35: odd sizes everywhere.
+    Case { shape: &[3, 12, 5, 7], groups: 4, eps: 1e-5, offset: 3.0 },
+    // The U-Net's 32 groups, 2 channels per group, S = 81.
+    Case { shape: &[2, 64, 9, 9], groups: 32, eps: 1e-6, offset: 0.0 },
+    // [N, C] input (S = 1), 4 channels per group. (With 2 elements per group xhat = +-1 and dx
+    // is 0 up to eps terms: a relative comparison of it is meaningless.)
+    Case { shape: &[2, 12], groups: 3, eps: 1e-5, offset: 3.0 },
+    // Groups larger than a 256-wide workgroup (K = 12 * 37 = 444), 3-D input.
+    Case { shape: &[2, 24, 37], groups: 2, eps: 1e-6, offset: 3.0 },
+    // A large mean: E[x^2] - E[x]^2 in f32 would lose ~1e-3 of the variance here.
+    Case { shape: &[1, 8, 6, 11], groups: 2, eps: 1e-5, offset: 100.0 },
+];
+
+fn shape_name(shape: &[usize], groups: usize, eps: f64, offset: f64, silu: bool, variant: Variant) -> String {
+    format!("{shape:?} G={groups} eps={eps:e} mean+{offset} silu={silu} {variant:?}")
+}
+
+fn upload(gpu: &Gpu, shape: &[usize], v: &[f64]) -> Tensor {
+    Tensor::from_slice(gpu, shape, &to_f32(v))
+}
+
+/// Random f32-representable values: normal * scale + offset.
+fn random(rng: &mut Rng, n: usize, scale: f64, offset: f64) -> Vec<f64> {
+    (0..n).map(|_| (rng.normal() * scale + offset) as f32 as f64).collect()
+}
+
+pub fn checks(gpu: &Gpu) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut rng = Rng::new(0x6e6f726d);
+    for case in &CASES {
+        let shape = case.shape;
+        let (n, c) = (shape[0], shape[1]);
+        let s: usize = shape[2..].iter().product();
+        let numel = n * c * s;
+        for silu in [false, true] {
+            let x = random(&mut rng, numel, 1.0, case.offset);
+            let gamma = random(&mut rng, c, 0.5, 1.0);
+            let beta = random(&mut rng, c, 0.5, 0.0);
+            let dy = random(&mut rng, numel, 1.0, 0.0);
+            let dgamma0 = random(&mut rng, c, 1.0, 0.0);
+            let dbeta0 = random(&mut rng, c, 1.0, 0.0);
+            let (y_ref, mean_ref, rstd_ref) =
+                reference::group_norm(&x, &gamma, &beta, n, c, s, case.groups, case.eps, silu);
+            let (dx_ref, dg_ref, db_ref) = reference::group_norm_backward(
+                &dy, &x, &gamma, &beta, &mean_ref, &rstd_ref, n, c, s, case.groups, silu,
+            );
+            let dgamma_ref: Vec<f64> = dgamma0.iter().zip(&dg_ref).map(|(a, b)| a + b).collect();
+            let dbeta_ref: Vec<f64> = dbeta0.iter().zip(&db_ref).map(|(a, b)| a + b).collect();
+
+            let xt = upload(gpu, shape, &x);
+            let gt = upload(gpu, &[c], &gamma);
+            let bt = upload(gpu, &[c], &beta);
+            let dyt = upload(gpu, shape, &dy);
+            for variant in Variant::ALL {
+                let name = shape_name(shape, case.groups, case.eps, case.offset, silu, variant);
+                let (y, stats) = group_norm_with(variant, &xt, &gt, &bt, case.groups, case.eps as f32, silu);
+                let dgt = upload(gpu, &[c], &dgamma0);
+                let dbt = upload(gpu, &[c], &dbeta0);
+                let dx = group_norm_backward_with(variant, &dyt, &xt, &gt, &bt, &stats, case.groups, silu, &dgt, &dbt);
+                // Forward: f32 sums over K <= 444 terms (error ~ sqrt(K) * 6e-8 ~ 1.3e-6), the mean
+                // rounded to f32 (6e-6 of the mean at offset 100, i.e. <= 1e-5 of max |y|), exp in
+                // the SiLU: 2e-5.
+                out.push(compare("group_norm", &name, &y.to_vec(), &y_ref, 2e-5));
+                out.push(compare("group_norm mean", &name, &stats.mean.to_vec(), &mean_ref, 2e-5));
+                out.push(compare("group_norm rstd", &name, &stats.rstd.to_vec(), &rstd_ref, 2e-5));
+                // Backward: two more f32 sums over K and a difference of terms of similar size
+                // (dxhat - mean - xhat * mean2) that cancels ~10x: 1e-4.
+                out.push(compare("group_norm_backward dx", &name, &dx.to_vec(), &dx_ref, 1e-4));
+                // Parameter gradients: sums over N*S <= 162 terms, added to a random pre-fill: 1e-4.
+                out.push(compare("group_norm_backward dgamma", &name, &dgt.to_vec(), &dgamma_ref, 1e-4));
+                out.push(compare("group_norm_backward dbeta", &name, &dbt.to_vec(), &dbeta_ref, 1e-4));
+            }
+        }
+    }
+    // dgamma and dbeta as views of one gradient buffer (as a model's parameter gradients are).
+    out.push(shared_grad_buffer(gpu, &mut rng));
+    out
+}
+
+/// Backward with dgamma and dbeta in one buffer: they must both accumulate correctly.
+fn shared_grad_buffer(gpu: &Gpu, rng: &mut Rng) -> Check {
+    let (n, c, s, groups) = (2, 10, 13, 5);
+    let x = random(rng, n * c * s, 1.0, 1.0);
+    let gamma = random(rng, c, 0.5, 1.0);
+    let beta = random(rng, c, 0.5, 0.0);
+    let dy = random(rng, n * c * s, 1.0, 0.0);
+    let (_, mean, rstd) = reference::group_norm(&x, &gamma, &beta, n, c, s, groups, 1e-5, true);
+    let (_, dg, db) = reference::group_norm_backward(&dy, &x, &gamma, &beta, &mean, &rstd, n, c, s, groups, true);
+    // Layout of the shared buffer: dgamma at 0, dbeta at 64 (the 256-byte view alignment).
+    let align = (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
+    let off = c.div_ceil(align) * align;
+    let mut init = vec![0.0; off + c];
+    for (i, v) in init.iter_mut().enumerate() {
+        *v = (i as f64 * 0.37).sin();
+    }
+    let grads = upload(gpu, &[off + c], &init);
+    let (dgt, dbt) = (grads.view(0, &[c]), grads.view(off, &[c]));
+    let xt = upload(gpu, &[n, c, s], &x);
+    let (gt, bt) = (upload(gpu, &[c], &gamma), upload(gpu, &[c], &beta));
+    let (_, stats) = crate::ops::norm::group_norm(&xt, &gt, &bt, groups, 1e-5, true);
+    let dyt = upload(gpu, &[n, c, s], &dy);
+    let _ = crate::ops::norm::group_norm_backward(&dyt, &xt, &gt, &bt, &stats, groups, true, &dgt, &dbt);
+    let mut expect = init.clone();
+    for i in 0..c {
+        expect[i] += dg[i];
+        expect[off + i] += db[i];
+    }
+    // Same sums as above (N*S = 26 terms): 1e-4.
+    compare("group_norm_backward shared dgamma/dbeta buffer", format!("[{n}, {c}, {s}] G={groups}"), &grads.to_vec(), &expect, 1e-4)
 }

@@ -1,9 +1,104 @@
-//! Checks of the optim kernels (see the module doc of `selftest`).
+//! Checks of the optimiser kernels (see the module doc of `selftest`): Adam(W) over three
+//! consecutive steps (bias correction at steps 1..3, moments starting at zero) with clipping
+//! active, inactive and off, weight decay on and off; the EMA at two decays; every variant, and
+//! the chunked path (one dispatch per slice of the flat buffers) that very large models take.
 
-use crate::Gpu;
+use crate::ops::optim::{self as ops, AdamConfig, Variant};
+use crate::reference::optim as reference;
+use crate::reference::random::Rng;
+use crate::{Gpu, Tensor};
 
-use super::Check;
+use super::{compare, random_tensor, Check};
 
-pub fn checks(_gpu: &Gpu) -> Vec<Check> {
-    Vec::new()
+fn to64(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&x| x as f64).collect()
+}
+
+/// Sum of squares of f32 data in f64, rounded to f32 as a GPU reduction would deliver it.
+fn sumsq_f32(g: &[f64]) -> f32 {
+    reference::sum_sq(g) as f32
+}
+
+pub fn checks(gpu: &Gpu) -> Vec<Check> {
+    // 1000003 elements: prime, not a multiple of any workgroup or chunk size.
+    checks_sized(gpu, 1_000_003)
+}
+
+/// The same checks on `n` elements.
+pub fn checks_sized(gpu: &Gpu, n: usize) -> Vec<Check> {
+    let mut out = Vec::new();
+    let mut rng = Rng::new(5);
+    let shape = format!("[{n}]");
+    // The gradient norm of n N(0,1) values is ~sqrt(n) ~ 1000: max_grad_norm 1 clips (factor
+    // ~1e-3), 1e6 does not, 0 turns clipping off.
+    let configs = [
+        ("adam clip", AdamConfig { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, max_grad_norm: 1.0 }),
+        ("adamw noclip", AdamConfig { lr: 2e-2, beta1: 0.8, beta2: 0.99, eps: 1e-6, weight_decay: 0.1, max_grad_norm: 1e6 }),
+        ("adamw clip-off", AdamConfig { lr: 5e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 0.0 }),
+    ];
+    // (variant, chunk elements; None = the adapter's binding limit, i.e. one dispatch here)
+    let runs = [(Variant::ALL[0], None), (Variant::ALL[1], None), (Variant::ALL[0], Some(7 * 1024))];
+    for (var, chunk) in runs {
+        let tag = |op: &str| {
+            let c = chunk.map_or(String::new(), |c| format!(" chunk={c}"));
+            format!("{op} {}x{}{c}", var.workgroup, var.per_invocation)
+        };
+        for (name, cfg) in configs {
+            let (params, _) = random_tensor(gpu, &mut rng, &[n]);
+            let m = Tensor::zeros(gpu, &[n]);
+            let v = Tensor::zeros(gpu, &[n]);
+            for step in 1..=3u64 {
+                // Restart the reference from the GPU's state each step, so each check measures
+                // one step's kernel error.
+                let p0 = to64(&params.to_vec());
+                let (mut p_ref, mut m_ref, mut v_ref) = (p0.clone(), to64(&m.to_vec()), to64(&v.to_vec()));
+                let (grads, g64) = random_tensor(gpu, &mut rng, &[n]);
+                let ss = sumsq_f32(&g64);
+                let sumsq = Tensor::from_slice(gpu, &[1], &[ss]);
+                match chunk {
+                    None => ops::adam_step_with(var, &params, &grads, &m, &v, &sumsq, &cfg, step),
+                    Some(c) => ops::adam_step_chunked(var, c, &params, &grads, &m, &v, &sumsq, &cfg, step),
+                }
+                reference::adam_step(&mut p_ref, &g64, &mut m_ref, &mut v_ref, ss as f64, &cfg.to_reference(), step);
+                let p_gpu = params.to_vec();
+                let label = |what: &str| tag(&format!("{name} {what} step {step}"));
+                // Parameters: one multiply-add chain of f32 ops per element; the result rounds
+                // to 0.5 ulp of |p| (~2.4e-7 of max|p|) plus the update's few-ulp error: 1e-6.
+                out.push(compare(label("params"), &shape, &p_gpu, &p_ref, 1e-6));
+                // The update itself (p_new - p_old) against the reference's: the f32 rounding of
+                // p_new (<= 0.5 ulp of max|p| ~ 4, i.e. 2.4e-7 absolute) is the dominant error,
+                // compared with updates ~lr ~ 5e-3..2e-2 (step 1 moves every element by ~lr):
+                // <= 5e-5 relative; tolerance 2e-4. A wrong bias correction changes the update
+                // by percents.
+                let d_gpu: Vec<f32> = p_gpu.iter().zip(&p0).map(|(&a, &b)| (a as f64 - b) as f32).collect();
+                let d_ref: Vec<f64> = p_ref.iter().zip(&p0).map(|(a, b)| a - b).collect();
+                out.push(compare(label("update"), &shape, &d_gpu, &d_ref, 2e-4));
+                // Moments: two products and a sum each: <= 1.5 ulp of the largest: 1e-6.
+                out.push(compare(label("m"), &shape, &m.to_vec(), &m_ref, 1e-6));
+                out.push(compare(label("v"), &shape, &v.to_vec(), &v_ref, 1e-6));
+            }
+        }
+
+        for decay in [0.9999f32, 0.9] {
+            let (ema, ema64) = random_tensor(gpu, &mut rng, &[n]);
+            let (params, p64) = random_tensor(gpu, &mut rng, &[n]);
+            match chunk {
+                None => ops::ema_update_with(var, &ema, &params, decay),
+                Some(c) => ops::ema_update_chunked(var, c, &ema, &params, decay),
+            }
+            let mut want = ema64.clone();
+            reference::ema_update(&mut want, &p64, decay as f64);
+            let got = ema.to_vec();
+            // ema + (1-d)(p - ema): three roundings, the last 0.5 ulp of |ema|: 1e-6 of max.
+            out.push(compare(tag(&format!("ema decay={decay}")), &shape, &got, &want, 1e-6));
+            // The change (ema_new - ema_old) at decay 0.9 (~0.1 |p - ema| ~ 0.5 at most): the
+            // rounding of ema_new (2.4e-7 absolute) is < 1e-6 of it; 5e-6.
+            if decay == 0.9 {
+                let d_gpu: Vec<f32> = got.iter().zip(&ema64).map(|(&a, &b)| (a as f64 - b) as f32).collect();
+                let d_ref: Vec<f64> = want.iter().zip(&ema64).map(|(a, b)| a - b).collect();
+                out.push(compare(tag("ema change decay=0.9"), &shape, &d_gpu, &d_ref, 5e-6));
+            }
+        }
+    }
+    out
 }

@@ -1,0 +1,104 @@
+//! Group norm: GPU kernels against the float64 reference (every variant), float64
+//! finite-difference checks of the reference backward, and naga translation of the shader.
+
+mod common;
+
+use ddpm::reference::norm::{group_norm, group_norm_backward};
+use ddpm::reference::random::Rng;
+
+#[test]
+fn gpu_kernels_match_reference() {
+    common::assert_all_pass(ddpm::selftest::norm::checks(&common::gpu()));
+}
+
+/// Loss L = sum(w * y) of the reference forward, so dL/dy = w.
+#[allow(clippy::too_many_arguments)]
+fn loss(x: &[f64], gamma: &[f64], beta: &[f64], w: &[f64], dims: (usize, usize, usize, usize), eps: f64, silu: bool) -> f64 {
+    let (n, c, s, groups) = dims;
+    let (y, _, _) = group_norm(x, gamma, beta, n, c, s, groups, eps, silu);
+    y.iter().zip(w).map(|(a, b)| a * b).sum()
+}
+
+/// Largest |analytic - numeric| relative to the largest |analytic| of one gradient, where the
+/// numeric gradient perturbs `which` (0: x, 1: gamma, 2: beta) by central differences.
+#[allow(clippy::too_many_arguments)]
+fn fd_error(
+    which: usize,
+    analytic: &[f64],
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    w: &[f64],
+    dims: (usize, usize, usize, usize),
+    eps: f64,
+    silu: bool,
+) -> f64 {
+    let h = 1e-6;
+    let scale = analytic.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    assert!(scale > 0.0, "all-zero analytic gradient");
+    let mut worst = 0.0f64;
+    for i in 0..analytic.len() {
+        let mut args = [x.to_vec(), gamma.to_vec(), beta.to_vec()];
+        args[which][i] += h;
+        let plus = loss(&args[0], &args[1], &args[2], w, dims, eps, silu);
+        args[which][i] -= 2.0 * h;
+        let minus = loss(&args[0], &args[1], &args[2], w, dims, eps, silu);
+        let numeric = (plus - minus) / (2.0 * h);
+        worst = worst.max((numeric - analytic[i]).abs() / scale);
+    }
+    worst
+}
+
+#[test]
+fn reference_backward_matches_finite_differences() {
+    let mut rng = Rng::new(42);
+    // (n, c, s, groups), eps, mean offset of x
+    let cases = [((2, 6, 5, 3), 1e-5, 0.0), ((3, 8, 3, 2), 1e-6, 3.0), ((2, 12, 1, 3), 1e-5, 3.0), ((1, 4, 7, 1), 1e-5, 0.0)];
+    for (dims, eps, offset) in cases {
+        let (n, c, s, _) = dims;
+        for silu in [false, true] {
+            let x: Vec<f64> = (0..n * c * s).map(|_| rng.normal() + offset).collect();
+            let gamma: Vec<f64> = (0..c).map(|_| 1.0 + 0.5 * rng.normal()).collect();
+            let beta: Vec<f64> = (0..c).map(|_| 0.5 * rng.normal()).collect();
+            let w: Vec<f64> = (0..n * c * s).map(|_| rng.normal()).collect();
+            let (_, mean, rstd) = group_norm(&x, &gamma, &beta, n, c, s, dims.3, eps, silu);
+            let (dx, dgamma, dbeta) = group_norm_backward(&w, &x, &gamma, &beta, &mean, &rstd, n, c, s, dims.3, silu);
+            for (which, name, grad) in [(0, "dx", &dx), (1, "dgamma", &dgamma), (2, "dbeta", &dbeta)] {
+                let err = fd_error(which, grad, &x, &gamma, &beta, &w, dims, eps, silu);
+                // Central differences with h = 1e-6 in f64: truncation ~h^2, rounding ~1e-16/h.
+                assert!(err < 1e-6, "{name} dims {dims:?} eps {eps} silu {silu}: FD error {err:.3e}");
+            }
+        }
+    }
+}
+
+/// The shader validates and translates to SPIR-V, MSL and HLSL for every entry point and
+/// override set the op uses.
+#[test]
+fn shader_translates_to_every_backend() {
+    let source = include_str!("../shaders/norm.wgsl");
+    let module = naga::front::wgsl::parse_str(source).expect("norm.wgsl parses");
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
+        .validate(&module)
+        .expect("norm.wgsl validates");
+    let stage = naga::ShaderStage::Compute;
+    for entry in ["forward_wg", "forward_serial", "backward_wg", "backward_serial", "param_grad"] {
+        for (wg, silu) in [(256.0, 0.0), (8.0, 1.0), (64.0, 0.0)] {
+            let constants = naga::back::PipelineConstants::from_iter([("WG".to_string(), wg), ("SILU".to_string(), silu)]);
+            let (m, i) = naga::back::pipeline_constants::process_overrides(&module, &info, Some((stage, entry)), &constants)
+                .unwrap_or_else(|e| panic!("{entry}: overrides: {e}"));
+            let spv_pipe = naga::back::spv::PipelineOptions { shader_stage: stage, entry_point: entry.into() };
+            naga::back::spv::write_vec(&m, &i, &Default::default(), Some(&spv_pipe))
+                .unwrap_or_else(|e| panic!("{entry}: SPIR-V: {e}"));
+            let msl_pipe = naga::back::msl::PipelineOptions { entry_point: Some((stage, entry.into())), ..Default::default() };
+            naga::back::msl::write_string(&m, &i, &Default::default(), &msl_pipe)
+                .unwrap_or_else(|e| panic!("{entry}: MSL: {e}"));
+            let mut hlsl = String::new();
+            let hlsl_options = naga::back::hlsl::Options::default();
+            let hlsl_pipe = naga::back::hlsl::PipelineOptions { entry_point: Some((stage, entry.into())) };
+            naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &hlsl_pipe)
+                .write(&m, &i, None)
+                .unwrap_or_else(|e| panic!("{entry}: HLSL: {e}"));
+        }
+    }
+}
