@@ -82,7 +82,7 @@ fn shader_translates_to_every_backend() {
         .validate(&module)
         .expect("norm.wgsl validates");
     let stage = naga::ShaderStage::Compute;
-    for entry in ["forward_wg", "forward_serial", "backward_wg", "backward_serial", "param_grad"] {
+    for entry in ["forward_wg", "forward_serial", "forward_serial4", "backward_wg", "backward_serial", "backward_serial4", "param_grad"] {
         for (wg, silu) in [(256.0, 0.0), (8.0, 1.0), (64.0, 0.0)] {
             let constants = naga::back::PipelineConstants::from_iter([("WG".to_string(), wg), ("SILU".to_string(), silu)]);
             let (m, i) = naga::back::pipeline_constants::process_overrides(&module, &info, Some((stage, entry)), &constants)

@@ -44,10 +44,12 @@ impl Variant {
     pub const ALL: [Variant; 3] =
         [Variant::Serial { lanes: 8 }, Variant::Workgroup { size: 256 }, Variant::Workgroup { size: 8 }];
 
-    fn entry(self, forward: bool) -> (&'static str, u32) {
+    /// Entry point and workgroup size. The serial kernels have vec4 forms for `s % 4 == 0`.
+    fn entry(self, forward: bool, s: usize) -> (&'static str, u32) {
+        let vec4 = s % 4 == 0;
         match (self, forward) {
-            (Variant::Serial { lanes }, true) => ("forward_serial", lanes),
-            (Variant::Serial { lanes }, false) => ("backward_serial", lanes),
+            (Variant::Serial { lanes }, true) => (if vec4 { "forward_serial4" } else { "forward_serial" }, lanes),
+            (Variant::Serial { lanes }, false) => (if vec4 { "backward_serial4" } else { "backward_serial" }, lanes),
             (Variant::Workgroup { size }, true) => ("forward_wg", size),
             (Variant::Workgroup { size }, false) => ("backward_wg", size),
         }
@@ -141,7 +143,7 @@ pub fn group_norm_with(
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, x.shape());
     let stats = GroupNormStats { mean: Tensor::uninit(gpu, &[n * groups]), rstd: Tensor::uninit(gpu, &[n * groups]) };
-    let (entry, wg) = variant.entry(true);
+    let (entry, wg) = variant.entry(true, s);
     let constants = [("WG", wg as f64), ("SILU", silu as u32 as f64)];
     gpu.launch(
         &SHADER,
@@ -200,7 +202,7 @@ pub fn group_norm_backward_with(
     let dx = Tensor::uninit(gpu, x.shape());
     // Per (sample, channel) partial sums: [0] sum_s dpre (dbeta), [1] sum_s dpre * xhat (dgamma).
     let part = Tensor::uninit(gpu, &[2, n, c]);
-    let (entry, wg) = variant.entry(false);
+    let (entry, wg) = variant.entry(false, s);
     let p = params(n, c, s, groups, 1.0);
     gpu.launch(
         &SHADER,

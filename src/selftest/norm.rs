@@ -17,7 +17,7 @@ struct Case {
     offset: f64,
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 7] = [
     // cpg 3, S = 35: odd sizes everywhere.
     Case { shape: &[3, 12, 5, 7], groups: 4, eps: 1e-5, offset: 3.0 },
     // The U-Net's 32 groups, 2 channels per group, S = 81.
@@ -26,9 +26,12 @@ const CASES: [Case; 5] = [
     // is 0 up to eps terms: a relative comparison of it is meaningless.)
     Case { shape: &[2, 12], groups: 3, eps: 1e-5, offset: 3.0 },
     // Groups larger than a 256-wide workgroup (K = 12 * 37 = 444), 3-D input.
-    Case { shape: &[2, 24, 37], groups: 2, eps: 1e-6, offset: 3.0 },
+    Case { shape: &[2, 24, 37], groups: 2, eps: 1e-6, offset: 50.0 },
+    // S % 4 == 0 (the vec4 kernels): cpg 3 at 4x5, and the U-Net's 2 channels per group at 8x8.
+    Case { shape: &[3, 12, 4, 5], groups: 4, eps: 1e-5, offset: 3.0 },
+    Case { shape: &[2, 64, 8, 8], groups: 32, eps: 1e-6, offset: 0.0 },
     // A large mean: E[x^2] - E[x]^2 in f32 would lose ~1e-3 of the variance here.
-    Case { shape: &[1, 8, 6, 11], groups: 2, eps: 1e-5, offset: 100.0 },
+    Case { shape: &[1, 8, 6, 12], groups: 2, eps: 1e-5, offset: 100.0 },
 ];
 
 fn shape_name(shape: &[usize], groups: usize, eps: f64, offset: f64, silu: bool, variant: Variant) -> String {
