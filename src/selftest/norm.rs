@@ -196,7 +196,8 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
     out
 }
 
-/// Backward with dgamma and dbeta in one buffer: they must both accumulate correctly.
+/// Forward and backward with gamma/beta in one buffer and dgamma/dbeta in another, as a model's
+/// parameters and gradients are: both gradients must accumulate correctly.
 fn shared_grad_buffer(gpu: &Gpu, rng: &mut Rng) -> Check {
     let (n, c, s, groups) = (2, 10, 13, 5);
     let x = random(rng, n * c * s, 1.0, 1.0);
@@ -216,7 +217,12 @@ fn shared_grad_buffer(gpu: &Gpu, rng: &mut Rng) -> Check {
     let grads = upload(gpu, &[off + c], &init);
     let (dgt, dbt) = (grads.view(0, &[c]), grads.view(off, &[c]));
     let xt = upload(gpu, &[n, c, s], &x);
-    let (gt, bt) = (upload(gpu, &[c], &gamma), upload(gpu, &[c], &beta));
+    // gamma and beta as views of one parameter buffer too (both bound read-only).
+    let mut packed = vec![0.0; off + c];
+    packed[..c].copy_from_slice(&gamma);
+    packed[off..].copy_from_slice(&beta);
+    let params = upload(gpu, &[off + c], &packed);
+    let (gt, bt) = (params.view(0, &[c]), params.view(off, &[c]));
     let (_, stats) = crate::ops::norm::group_norm(&xt, &gt, &bt, groups, 1e-5, true);
     let dyt = upload(gpu, &[n, c, s], &dy);
     let _ = crate::ops::norm::group_norm_backward(
