@@ -288,3 +288,119 @@ fn param_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
     pgrad[ch] += acc;
 }
+
+// ---------------------------------------------------------------------------------------------
+// vec4 forms of the serial kernels, used when S % 4 == 0 (every U-Net shape). On lavapipe each
+// load or store instruction is a loop over the SIMD lanes, so a vec4 access costs about what a
+// scalar one does: 4x fewer memory instructions. The statistics come from one pass of
+// Welford/Chan updates, one vec4 at a time (merge of (n, mean, M2) with the vec4's
+// (4, m4, sum (v - m4)^2)), instead of two passes.
+
+fn act4(pre: vec4<f32>) -> vec4<f32> {
+    if (SILU) {
+        return pre / (vec4<f32>(1.0) + exp(-pre));
+    }
+    return pre;
+}
+
+fn grad_pre4(dy: vec4<f32>, xhat: vec4<f32>, gamma: f32, beta: f32) -> vec4<f32> {
+    if (SILU) {
+        let pre = xhat * gamma + beta;
+        let sg = vec4<f32>(1.0) / (vec4<f32>(1.0) + exp(-pre));
+        return dy * sg * (vec4<f32>(1.0) + pre * (vec4<f32>(1.0) - sg));
+    }
+    return dy;
+}
+
+// Forward bindings as forward_wg, with x and y as vec4 arrays.
+@group(0) @binding(1) var<storage, read> fx4: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> fy4: array<vec4<f32>>;
+
+// Same maths as forward_wg. Geometry: one invocation per group, as forward_serial; S % 4 == 0.
+@compute @workgroup_size(WG)
+fn forward_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (gi >= p.n * p.groups) {
+        return;
+    }
+    let s4 = p.s / 4u;
+    let k4 = p.cpg * s4;
+    let base = gi * k4;
+    var mean = 0.0;
+    var m2 = 0.0;
+    for (var i = 0u; i < k4; i++) {
+        let v = fx4[base + i];
+        let m4 = dot(v, vec4<f32>(0.25));
+        let d = v - m4;
+        // Merge (4i elements, mean, m2) with (4, m4, |d|^2): weights 1/(i+1) and i/(i+1).
+        let delta = m4 - mean;
+        let w = 1.0 / f32(i + 1u);
+        mean += delta * w;
+        m2 += dot(d, d) + delta * delta * (4.0 * f32(i)) * w;
+    }
+    let rstd = inverseSqrt(m2 / f32(4u * k4) + p.eps);
+    fmean[gi] = mean;
+    frstd[gi] = rstd;
+    let c0 = (gi % p.groups) * p.cpg;
+    for (var ci = 0u; ci < p.cpg; ci++) {
+        let scale = fgamma[c0 + ci] * rstd;
+        let shift = fbeta[c0 + ci] - mean * scale;
+        let cb = base + ci * s4;
+        for (var j = 0u; j < s4; j++) {
+            fy4[cb + j] = act4(fx4[cb + j] * scale + shift);
+        }
+    }
+}
+
+// Backward bindings as backward_wg, with dy, x and dx as vec4 arrays.
+@group(0) @binding(1) var<storage, read> bdy4: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> bx4: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read_write> bdx4: array<vec4<f32>>;
+
+// Same maths as backward_wg. Geometry: one invocation per group, as backward_serial; S % 4 == 0.
+@compute @workgroup_size(WG)
+fn backward_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_index) lid: u32) {
+    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (gi >= p.n * p.groups) {
+        return;
+    }
+    let s4 = p.s / 4u;
+    let base = gi * p.cpg * s4;
+    let mean = bmean[gi];
+    let rstd = brstd[gi];
+    let sample = gi / p.groups;
+    let c0 = (gi % p.groups) * p.cpg;
+    var t = vec2<f32>(0.0);
+    for (var ci = 0u; ci < p.cpg; ci++) {
+        let ch = c0 + ci;
+        let ga = bgamma[ch];
+        let be = bbeta[ch];
+        let cb = base + ci * s4;
+        var a1 = vec4<f32>(0.0);
+        var a2 = vec4<f32>(0.0);
+        for (var j = 0u; j < s4; j++) {
+            let xh = (bx4[cb + j] - mean) * rstd;
+            let d = grad_pre4(bdy4[cb + j], xh, ga, be);
+            a1 += d;
+            a2 += d * xh;
+        }
+        let a = vec2<f32>(dot(a1, vec4<f32>(1.0)), dot(a2, vec4<f32>(1.0)));
+        bpart[sample * p.c + ch] = a.x;
+        bpart[(p.n + sample) * p.c + ch] = a.y;
+        t += ga * a;
+    }
+    let m = t / f32(p.cpg * p.s);
+    for (var ci = 0u; ci < p.cpg; ci++) {
+        let ch = c0 + ci;
+        let ga = bgamma[ch];
+        let be = bbeta[ch];
+        let cb = base + ci * s4;
+        for (var j = 0u; j < s4; j++) {
+            let xh = (bx4[cb + j] - mean) * rstd;
+            let d = grad_pre4(bdy4[cb + j], xh, ga, be);
+            bdx4[cb + j] = rstd * (ga * d - m.x - xh * m.y);
+        }
+    }
+}

@@ -13,7 +13,15 @@ fn gpu_kernels_match_reference() {
 
 /// Loss L = sum(w * y) of the reference forward, so dL/dy = w.
 #[allow(clippy::too_many_arguments)]
-fn loss(x: &[f64], gamma: &[f64], beta: &[f64], w: &[f64], dims: (usize, usize, usize, usize), eps: f64, silu: bool) -> f64 {
+fn loss(
+    x: &[f64],
+    gamma: &[f64],
+    beta: &[f64],
+    w: &[f64],
+    dims: (usize, usize, usize, usize),
+    eps: f64,
+    silu: bool,
+) -> f64 {
     let (n, c, s, groups) = dims;
     let (y, _, _) = group_norm(x, gamma, beta, n, c, s, groups, eps, silu);
     y.iter().zip(w).map(|(a, b)| a * b).sum()
@@ -53,7 +61,12 @@ fn fd_error(
 fn reference_backward_matches_finite_differences() {
     let mut rng = Rng::new(42);
     // (n, c, s, groups), eps, mean offset of x
-    let cases = [((2, 6, 5, 3), 1e-5, 0.0), ((3, 8, 3, 2), 1e-6, 3.0), ((2, 12, 1, 3), 1e-5, 3.0), ((1, 4, 7, 1), 1e-5, 0.0)];
+    let cases = [
+        ((2, 6, 5, 3), 1e-5, 0.0),
+        ((3, 8, 3, 2), 1e-6, 3.0),
+        ((2, 12, 1, 3), 1e-5, 3.0),
+        ((1, 4, 7, 1), 1e-5, 0.0),
+    ];
     for (dims, eps, offset) in cases {
         let (n, c, s, _) = dims;
         for silu in [false, true] {
@@ -62,11 +75,17 @@ fn reference_backward_matches_finite_differences() {
             let beta: Vec<f64> = (0..c).map(|_| 0.5 * rng.normal()).collect();
             let w: Vec<f64> = (0..n * c * s).map(|_| rng.normal()).collect();
             let (_, mean, rstd) = group_norm(&x, &gamma, &beta, n, c, s, dims.3, eps, silu);
-            let (dx, dgamma, dbeta) = group_norm_backward(&w, &x, &gamma, &beta, &mean, &rstd, n, c, s, dims.3, silu);
-            for (which, name, grad) in [(0, "dx", &dx), (1, "dgamma", &dgamma), (2, "dbeta", &dbeta)] {
+            let (dx, dgamma, dbeta) =
+                group_norm_backward(&w, &x, &gamma, &beta, &mean, &rstd, n, c, s, dims.3, silu);
+            for (which, name, grad) in
+                [(0, "dx", &dx), (1, "dgamma", &dgamma), (2, "dbeta", &dbeta)]
+            {
                 let err = fd_error(which, grad, &x, &gamma, &beta, &w, dims, eps, silu);
                 // Central differences with h = 1e-6 in f64: truncation ~h^2, rounding ~1e-16/h.
-                assert!(err < 1e-6, "{name} dims {dims:?} eps {eps} silu {silu}: FD error {err:.3e}");
+                assert!(
+                    err < 1e-6,
+                    "{name} dims {dims:?} eps {eps} silu {silu}: FD error {err:.3e}"
+                );
             }
         }
     }
@@ -78,24 +97,51 @@ fn reference_backward_matches_finite_differences() {
 fn shader_translates_to_every_backend() {
     let source = include_str!("../shaders/norm.wgsl");
     let module = naga::front::wgsl::parse_str(source).expect("norm.wgsl parses");
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::default())
-        .validate(&module)
-        .expect("norm.wgsl validates");
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::default(),
+    )
+    .validate(&module)
+    .expect("norm.wgsl validates");
     let stage = naga::ShaderStage::Compute;
-    for entry in ["forward_wg", "forward_serial", "backward_wg", "backward_serial", "param_grad"] {
+    for entry in [
+        "forward_wg",
+        "forward_serial",
+        "forward_serial4",
+        "backward_wg",
+        "backward_serial",
+        "backward_serial4",
+        "param_grad",
+    ] {
         for (wg, silu) in [(256.0, 0.0), (8.0, 1.0), (64.0, 0.0)] {
-            let constants = naga::back::PipelineConstants::from_iter([("WG".to_string(), wg), ("SILU".to_string(), silu)]);
-            let (m, i) = naga::back::pipeline_constants::process_overrides(&module, &info, Some((stage, entry)), &constants)
-                .unwrap_or_else(|e| panic!("{entry}: overrides: {e}"));
-            let spv_pipe = naga::back::spv::PipelineOptions { shader_stage: stage, entry_point: entry.into() };
+            let constants = naga::back::PipelineConstants::from_iter([
+                ("WG".to_string(), wg),
+                ("SILU".to_string(), silu),
+            ]);
+            let (m, i) = naga::back::pipeline_constants::process_overrides(
+                &module,
+                &info,
+                Some((stage, entry)),
+                &constants,
+            )
+            .unwrap_or_else(|e| panic!("{entry}: overrides: {e}"));
+            let spv_pipe = naga::back::spv::PipelineOptions {
+                shader_stage: stage,
+                entry_point: entry.into(),
+            };
             naga::back::spv::write_vec(&m, &i, &Default::default(), Some(&spv_pipe))
                 .unwrap_or_else(|e| panic!("{entry}: SPIR-V: {e}"));
-            let msl_pipe = naga::back::msl::PipelineOptions { entry_point: Some((stage, entry.into())), ..Default::default() };
+            let msl_pipe = naga::back::msl::PipelineOptions {
+                entry_point: Some((stage, entry.into())),
+                ..Default::default()
+            };
             naga::back::msl::write_string(&m, &i, &Default::default(), &msl_pipe)
                 .unwrap_or_else(|e| panic!("{entry}: MSL: {e}"));
             let mut hlsl = String::new();
             let hlsl_options = naga::back::hlsl::Options::default();
-            let hlsl_pipe = naga::back::hlsl::PipelineOptions { entry_point: Some((stage, entry.into())) };
+            let hlsl_pipe = naga::back::hlsl::PipelineOptions {
+                entry_point: Some((stage, entry.into())),
+            };
             naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &hlsl_pipe)
                 .write(&m, &i, None)
                 .unwrap_or_else(|e| panic!("{entry}: HLSL: {e}"));

@@ -18,8 +18,16 @@
 
 /// Checks the dimensions shared by forward and backward.
 fn check_dims(x_len: usize, gamma_len: usize, n: usize, c: usize, s: usize, groups: usize) {
-    assert!(groups > 0 && c % groups == 0, "group_norm: {c} channels not divisible into {groups} groups");
-    assert_eq!(x_len, n * c * s, "group_norm: x has {x_len} values, expected n*c*s = {}", n * c * s);
+    assert!(
+        groups > 0 && c.is_multiple_of(groups),
+        "group_norm: {c} channels not divisible into {groups} groups"
+    );
+    assert_eq!(
+        x_len,
+        n * c * s,
+        "group_norm: x has {x_len} values, expected n*c*s = {}",
+        n * c * s
+    );
     assert_eq!(gamma_len, c, "group_norm: gamma/beta need {c} values");
 }
 
@@ -107,9 +115,16 @@ pub fn group_norm_backward(
     silu: bool,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     check_dims(x.len(), gamma.len(), n, c, s, groups);
-    assert_eq!(dy.len(), x.len(), "group_norm_backward: dy and x differ in size");
+    assert_eq!(
+        dy.len(),
+        x.len(),
+        "group_norm_backward: dy and x differ in size"
+    );
     assert_eq!(beta.len(), c, "group_norm_backward: beta needs {c} values");
-    assert!(mean.len() == n * groups && rstd.len() == n * groups, "group_norm_backward: stats need n*groups values");
+    assert!(
+        mean.len() == n * groups && rstd.len() == n * groups,
+        "group_norm_backward: stats need n*groups values"
+    );
     let cpg = c / groups;
     let k = (cpg * s) as f64;
     let mut dx = vec![0.0; x.len()];

@@ -17,21 +17,66 @@ struct Case {
     offset: f64,
 }
 
-const CASES: [Case; 5] = [
+const CASES: [Case; 7] = [
     // cpg 3, S = 35: odd sizes everywhere.
-    Case { shape: &[3, 12, 5, 7], groups: 4, eps: 1e-5, offset: 3.0 },
+    Case {
+        shape: &[3, 12, 5, 7],
+        groups: 4,
+        eps: 1e-5,
+        offset: 3.0,
+    },
     // The U-Net's 32 groups, 2 channels per group, S = 81.
-    Case { shape: &[2, 64, 9, 9], groups: 32, eps: 1e-6, offset: 0.0 },
+    Case {
+        shape: &[2, 64, 9, 9],
+        groups: 32,
+        eps: 1e-6,
+        offset: 0.0,
+    },
     // [N, C] input (S = 1), 4 channels per group. (With 2 elements per group xhat = +-1 and dx
     // is 0 up to eps terms: a relative comparison of it is meaningless.)
-    Case { shape: &[2, 12], groups: 3, eps: 1e-5, offset: 3.0 },
+    Case {
+        shape: &[2, 12],
+        groups: 3,
+        eps: 1e-5,
+        offset: 3.0,
+    },
     // Groups larger than a 256-wide workgroup (K = 12 * 37 = 444), 3-D input.
-    Case { shape: &[2, 24, 37], groups: 2, eps: 1e-6, offset: 3.0 },
+    Case {
+        shape: &[2, 24, 37],
+        groups: 2,
+        eps: 1e-6,
+        offset: 50.0,
+    },
+    // S % 4 == 0 (the vec4 kernels): cpg 3 at 4x5, and the U-Net's 2 channels per group at 8x8.
+    Case {
+        shape: &[3, 12, 4, 5],
+        groups: 4,
+        eps: 1e-5,
+        offset: 3.0,
+    },
+    Case {
+        shape: &[2, 64, 8, 8],
+        groups: 32,
+        eps: 1e-6,
+        offset: 0.0,
+    },
     // A large mean: E[x^2] - E[x]^2 in f32 would lose ~1e-3 of the variance here.
-    Case { shape: &[1, 8, 6, 11], groups: 2, eps: 1e-5, offset: 100.0 },
+    Case {
+        shape: &[1, 8, 6, 12],
+        groups: 2,
+        eps: 1e-5,
+        offset: 100.0,
+    },
 ];
 
-fn shape_name(shape: &[usize], groups: usize, eps: f64, offset: f64, silu: bool, variant: Variant) -> String {
+fn shape_name(
+    shape: &[usize],
+    groups: usize,
+    eps: f64,
+    offset: f64,
+    silu: bool,
+    variant: Variant,
+) -> String {
     format!("{shape:?} G={groups} eps={eps:e} mean+{offset} silu={silu} {variant:?}")
 }
 
@@ -41,7 +86,9 @@ fn upload(gpu: &Gpu, shape: &[usize], v: &[f64]) -> Tensor {
 
 /// Random f32-representable values: normal * scale + offset.
 fn random(rng: &mut Rng, n: usize, scale: f64, offset: f64) -> Vec<f64> {
-    (0..n).map(|_| (rng.normal() * scale + offset) as f32 as f64).collect()
+    (0..n)
+        .map(|_| (rng.normal() * scale + offset) as f32 as f64)
+        .collect()
 }
 
 pub fn checks(gpu: &Gpu) -> Vec<Check> {
@@ -62,7 +109,17 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
             let (y_ref, mean_ref, rstd_ref) =
                 reference::group_norm(&x, &gamma, &beta, n, c, s, case.groups, case.eps, silu);
             let (dx_ref, dg_ref, db_ref) = reference::group_norm_backward(
-                &dy, &x, &gamma, &beta, &mean_ref, &rstd_ref, n, c, s, case.groups, silu,
+                &dy,
+                &x,
+                &gamma,
+                &beta,
+                &mean_ref,
+                &rstd_ref,
+                n,
+                c,
+                s,
+                case.groups,
+                silu,
             );
             let dgamma_ref: Vec<f64> = dgamma0.iter().zip(&dg_ref).map(|(a, b)| a + b).collect();
             let dbeta_ref: Vec<f64> = dbeta0.iter().zip(&db_ref).map(|(a, b)| a + b).collect();
@@ -73,22 +130,64 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
             let dyt = upload(gpu, shape, &dy);
             for variant in Variant::ALL {
                 let name = shape_name(shape, case.groups, case.eps, case.offset, silu, variant);
-                let (y, stats) = group_norm_with(variant, &xt, &gt, &bt, case.groups, case.eps as f32, silu);
+                let (y, stats) =
+                    group_norm_with(variant, &xt, &gt, &bt, case.groups, case.eps as f32, silu);
                 let dgt = upload(gpu, &[c], &dgamma0);
                 let dbt = upload(gpu, &[c], &dbeta0);
-                let dx = group_norm_backward_with(variant, &dyt, &xt, &gt, &bt, &stats, case.groups, silu, &dgt, &dbt);
+                let dx = group_norm_backward_with(
+                    variant,
+                    &dyt,
+                    &xt,
+                    &gt,
+                    &bt,
+                    &stats,
+                    case.groups,
+                    silu,
+                    &dgt,
+                    &dbt,
+                );
                 // Forward: f32 sums over K <= 444 terms (error ~ sqrt(K) * 6e-8 ~ 1.3e-6), the mean
                 // rounded to f32 (6e-6 of the mean at offset 100, i.e. <= 1e-5 of max |y|), exp in
                 // the SiLU: 2e-5.
                 out.push(compare("group_norm", &name, &y.to_vec(), &y_ref, 2e-5));
-                out.push(compare("group_norm mean", &name, &stats.mean.to_vec(), &mean_ref, 2e-5));
-                out.push(compare("group_norm rstd", &name, &stats.rstd.to_vec(), &rstd_ref, 2e-5));
+                out.push(compare(
+                    "group_norm mean",
+                    &name,
+                    &stats.mean.to_vec(),
+                    &mean_ref,
+                    2e-5,
+                ));
+                out.push(compare(
+                    "group_norm rstd",
+                    &name,
+                    &stats.rstd.to_vec(),
+                    &rstd_ref,
+                    2e-5,
+                ));
                 // Backward: two more f32 sums over K and a difference of terms of similar size
                 // (dxhat - mean - xhat * mean2) that cancels ~10x: 1e-4.
-                out.push(compare("group_norm_backward dx", &name, &dx.to_vec(), &dx_ref, 1e-4));
+                out.push(compare(
+                    "group_norm_backward dx",
+                    &name,
+                    &dx.to_vec(),
+                    &dx_ref,
+                    1e-4,
+                ));
                 // Parameter gradients: sums over N*S <= 162 terms, added to a random pre-fill: 1e-4.
-                out.push(compare("group_norm_backward dgamma", &name, &dgt.to_vec(), &dgamma_ref, 1e-4));
-                out.push(compare("group_norm_backward dbeta", &name, &dbt.to_vec(), &dbeta_ref, 1e-4));
+                out.push(compare(
+                    "group_norm_backward dgamma",
+                    &name,
+                    &dgt.to_vec(),
+                    &dgamma_ref,
+                    1e-4,
+                ));
+                out.push(compare(
+                    "group_norm_backward dbeta",
+                    &name,
+                    &dbt.to_vec(),
+                    &dbeta_ref,
+                    1e-4,
+                ));
             }
         }
     }
@@ -97,7 +196,8 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
     out
 }
 
-/// Backward with dgamma and dbeta in one buffer: they must both accumulate correctly.
+/// Forward and backward with gamma/beta in one buffer and dgamma/dbeta in another, as a model's
+/// parameters and gradients are: both gradients must accumulate correctly.
 fn shared_grad_buffer(gpu: &Gpu, rng: &mut Rng) -> Check {
     let (n, c, s, groups) = (2, 10, 13, 5);
     let x = random(rng, n * c * s, 1.0, 1.0);
@@ -105,7 +205,8 @@ fn shared_grad_buffer(gpu: &Gpu, rng: &mut Rng) -> Check {
     let beta = random(rng, c, 0.5, 0.0);
     let dy = random(rng, n * c * s, 1.0, 0.0);
     let (_, mean, rstd) = reference::group_norm(&x, &gamma, &beta, n, c, s, groups, 1e-5, true);
-    let (_, dg, db) = reference::group_norm_backward(&dy, &x, &gamma, &beta, &mean, &rstd, n, c, s, groups, true);
+    let (_, dg, db) =
+        reference::group_norm_backward(&dy, &x, &gamma, &beta, &mean, &rstd, n, c, s, groups, true);
     // Layout of the shared buffer: dgamma at 0, dbeta at 64 (the 256-byte view alignment).
     let align = (gpu.limits().min_storage_buffer_offset_alignment as usize / 4).max(1);
     let off = c.div_ceil(align) * align;
@@ -116,15 +217,28 @@ fn shared_grad_buffer(gpu: &Gpu, rng: &mut Rng) -> Check {
     let grads = upload(gpu, &[off + c], &init);
     let (dgt, dbt) = (grads.view(0, &[c]), grads.view(off, &[c]));
     let xt = upload(gpu, &[n, c, s], &x);
-    let (gt, bt) = (upload(gpu, &[c], &gamma), upload(gpu, &[c], &beta));
+    // gamma and beta as views of one parameter buffer too (both bound read-only).
+    let mut packed = vec![0.0; off + c];
+    packed[..c].copy_from_slice(&gamma);
+    packed[off..].copy_from_slice(&beta);
+    let params = upload(gpu, &[off + c], &packed);
+    let (gt, bt) = (params.view(0, &[c]), params.view(off, &[c]));
     let (_, stats) = crate::ops::norm::group_norm(&xt, &gt, &bt, groups, 1e-5, true);
     let dyt = upload(gpu, &[n, c, s], &dy);
-    let _ = crate::ops::norm::group_norm_backward(&dyt, &xt, &gt, &bt, &stats, groups, true, &dgt, &dbt);
+    let _ = crate::ops::norm::group_norm_backward(
+        &dyt, &xt, &gt, &bt, &stats, groups, true, &dgt, &dbt,
+    );
     let mut expect = init.clone();
     for i in 0..c {
         expect[i] += dg[i];
         expect[off + i] += db[i];
     }
     // Same sums as above (N*S = 26 terms): 1e-4.
-    compare("group_norm_backward shared dgamma/dbeta buffer", format!("[{n}, {c}, {s}] G={groups}"), &grads.to_vec(), &expect, 1e-4)
+    compare(
+        "group_norm_backward shared dgamma/dbeta buffer",
+        format!("[{n}, {c}, {s}] G={groups}"),
+        &grads.to_vec(),
+        &expect,
+        1e-4,
+    )
 }
