@@ -156,7 +156,7 @@ impl Tensor {
         assert!(element_offset + numel(shape) <= self.numel(), "view out of range");
         let offset = self.offset + element_offset as u64 * 4;
         let align = self.gpu().limits().min_storage_buffer_offset_alignment as u64;
-        assert!(offset % align == 0, "view offset {offset} is not a multiple of {align} bytes");
+        assert!(offset.is_multiple_of(align), "view offset {offset} is not a multiple of {align} bytes");
         Tensor { storage: self.storage.clone(), offset, shape: shape.to_vec() }
     }
 

@@ -21,24 +21,35 @@ fn translate(path: &Path) -> Result<(), String> {
     let mut validator =
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
     let info = validator.validate(&module).map_err(|e| e.emit_to_string(&source))?;
-    // Back ends need override constants resolved; every `override` has a default.
-    let (module, info) =
-        naga::back::pipeline_constants::process_overrides(&module, &info, None, &Default::default())
-            .map_err(|e| format!("overrides: {e}"))?;
+    // Entry points are translated one at a time (as a pipeline compiles them): kernels of one
+    // file may reuse a binding number with a different access mode in different entry points.
+    for ep in &module.entry_points {
+        let stage = ep.stage;
+        let name = ep.name.clone();
+        let (module, info) = naga::back::pipeline_constants::process_overrides(
+            &module,
+            &info,
+            Some((stage, &name)),
+            &Default::default(),
+        )
+        .map_err(|e| format!("{name}: overrides: {e}"))?;
 
-    naga::back::spv::write_vec(&module, &info, &Default::default(), None)
-        .map_err(|e| format!("SPIR-V: {e}"))?;
+        let spv_pipeline = naga::back::spv::PipelineOptions { shader_stage: stage, entry_point: name.clone() };
+        naga::back::spv::write_vec(&module, &info, &Default::default(), Some(&spv_pipeline))
+            .map_err(|e| format!("{name}: SPIR-V: {e}"))?;
 
-    let msl_options = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
-    naga::back::msl::write_string(&module, &info, &msl_options, &Default::default())
-        .map_err(|e| format!("MSL: {e}"))?;
+        let msl_options = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
+        let msl_pipeline = naga::back::msl::PipelineOptions { entry_point: Some((stage, name.clone())), ..Default::default() };
+        naga::back::msl::write_string(&module, &info, &msl_options, &msl_pipeline)
+            .map_err(|e| format!("{name}: MSL: {e}"))?;
 
-    let hlsl_options = naga::back::hlsl::Options::default();
-    let pipeline_options = naga::back::hlsl::PipelineOptions::default();
-    let mut hlsl = String::new();
-    naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &pipeline_options)
-        .write(&module, &info, None)
-        .map_err(|e| format!("HLSL: {e}"))?;
+        let hlsl_options = naga::back::hlsl::Options::default();
+        let hlsl_pipeline = naga::back::hlsl::PipelineOptions { entry_point: Some((stage, name.clone())) };
+        let mut hlsl = String::new();
+        naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &hlsl_pipeline)
+            .write(&module, &info, None)
+            .map_err(|e| format!("{name}: HLSL: {e}"))?;
+    }
     Ok(())
 }
 
