@@ -126,24 +126,59 @@ fn reference_dropout_backward_matches_finite_differences() {
     );
 }
 
-/// The Philox of the reference against the published Random123 known answers.
+/// The Philox of the reference against the published Random123 known answers
+/// (`tests/kat_vectors`: the "philox4x32 10" lines, and the "philox4x32 7" lines, which check the
+/// round function and key schedule independently of the round count).
 #[test]
 fn reference_philox_known_answers() {
-    assert_eq!(
-        reference::philox4x32_10([0; 4], [0; 2]),
-        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]
-    );
-    assert_eq!(
-        reference::philox4x32_10([u32::MAX; 4], [u32::MAX; 2]),
-        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]
-    );
-    assert_eq!(
-        reference::philox4x32_10(
-            [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-            [0xa4093822, 0x299f31d0]
+    let pi_ctr = [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344];
+    let pi_key = [0xa4093822, 0x299f31d0];
+    let kat: [([u32; 4], [u32; 2], u32, [u32; 4]); 6] = [
+        (
+            [0; 4],
+            [0; 2],
+            10,
+            [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
         ),
-        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1]
-    );
+        (
+            [u32::MAX; 4],
+            [u32::MAX; 2],
+            10,
+            [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+        ),
+        (
+            pi_ctr,
+            pi_key,
+            10,
+            [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+        ),
+        (
+            [0; 4],
+            [0; 2],
+            7,
+            [0x5f6fb709, 0x0d893f64, 0x4f121f81, 0x4f730a48],
+        ),
+        (
+            [u32::MAX; 4],
+            [u32::MAX; 2],
+            7,
+            [0x5207ddc2, 0x45165e59, 0x4d8ee751, 0x8c52f662],
+        ),
+        (
+            pi_ctr,
+            pi_key,
+            7,
+            [0x4dfccaba, 0x190a87f0, 0xc47362ba, 0xb6b5242a],
+        ),
+    ];
+    for (ctr, key, rounds, want) in kat {
+        assert_eq!(
+            reference::philox4x32_rounds(ctr, key, rounds),
+            want,
+            "{rounds} rounds, counter {ctr:08x?}"
+        );
+    }
+    assert_eq!(reference::philox4x32_10(pi_ctr, pi_key), kat[2].3);
 }
 
 /// The GPU Philox on the known-answer inputs: key and counter words map to seed and stream
