@@ -133,7 +133,8 @@ fn reference_dropout_backward_matches_finite_differences() {
 fn reference_philox_known_answers() {
     let pi_ctr = [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344];
     let pi_key = [0xa4093822, 0x299f31d0];
-    let kat: [([u32; 4], [u32; 2], u32, [u32; 4]); 6] = [
+    type Kat = ([u32; 4], [u32; 2], u32, [u32; 4]);
+    let kat: [Kat; 6] = [
         (
             [0; 4],
             [0; 2],
