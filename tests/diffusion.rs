@@ -15,13 +15,19 @@ use ddpm::Tensor;
 fn diffusion_kernels_match_reference() {
     let checks = ddpm::selftest::diffusion::checks(&common::gpu());
     for c in &checks {
-        println!("{:<40} {:<22} err {:.2e} tol {:.1e}", c.op, c.shape, c.max_rel_err, c.tolerance);
+        println!(
+            "{:<40} {:<22} err {:.2e} tol {:.1e}",
+            c.op, c.shape, c.max_rel_err, c.tolerance
+        );
     }
     common::assert_all_pass(checks);
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| (*x as f64 - *y as f64).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).abs())
+        .fold(0.0, f64::max)
 }
 
 /// With x0_hat inside [-1, 1] the clip form (posterior mean from x0_hat) and the paper form
@@ -36,19 +42,41 @@ fn ddpm_step_forms_agree_when_nothing_is_clipped() {
     let n = 189;
     for t in [999usize, 600, 100, 1, 0] {
         let abar_prev = if t == 0 { 1.0 } else { abar[t - 1] };
-        let sigma = if t == 0 { 0.0 } else { (1.0 - abar[t] / abar_prev).sqrt() };
+        let sigma = if t == 0 {
+            0.0
+        } else {
+            (1.0 - abar[t] / abar_prev).sqrt()
+        };
         // x_t built from an x0 in [-0.9, 0.9] so that x0_hat = x0 is not clipped.
         let x0: Vec<f64> = (0..n).map(|_| r.range(-0.9, 0.9)).collect();
         let eps: Vec<f64> = r.normal_vec(n);
-        let x_t: Vec<f64> = x0.iter().zip(&eps).map(|(a, e)| abar[t].sqrt() * a + (1.0 - abar[t]).sqrt() * e).collect();
+        let x_t: Vec<f64> = x0
+            .iter()
+            .zip(&eps)
+            .map(|(a, e)| abar[t].sqrt() * a + (1.0 - abar[t]).sqrt() * e)
+            .collect();
         let plain = DdpmStep::new(abar[t], abar_prev, sigma, false);
         let clipped = DdpmStep::new(abar[t], abar_prev, sigma, true);
 
         // float64: the two formulas agree to rounding.
         let z = ddpm::reference::rng::normal(n, 4, 5);
-        let a = reference::ddpm_step(&x_t, &eps, &z, &reference::DdpmCoefs::new(abar[t], abar_prev, sigma, false));
-        let b = reference::ddpm_step(&x_t, &eps, &z, &reference::DdpmCoefs::new(abar[t], abar_prev, sigma, true));
-        let d64 = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let a = reference::ddpm_step(
+            &x_t,
+            &eps,
+            &z,
+            &reference::DdpmCoefs::new(abar[t], abar_prev, sigma, false),
+        );
+        let b = reference::ddpm_step(
+            &x_t,
+            &eps,
+            &z,
+            &reference::DdpmCoefs::new(abar[t], abar_prev, sigma, true),
+        );
+        let d64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
         assert!(d64 < 1e-10, "t={t}: f64 forms differ by {d64}");
 
         // GPU, same noise: the forms differ only by f32 rounding. The clip form computes x0_hat
@@ -89,7 +117,14 @@ fn ddpm_noise_is_rng_normal() {
         let x = diffusion::ddpm_step_with(v, &zeros, &zeros2, &step, 31, 32).to_u32_vec();
         let z = rng::normal(&gpu, &shape, 31, 32).to_u32_vec();
         assert_eq!(x, z, "{v:?}");
-        let ddim = DdimStep { sqrt_abar: 1.0, sqrt_one_minus_abar: 0.0, sqrt_abar_prev: 0.0, dir_coef: 0.0, sigma: 1.0, clip: false };
+        let ddim = DdimStep {
+            sqrt_abar: 1.0,
+            sqrt_one_minus_abar: 0.0,
+            sqrt_abar_prev: 0.0,
+            dir_coef: 0.0,
+            sigma: 1.0,
+            clip: false,
+        };
         let y = diffusion::ddim_step_with(v, &zeros, &zeros2, &ddim, 31, 32).to_u32_vec();
         assert_eq!(y, z, "{v:?}");
     }
@@ -102,7 +137,12 @@ fn steps_are_deterministic_and_streams_differ() {
     let shape = [3, 1, 7, 9];
     let x = rng::normal(&gpu, &shape, 1, 1);
     let e = rng::normal(&gpu, &shape, 1, 2);
-    let step = DdpmStep::new(abar[500], abar[499], (1.0 - abar[500] / abar[499]).sqrt(), true);
+    let step = DdpmStep::new(
+        abar[500],
+        abar[499],
+        (1.0 - abar[500] / abar[499]).sqrt(),
+        true,
+    );
     let a = diffusion::ddpm_step(&x, &e, &step, 10, 500).to_u32_vec();
     let b = diffusion::ddpm_step(&x, &e, &step, 10, 500).to_u32_vec();
     let c = diffusion::ddpm_step(&x, &e, &step, 10, 501).to_u32_vec();
@@ -128,7 +168,11 @@ fn reference_q_sample_backward_matches_finite_differences() {
     let eps = r.normal_vec(n);
     let w = r.normal_vec(n);
     let loss = |x0: &[f64], eps: &[f64]| -> f64 {
-        reference::q_sample(x0, eps, &t, &sa, &s1m).iter().zip(&w).map(|(a, b)| a * b).sum()
+        reference::q_sample(x0, eps, &t, &sa, &s1m)
+            .iter()
+            .zip(&w)
+            .map(|(a, b)| a * b)
+            .sum()
     };
     let (dx0, deps) = reference::q_sample_backward(&w, &t, &sa, &s1m);
     let h = 1e-6;
@@ -142,6 +186,10 @@ fn reference_q_sample_backward_matches_finite_differences() {
         p[i] += h;
         m[i] -= h;
         let fd = (loss(&x0, &p) - loss(&x0, &m)) / (2.0 * h);
-        assert!((fd - deps[i]).abs() < 1e-8, "deps[{i}]: {fd} vs {}", deps[i]);
+        assert!(
+            (fd - deps[i]).abs() < 1e-8,
+            "deps[{i}]: {fd} vs {}",
+            deps[i]
+        );
     }
 }

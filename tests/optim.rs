@@ -9,7 +9,10 @@ use ddpm::Tensor;
 fn optim_kernels_match_reference() {
     let checks = ddpm::selftest::optim::checks(&common::gpu());
     for c in &checks {
-        println!("{:<52} {:<10} err {:.2e} tol {:.1e}", c.op, c.shape, c.max_rel_err, c.tolerance);
+        println!(
+            "{:<52} {:<10} err {:.2e} tol {:.1e}",
+            c.op, c.shape, c.max_rel_err, c.tolerance
+        );
     }
     common::assert_all_pass(checks);
 }
@@ -20,9 +23,14 @@ fn optim_kernels_match_reference() {
 fn clipping_scales_by_the_global_norm() {
     let gpu = common::gpu();
     let n = 1000;
-    let g: Vec<f32> = (0..n).map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0).collect();
+    let g: Vec<f32> = (0..n)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+        .collect();
     let ss: f32 = g.iter().map(|x| x * x).sum();
-    let cfg = AdamConfig { max_grad_norm: 0.5, ..Default::default() };
+    let cfg = AdamConfig {
+        max_grad_norm: 0.5,
+        ..Default::default()
+    };
     let run = |sumsq: f32| {
         let p = Tensor::zeros(&gpu, &[n]);
         let m = Tensor::zeros(&gpu, &[n]);
@@ -35,10 +43,16 @@ fn clipping_scales_by_the_global_norm() {
     let m1 = run(ss);
     let m2 = run(4.0 * ss);
     for (i, (a, b)) in m1.iter().zip(&m2).enumerate() {
-        assert!((a - 2.0 * b).abs() <= 1e-6 * a.abs().max(1e-12), "{i}: {a} vs 2 * {b}");
+        assert!(
+            (a - 2.0 * b).abs() <= 1e-6 * a.abs().max(1e-12),
+            "{i}: {a} vs 2 * {b}"
+        );
         // m = (1 - beta1) * c * g with c = 0.5 / sqrt(ss).
         let want = 0.1 * 0.5 / (ss as f64).sqrt() * g[i] as f64;
-        assert!((*a as f64 - want).abs() <= 1e-6 * want.abs().max(1e-9), "{i}: {a} vs {want}");
+        assert!(
+            (*a as f64 - want).abs() <= 1e-6 * want.abs().max(1e-9),
+            "{i}: {a} vs {want}"
+        );
     }
 }
 

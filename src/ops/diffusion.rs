@@ -36,7 +36,10 @@ struct Params {
 
 impl Params {
     fn new(n: usize, seed: u64, stream: u64) -> Params {
-        assert!(n <= u32::MAX as usize, "tensor of {n} elements exceeds the u32 index range");
+        assert!(
+            n <= u32::MAX as usize,
+            "tensor of {n} elements exceeds the u32 index range"
+        );
         Params {
             n: n as u32,
             per_sample: 1,
@@ -54,15 +57,30 @@ impl Params {
 
 fn launch(entry: &str, v: Variant, params: &Params, tensors: &[&Tensor]) {
     let groups = grid_1d(params.n as usize, v.elements_per_group());
-    tensors[0].gpu().launch(&SHADER, entry, &v.constants(), params, tensors, groups);
+    tensors[0]
+        .gpu()
+        .launch(&SHADER, entry, &v.constants(), params, tensors, groups);
 }
 
 /// Forward noising for training: `x_t[b] = sqrt_abar[t_b] * x0[b] + sqrt_one_minus_abar[t_b] * eps[b]`
 /// per sample `b`. `x0`, `eps`: `[B, ...]` (same shape); `t`: u32 `[B]` (from
 /// `Tensor::from_u32` or `ops::rng::randint`), each in `0..T` (larger values are clamped to
 /// T-1); tables: f32 `[T]`, computed by the caller in float64 and rounded. Returns `[B, ...]`.
-pub fn q_sample(x0: &Tensor, eps: &Tensor, t: &Tensor, sqrt_abar: &Tensor, sqrt_one_minus_abar: &Tensor) -> Tensor {
-    q_sample_with(variant(x0.gpu()), x0, eps, t, sqrt_abar, sqrt_one_minus_abar)
+pub fn q_sample(
+    x0: &Tensor,
+    eps: &Tensor,
+    t: &Tensor,
+    sqrt_abar: &Tensor,
+    sqrt_one_minus_abar: &Tensor,
+) -> Tensor {
+    q_sample_with(
+        variant(x0.gpu()),
+        x0,
+        eps,
+        t,
+        sqrt_abar,
+        sqrt_one_minus_abar,
+    )
 }
 
 pub fn q_sample_with(
@@ -73,20 +91,41 @@ pub fn q_sample_with(
     sqrt_abar: &Tensor,
     sqrt_one_minus_abar: &Tensor,
 ) -> Tensor {
-    assert_eq!(x0.shape(), eps.shape(), "q_sample: x0 {:?} and eps {:?} differ", x0.shape(), eps.shape());
+    assert_eq!(
+        x0.shape(),
+        eps.shape(),
+        "q_sample: x0 {:?} and eps {:?} differ",
+        x0.shape(),
+        eps.shape()
+    );
     let batch = x0.dim(0);
-    assert_eq!(t.shape(), [batch], "q_sample: t must be [B] = [{batch}], got {:?}", t.shape());
+    assert_eq!(
+        t.shape(),
+        [batch],
+        "q_sample: t must be [B] = [{batch}], got {:?}",
+        t.shape()
+    );
     assert_eq!(
         sqrt_abar.shape(),
         sqrt_one_minus_abar.shape(),
         "q_sample: the two coefficient tables differ in shape"
     );
-    assert_eq!(sqrt_abar.shape().len(), 1, "q_sample: tables must be [T], got {:?}", sqrt_abar.shape());
+    assert_eq!(
+        sqrt_abar.shape().len(),
+        1,
+        "q_sample: tables must be [T], got {:?}",
+        sqrt_abar.shape()
+    );
     let mut params = Params::new(x0.numel(), 0, 0);
     params.per_sample = (x0.numel() / batch) as u32;
     params.t_len = sqrt_abar.numel() as u32;
     let out = Tensor::uninit(x0.gpu(), x0.shape());
-    launch("q_sample", v, &params, &[&out, x0, eps, t, sqrt_abar, sqrt_one_minus_abar]);
+    launch(
+        "q_sample",
+        v,
+        &params,
+        &[&out, x0, eps, t, sqrt_abar, sqrt_one_minus_abar],
+    );
     out
 }
 
@@ -149,8 +188,17 @@ impl DdpmStep {
 }
 
 fn check_step_inputs(op: &str, x_t: &Tensor, eps: &Tensor) {
-    assert_eq!(x_t.shape(), eps.shape(), "{op}: x_t {:?} and eps {:?} differ", x_t.shape(), eps.shape());
-    assert!(!x_t.same_buffer(eps), "{op}: x_t and eps must be different buffers");
+    assert_eq!(
+        x_t.shape(),
+        eps.shape(),
+        "{op}: x_t {:?} and eps {:?} differ",
+        x_t.shape(),
+        eps.shape()
+    );
+    assert!(
+        !x_t.same_buffer(eps),
+        "{op}: x_t and eps must be different buffers"
+    );
 }
 
 /// Fused DDPM reverse step in ONE kernel, any shape: z ~ N(0,1) is generated inside from
@@ -163,11 +211,23 @@ pub fn ddpm_step(x_t: &Tensor, eps: &Tensor, step: &DdpmStep, seed: u64, stream:
     ddpm_step_with(variant(x_t.gpu()), x_t, eps, step, seed, stream)
 }
 
-pub fn ddpm_step_with(v: Variant, x_t: &Tensor, eps: &Tensor, step: &DdpmStep, seed: u64, stream: u64) -> Tensor {
+pub fn ddpm_step_with(
+    v: Variant,
+    x_t: &Tensor,
+    eps: &Tensor,
+    step: &DdpmStep,
+    seed: u64,
+    stream: u64,
+) -> Tensor {
     check_step_inputs("ddpm_step", x_t, eps);
     let mut params = Params::new(x_t.numel(), seed, stream);
     params.clip = step.clip as u32;
-    params.c0 = [step.sqrt_recip_abar, step.sqrt_recipm1_abar, step.coef_x0, step.coef_xt];
+    params.c0 = [
+        step.sqrt_recip_abar,
+        step.sqrt_recipm1_abar,
+        step.coef_x0,
+        step.coef_xt,
+    ];
     params.c1 = [step.eps_coef, step.inv_sqrt_alpha, step.sigma, 0.0];
     let out = Tensor::uninit(x_t.gpu(), x_t.shape());
     launch("ddpm_step", v, &params, &[&out, x_t, eps]);
@@ -224,12 +284,27 @@ pub fn ddim_step(x_t: &Tensor, eps: &Tensor, step: &DdimStep, seed: u64, stream:
     ddim_step_with(variant(x_t.gpu()), x_t, eps, step, seed, stream)
 }
 
-pub fn ddim_step_with(v: Variant, x_t: &Tensor, eps: &Tensor, step: &DdimStep, seed: u64, stream: u64) -> Tensor {
+pub fn ddim_step_with(
+    v: Variant,
+    x_t: &Tensor,
+    eps: &Tensor,
+    step: &DdimStep,
+    seed: u64,
+    stream: u64,
+) -> Tensor {
     check_step_inputs("ddim_step", x_t, eps);
-    assert!(step.sqrt_abar > 0.0, "ddim_step: sqrt_abar must be positive");
+    assert!(
+        step.sqrt_abar > 0.0,
+        "ddim_step: sqrt_abar must be positive"
+    );
     let mut params = Params::new(x_t.numel(), seed, stream);
     params.clip = step.clip as u32;
-    params.c0 = [step.sqrt_abar, step.sqrt_one_minus_abar, step.sqrt_abar_prev, step.dir_coef];
+    params.c0 = [
+        step.sqrt_abar,
+        step.sqrt_one_minus_abar,
+        step.sqrt_abar_prev,
+        step.dir_coef,
+    ];
     params.c1 = [step.sigma, 0.0, 0.0, 0.0];
     let out = Tensor::uninit(x_t.gpu(), x_t.shape());
     launch("ddim_step", v, &params, &[&out, x_t, eps]);

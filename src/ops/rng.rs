@@ -21,14 +21,23 @@ pub struct Variant {
 
 impl Variant {
     /// 4 elements per invocation, 256 invocations per workgroup: many workgroups for a GPU.
-    pub const GPU: Variant = Variant { workgroup: 256, per_invocation: 1 };
-    /// 64-wide workgroups with 4 blocks each (16 elements per invocation) for CPU adapters.
-    pub const CPU: Variant = Variant { workgroup: 64, per_invocation: 4 };
+    pub const GPU: Variant = Variant {
+        workgroup: 256,
+        per_invocation: 1,
+    };
+    /// 64-wide workgroups with 4 blocks each (16 elements per invocation), for CPU adapters.
+    pub const CPU: Variant = Variant {
+        workgroup: 64,
+        per_invocation: 4,
+    };
     /// Every variant, for checks.
     pub const ALL: [Variant; 2] = [Variant::GPU, Variant::CPU];
 
     pub(crate) fn constants(self) -> [(&'static str, f64); 2] {
-        [("WG", self.workgroup as f64), ("PER", self.per_invocation as f64)]
+        [
+            ("WG", self.workgroup as f64),
+            ("PER", self.per_invocation as f64),
+        ]
     }
     /// Elements one workgroup covers.
     pub(crate) fn elements_per_group(self) -> usize {
@@ -36,7 +45,11 @@ impl Variant {
     }
 }
 
-/// The variant for this adapter (see the report in `benches/sampling.rs` for the measurements).
+/// The variant for this adapter. On lavapipe (2 loaded cores; `cargo bench --bench sampling`)
+/// 64x4 took 60 ms for 4M normals against 93 ms for 256x1, and 13.8 ms against 20.0 ms for a
+/// DDPM step on [128, 3, 32, 32]; in a probe of other shapes (64x1, 32x16, 128x8, 256x4, 16x16)
+/// none was consistently better than 64x4 beyond the run-to-run noise (~1.5x there). GPUs get
+/// one block per invocation in 256-wide workgroups (not measured here: no GPU was available).
 pub fn variant(gpu: &Gpu) -> Variant {
     if gpu.is_cpu() {
         Variant::CPU
@@ -60,7 +73,10 @@ struct Params {
 
 impl Params {
     fn new(n: usize, seed: u64, stream: u64) -> Params {
-        assert!(n <= u32::MAX as usize, "random tensor of {n} elements exceeds the u32 index range");
+        assert!(
+            n <= u32::MAX as usize,
+            "random tensor of {n} elements exceeds the u32 index range"
+        );
         Params {
             n: n as u32,
             key0: seed as u32,
@@ -77,7 +93,14 @@ impl Params {
 fn launch(entry: &str, variant: Variant, params: &Params, tensors: &[&Tensor]) {
     let gpu = tensors[0].gpu();
     let groups = grid_1d(params.n as usize, variant.elements_per_group());
-    gpu.launch(&SHADER, entry, &variant.constants(), params, tensors, groups);
+    gpu.launch(
+        &SHADER,
+        entry,
+        &variant.constants(),
+        params,
+        tensors,
+        groups,
+    );
 }
 
 fn generate(gpu: &Gpu, entry: &str, variant: Variant, shape: &[usize], params: Params) -> Tensor {
@@ -93,7 +116,13 @@ pub fn random_bits(gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor
 }
 
 pub fn random_bits_with(v: Variant, gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
-    generate(gpu, "rand_bits", v, shape, Params::new(crate::tensor::numel(shape), seed, stream))
+    generate(
+        gpu,
+        "rand_bits",
+        v,
+        shape,
+        Params::new(crate::tensor::numel(shape), seed, stream),
+    )
 }
 
 /// Uniform values in the open interval (0, 1): odd multiples of 2^-24 (23 random bits).
@@ -102,7 +131,13 @@ pub fn uniform(gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
 }
 
 pub fn uniform_with(v: Variant, gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
-    generate(gpu, "rand_uniform", v, shape, Params::new(crate::tensor::numel(shape), seed, stream))
+    generate(
+        gpu,
+        "rand_uniform",
+        v,
+        shape,
+        Params::new(crate::tensor::numel(shape), seed, stream),
+    )
 }
 
 /// Standard normal values N(0, 1) (Box-Muller on word pairs; |z| <= 5.77).
@@ -111,7 +146,13 @@ pub fn normal(gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
 }
 
 pub fn normal_with(v: Variant, gpu: &Gpu, shape: &[usize], seed: u64, stream: u64) -> Tensor {
-    generate(gpu, "rand_normal", v, shape, Params::new(crate::tensor::numel(shape), seed, stream))
+    generate(
+        gpu,
+        "rand_normal",
+        v,
+        shape,
+        Params::new(crate::tensor::numel(shape), seed, stream),
+    )
 }
 
 /// `n` integers uniform in `0..high` stored as u32 (read with `to_u32_vec`); shape `[n]`.

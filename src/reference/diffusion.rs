@@ -18,11 +18,11 @@ pub fn q_sample(
 ) -> Vec<f64> {
     assert_eq!(x0.len(), eps.len());
     let batch = t.len();
-    assert!(batch > 0 && x0.len() % batch == 0);
+    assert!(batch > 0 && x0.len().is_multiple_of(batch));
     let per = x0.len() / batch;
     let mut out = vec![0.0; x0.len()];
-    for b in 0..batch {
-        let tb = t[b] as usize;
+    for (b, &tb) in t.iter().enumerate() {
+        let tb = tb as usize;
         for j in 0..per {
             let i = b * per + j;
             out[i] = sqrt_abar[tb] * x0[i] + sqrt_one_minus_abar[tb] * eps[i];

@@ -35,7 +35,15 @@ pub fn clip_factor(sumsq: f64, max_norm: f64) -> f64 {
 ///
 /// `grad_sumsq` is the sum of squares over ALL gradients of the model (`params` may be a part
 /// of them); pass `sum_sq(grads)` when it is the whole.
-pub fn adam_step(params: &mut [f64], grads: &[f64], m: &mut [f64], v: &mut [f64], grad_sumsq: f64, cfg: &Adam, step: u64) {
+pub fn adam_step(
+    params: &mut [f64],
+    grads: &[f64],
+    m: &mut [f64],
+    v: &mut [f64],
+    grad_sumsq: f64,
+    cfg: &Adam,
+    step: u64,
+) {
     assert!(step >= 1, "Adam steps are 1-based");
     let n = params.len();
     assert!(grads.len() == n && m.len() == n && v.len() == n);
@@ -48,7 +56,9 @@ pub fn adam_step(params: &mut [f64], grads: &[f64], m: &mut [f64], v: &mut [f64]
         v[i] = cfg.beta2 * v[i] + (1.0 - cfg.beta2) * g * g;
         let mhat = m[i] / bc1;
         let vhat = v[i] / bc2;
-        params[i] = params[i] - cfg.lr * cfg.weight_decay * params[i] - cfg.lr * mhat / (vhat.sqrt() + cfg.eps);
+        params[i] = params[i]
+            - cfg.lr * cfg.weight_decay * params[i]
+            - cfg.lr * mhat / (vhat.sqrt() + cfg.eps);
     }
 }
 

@@ -105,18 +105,26 @@ pub fn uniform(n: usize, seed: u64, stream: u64) -> Vec<f64> {
 
 /// `n` standard normal values (`ops::rng::normal`).
 pub fn normal(n: usize, seed: u64, stream: u64) -> Vec<f64> {
-    (0..n).map(|i| normals_of(block(seed, stream, (i / 4) as u32))[i % 4]).collect()
+    (0..n)
+        .map(|i| normals_of(block(seed, stream, (i / 4) as u32))[i % 4])
+        .collect()
 }
 
 /// `n` integers in `0..high` (`ops::rng::randint`).
 pub fn randint(n: usize, high: u32, seed: u64, stream: u64) -> Vec<u32> {
     assert!(high >= 1, "randint needs high >= 1");
-    bits(n, seed, stream).into_iter().map(|w| ((w as u64 * high as u64) >> 32) as u32).collect()
+    bits(n, seed, stream)
+        .into_iter()
+        .map(|w| ((w as u64 * high as u64) >> 32) as u32)
+        .collect()
 }
 
 /// The word threshold below which an element is dropped: round(p 2^32), clamped to u32.
 pub fn dropout_threshold(p: f32) -> u32 {
-    assert!((0.0..1.0).contains(&p), "dropout probability must be in [0, 1), got {p}");
+    assert!(
+        (0.0..1.0).contains(&p),
+        "dropout probability must be in [0, 1), got {p}"
+    );
     (p as f64 * 4_294_967_296.0).round().min(u32::MAX as f64) as u32
 }
 
@@ -128,21 +136,30 @@ pub fn dropout_scale(p: f32) -> f32 {
 /// The keep mask of dropout (true = kept) for `n` elements.
 pub fn dropout_mask(n: usize, p: f32, seed: u64, stream: u64) -> Vec<bool> {
     let thr = dropout_threshold(p);
-    bits(n, seed, stream).into_iter().map(|w| w >= thr).collect()
+    bits(n, seed, stream)
+        .into_iter()
+        .map(|w| w >= thr)
+        .collect()
 }
 
 /// Inverted dropout forward: `y_i = x_i mask_i / (1 - p)`.
 pub fn dropout(x: &[f64], p: f32, seed: u64, stream: u64) -> Vec<f64> {
     let scale = dropout_scale(p) as f64;
     let mask = dropout_mask(x.len(), p, seed, stream);
-    x.iter().zip(mask).map(|(&v, keep)| if keep { v * scale } else { 0.0 }).collect()
+    x.iter()
+        .zip(mask)
+        .map(|(&v, keep)| if keep { v * scale } else { 0.0 })
+        .collect()
 }
 
 /// Dropout backward: `dx_i = dy_i mask_i / (1 - p)` with the same (regenerated) mask.
 pub fn dropout_backward(dy: &[f64], p: f32, seed: u64, stream: u64) -> Vec<f64> {
     let scale = dropout_scale(p) as f64;
     let mask = dropout_mask(dy.len(), p, seed, stream);
-    dy.iter().zip(mask).map(|(&g, keep)| if keep { g * scale } else { 0.0 }).collect()
+    dy.iter()
+        .zip(mask)
+        .map(|(&g, keep)| if keep { g * scale } else { 0.0 })
+        .collect()
 }
 
 #[cfg(test)]
@@ -153,8 +170,16 @@ mod tests {
     #[test]
     fn philox_known_answers() {
         let kat: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-            ([0; 4], [0; 2], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
-            ([u32::MAX; 4], [u32::MAX; 2], [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd]),
+            (
+                [0; 4],
+                [0; 2],
+                [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+            ),
+            (
+                [u32::MAX; 4],
+                [u32::MAX; 2],
+                [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+            ),
             (
                 [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
                 [0xa4093822, 0x299f31d0],

@@ -42,26 +42,45 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
         let s1m_t = Tensor::from_slice(gpu, &[big_t], &s1m);
         let sa64: Vec<f64> = sa.iter().map(|&x| x as f64).collect();
         let s1m64: Vec<f64> = s1m.iter().map(|&x| x as f64).collect();
-        for (shape, ts) in [(vec![3usize, 1, 7, 9], vec![0u32, 999, 500]), (vec![5, 3, 5, 7], vec![1, 17, 998, 250, 0])] {
+        for (shape, ts) in [
+            (vec![3usize, 1, 7, 9], vec![0u32, 999, 500]),
+            (vec![5, 3, 5, 7], vec![1, 17, 998, 250, 0]),
+        ] {
             let (x0, x064) = random_tensor(gpu, &mut rng, &shape);
             let (eps, eps64) = random_tensor(gpu, &mut rng, &shape);
             let t = Tensor::from_u32(gpu, &[shape[0]], &ts);
             let got = ops::q_sample_with(v, &x0, &eps, &t, &sa_t, &s1m_t).to_vec();
             let want = reference::q_sample(&x064, &eps64, &ts, &sa64, &s1m64);
             // One product pair and a sum: <= 1.5 ulp of terms <= max|output|; 1e-6.
-            out.push(compare(tag("q_sample"), format!("{shape:?} t={ts:?}"), &got, &want, 1e-6));
+            out.push(compare(
+                tag("q_sample"),
+                format!("{shape:?} t={ts:?}"),
+                &got,
+                &want,
+                1e-6,
+            ));
         }
 
         // DDPM steps: fixed-large variance (sigma = sqrt(beta_t)), 0 at t = 0; one fixed-small.
         let shape = [3usize, 1, 7, 9];
         let n: usize = shape.iter().product();
         // (timestep, fixed-small variance)
-        let cases = [(999usize, false), (500, false), (1, false), (0, false), (300, true)];
+        let cases = [
+            (999usize, false),
+            (500, false),
+            (1, false),
+            (0, false),
+            (300, true),
+        ];
         for (t, small) in cases {
             for clip in [false, true] {
                 let abar_prev = if t == 0 { 1.0 } else { abar[t - 1] };
                 let beta = 1.0 - abar[t] / abar_prev;
-                let var = if small { (1.0 - abar_prev) / (1.0 - abar[t]) * beta } else { beta };
+                let var = if small {
+                    (1.0 - abar_prev) / (1.0 - abar[t]) * beta
+                } else {
+                    beta
+                };
                 let sigma = if t == 0 { 0.0 } else { var.sqrt() };
                 let step = DdpmStep::new(abar[t], abar_prev, sigma, clip);
                 // x_t with the marginal's scale; eps ~ N(0,1).
@@ -71,8 +90,17 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                 let got = ops::ddpm_step_with(v, &x_t, &eps, &step, seed, stream).to_vec();
                 let z = ref_normal(n, seed, stream);
                 let want = reference::ddpm_step(&x_t64, &eps64, &z, &step.to_coefs());
-                let name = format!("ddpm_step clip={clip}{}", if small { " small-var" } else { "" });
-                out.push(compare(tag(&name), format!("{shape:?} t={t}"), &got, &want, TOL));
+                let name = format!(
+                    "ddpm_step clip={clip}{}",
+                    if small { " small-var" } else { "" }
+                );
+                out.push(compare(
+                    tag(&name),
+                    format!("{shape:?} t={t}"),
+                    &got,
+                    &want,
+                    TOL,
+                ));
             }
         }
 
@@ -92,7 +120,13 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                     let z = ref_normal(n, seed, stream);
                     let want = reference::ddim_step(&x_t64, &eps64, &z, &step.to_coefs());
                     let name = format!("ddim_step eta={eta} clip={clip}");
-                    out.push(compare(tag(&name), format!("{shape:?} t={t}"), &got, &want, TOL));
+                    out.push(compare(
+                        tag(&name),
+                        format!("{shape:?} t={t}"),
+                        &got,
+                        &want,
+                        TOL,
+                    ));
                 }
             }
         }

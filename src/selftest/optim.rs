@@ -32,34 +32,84 @@ pub fn checks_sized(gpu: &Gpu, n: usize) -> Vec<Check> {
     // The gradient norm of n N(0,1) values is ~sqrt(n) ~ 1000: max_grad_norm 1 clips (factor
     // ~1e-3), 1e6 does not, 0 turns clipping off.
     let configs = [
-        ("adam clip", AdamConfig { lr: 1e-2, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, max_grad_norm: 1.0 }),
-        ("adamw noclip", AdamConfig { lr: 2e-2, beta1: 0.8, beta2: 0.99, eps: 1e-6, weight_decay: 0.1, max_grad_norm: 1e6 }),
-        ("adamw clip-off", AdamConfig { lr: 5e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.01, max_grad_norm: 0.0 }),
+        (
+            "adam clip",
+            AdamConfig {
+                lr: 1e-2,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.0,
+                max_grad_norm: 1.0,
+            },
+        ),
+        (
+            "adamw noclip",
+            AdamConfig {
+                lr: 2e-2,
+                beta1: 0.8,
+                beta2: 0.99,
+                eps: 1e-6,
+                weight_decay: 0.1,
+                max_grad_norm: 1e6,
+            },
+        ),
+        (
+            "adamw clip-off",
+            AdamConfig {
+                lr: 1e-2,
+                beta1: 0.9,
+                beta2: 0.999,
+                eps: 1e-8,
+                weight_decay: 0.01,
+                max_grad_norm: 0.0,
+            },
+        ),
     ];
-    // (variant, chunk elements; None = the adapter's binding limit, i.e. one dispatch here)
-    let runs = [(Variant::ALL[0], None), (Variant::ALL[1], None), (Variant::ALL[0], Some(7 * 1024))];
-    for (var, chunk) in runs {
+    // vec4 variants split 1000003 into 1000000 elements of vec4 and a scalar tail of 3. The
+    // chunked run makes 140 dispatch pairs: 139 chunks of 7168 (all vec4) and a last chunk of
+    // 3651 = 3648 vec4 + 3 scalar, all through views at offsets multiple of 256 bytes.
+    // (variant, chunk elements or None = one dispatch here, configs, steps): every config and
+    // 3 steps for both kernels; the chunked path (same kernel code) with one config, 2 steps.
+    let runs = [
+        (Variant::VEC4, None, &configs[..], 3u64),
+        (Variant::SCALAR, None, &configs[..], 3),
+        (Variant::VEC4, Some(7 * 1024), &configs[1..2], 2),
+    ];
+    for (var, chunk, configs, steps) in runs {
         let tag = |op: &str| {
             let c = chunk.map_or(String::new(), |c| format!(" chunk={c}"));
-            format!("{op} {}x{}{c}", var.workgroup, var.per_invocation)
+            let w = if var.vec4 { " vec4" } else { "" };
+            format!("{op} {}x{}{w}{c}", var.workgroup, var.per_invocation)
         };
-        for (name, cfg) in configs {
+        for &(name, cfg) in configs {
             let (params, _) = random_tensor(gpu, &mut rng, &[n]);
             let m = Tensor::zeros(gpu, &[n]);
             let v = Tensor::zeros(gpu, &[n]);
-            for step in 1..=3u64 {
+            for step in 1..=steps {
                 // Restart the reference from the GPU's state each step, so each check measures
                 // one step's kernel error.
                 let p0 = to64(&params.to_vec());
-                let (mut p_ref, mut m_ref, mut v_ref) = (p0.clone(), to64(&m.to_vec()), to64(&v.to_vec()));
+                let (mut p_ref, mut m_ref, mut v_ref) =
+                    (p0.clone(), to64(&m.to_vec()), to64(&v.to_vec()));
                 let (grads, g64) = random_tensor(gpu, &mut rng, &[n]);
                 let ss = sumsq_f32(&g64);
                 let sumsq = Tensor::from_slice(gpu, &[1], &[ss]);
                 match chunk {
                     None => ops::adam_step_with(var, &params, &grads, &m, &v, &sumsq, &cfg, step),
-                    Some(c) => ops::adam_step_chunked(var, c, &params, &grads, &m, &v, &sumsq, &cfg, step),
+                    Some(c) => {
+                        ops::adam_step_chunked(var, c, &params, &grads, &m, &v, &sumsq, &cfg, step)
+                    }
                 }
-                reference::adam_step(&mut p_ref, &g64, &mut m_ref, &mut v_ref, ss as f64, &cfg.to_reference(), step);
+                reference::adam_step(
+                    &mut p_ref,
+                    &g64,
+                    &mut m_ref,
+                    &mut v_ref,
+                    ss as f64,
+                    &cfg.to_reference(),
+                    step,
+                );
                 let p_gpu = params.to_vec();
                 let label = |what: &str| tag(&format!("{name} {what} step {step}"));
                 // Parameters: one multiply-add chain of f32 ops per element; the result rounds
@@ -70,7 +120,11 @@ pub fn checks_sized(gpu: &Gpu, n: usize) -> Vec<Check> {
                 // compared with updates ~lr ~ 5e-3..2e-2 (step 1 moves every element by ~lr):
                 // <= 5e-5 relative; tolerance 2e-4. A wrong bias correction changes the update
                 // by percents.
-                let d_gpu: Vec<f32> = p_gpu.iter().zip(&p0).map(|(&a, &b)| (a as f64 - b) as f32).collect();
+                let d_gpu: Vec<f32> = p_gpu
+                    .iter()
+                    .zip(&p0)
+                    .map(|(&a, &b)| (a as f64 - b) as f32)
+                    .collect();
                 let d_ref: Vec<f64> = p_ref.iter().zip(&p0).map(|(a, b)| a - b).collect();
                 out.push(compare(label("update"), &shape, &d_gpu, &d_ref, 2e-4));
                 // Moments: two products and a sum each: <= 1.5 ulp of the largest: 1e-6.
@@ -90,13 +144,29 @@ pub fn checks_sized(gpu: &Gpu, n: usize) -> Vec<Check> {
             reference::ema_update(&mut want, &p64, decay as f64);
             let got = ema.to_vec();
             // ema + (1-d)(p - ema): three roundings, the last 0.5 ulp of |ema|: 1e-6 of max.
-            out.push(compare(tag(&format!("ema decay={decay}")), &shape, &got, &want, 1e-6));
+            out.push(compare(
+                tag(&format!("ema decay={decay}")),
+                &shape,
+                &got,
+                &want,
+                1e-6,
+            ));
             // The change (ema_new - ema_old) at decay 0.9 (~0.1 |p - ema| ~ 0.5 at most): the
             // rounding of ema_new (2.4e-7 absolute) is < 1e-6 of it; 5e-6.
             if decay == 0.9 {
-                let d_gpu: Vec<f32> = got.iter().zip(&ema64).map(|(&a, &b)| (a as f64 - b) as f32).collect();
+                let d_gpu: Vec<f32> = got
+                    .iter()
+                    .zip(&ema64)
+                    .map(|(&a, &b)| (a as f64 - b) as f32)
+                    .collect();
                 let d_ref: Vec<f64> = want.iter().zip(&ema64).map(|(a, b)| a - b).collect();
-                out.push(compare(tag("ema change decay=0.9"), &shape, &d_gpu, &d_ref, 5e-6));
+                out.push(compare(
+                    tag("ema change decay=0.9"),
+                    &shape,
+                    &d_gpu,
+                    &d_ref,
+                    5e-6,
+                ));
             }
         }
     }

@@ -12,11 +12,21 @@ use super::{compare, random_tensor, Check};
 fn exact(op: &str, shape: &str, gpu: &[u32], want: &[u32]) -> Check {
     assert_eq!(gpu.len(), want.len());
     let wrong = gpu.iter().zip(want).filter(|(a, b)| a != b).count();
-    Check { op: op.into(), shape: shape.into(), max_rel_err: wrong as f64, tolerance: 0.0 }
+    Check {
+        op: op.into(),
+        shape: shape.into(),
+        max_rel_err: wrong as f64,
+        tolerance: 0.0,
+    }
 }
 
 fn stat(op: &str, shape: &str, err: f64, tolerance: f64) -> Check {
-    Check { op: op.into(), shape: shape.into(), max_rel_err: err, tolerance }
+    Check {
+        op: op.into(),
+        shape: shape.into(),
+        max_rel_err: err,
+        tolerance,
+    }
 }
 
 pub fn checks(gpu: &Gpu) -> Vec<Check> {
@@ -53,31 +63,67 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
             let mean = z.iter().map(|&x| x as f64).sum::<f64>() / n;
             let var = z.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
             out.push(stat("rng normal |mean|", &shape, mean.abs(), 5e-3));
-            out.push(stat("rng normal |var - 1|", &shape, (var - 1.0).abs(), 1e-2));
+            out.push(stat(
+                "rng normal |var - 1|",
+                &shape,
+                (var - 1.0).abs(),
+                1e-2,
+            ));
             // Uniform: mean 1/2 (se 2.9e-4), variance 1/12 (se 7.5e-5).
             let um = u.iter().map(|&x| x as f64).sum::<f64>() / n;
             let uv = u.iter().map(|&x| (x as f64 - um).powi(2)).sum::<f64>() / n;
-            out.push(stat("rng uniform |mean - 1/2|", &shape, (um - 0.5).abs(), 2e-3));
-            out.push(stat("rng uniform |var - 1/12|", &shape, (uv - 1.0 / 12.0).abs(), 5e-4));
+            out.push(stat(
+                "rng uniform |mean - 1/2|",
+                &shape,
+                (um - 0.5).abs(),
+                2e-3,
+            ));
+            out.push(stat(
+                "rng uniform |var - 1/12|",
+                &shape,
+                (uv - 1.0 / 12.0).abs(),
+                5e-4,
+            ));
         }
 
         for (n, high) in [(1001usize, 1000u32), (37, 7), (5, 1)] {
             let t = ops::randint_with(v, gpu, n, high, seed, stream).to_u32_vec();
             let want = reference::randint(n, high, seed, stream);
-            out.push(exact(&tag(&format!("rng randint<{high}")), &format!("[{n}]"), &t, &want));
+            out.push(exact(
+                &tag(&format!("rng randint<{high}")),
+                &format!("[{n}]"),
+                &t,
+                &want,
+            ));
         }
 
         // Dropout: one f32 multiply per kept element, <= 0.5 ulp: 1e-7 relative to max|y|.
         let mut rng = Rng::new(11);
-        for (shape, p) in [(vec![3usize, 37, 61], 0.1f32), (vec![5, 7, 9], 0.5), (vec![61], 0.0)] {
+        for (shape, p) in [
+            (vec![3usize, 37, 61], 0.1f32),
+            (vec![5, 7, 9], 0.5),
+            (vec![61], 0.0),
+        ] {
             let (x, x64) = random_tensor(gpu, &mut rng, &shape);
             let y = ops::dropout_with(v, &x, p, seed, 42).to_vec();
             let name = format!("{shape:?}");
-            out.push(compare(tag(&format!("dropout p={p}")), &name, &y, &reference::dropout(&x64, p, seed, 42), 1e-7));
+            out.push(compare(
+                tag(&format!("dropout p={p}")),
+                &name,
+                &y,
+                &reference::dropout(&x64, p, seed, 42),
+                1e-7,
+            ));
             let (dy, dy64) = random_tensor(gpu, &mut rng, &shape);
             let dx = ops::dropout_backward_with(v, &dy, p, seed, 42).to_vec();
             let want = reference::dropout_backward(&dy64, p, seed, 42);
-            out.push(compare(tag(&format!("dropout backward p={p}")), &name, &dx, &want, 1e-7));
+            out.push(compare(
+                tag(&format!("dropout backward p={p}")),
+                &name,
+                &dx,
+                &want,
+                1e-7,
+            ));
         }
     }
     out
