@@ -1,0 +1,117 @@
+//! Attention kernels against the float64 reference, and the reference backward against finite
+//! differences of the reference forward.
+
+mod common;
+
+use ddpm::ops::attention::{self as att, Variant};
+use ddpm::reference::attention as reference;
+use ddpm::reference::random::Rng;
+use ddpm::selftest::{max_rel_err, random_tensor};
+
+#[test]
+fn kernels_match_reference() {
+    let gpu = common::gpu();
+    let checks = ddpm::selftest::attention::checks(&gpu);
+    for c in &checks {
+        println!("{:<34} {:<30} err {:.2e} (tol {:.0e})", c.op, c.shape, c.max_rel_err, c.tolerance);
+    }
+    common::assert_all_pass(checks);
+}
+
+/// Central differences of L = sum(w * o) with respect to every element of q, k and v, against
+/// the reference backward (dout = w).
+#[test]
+fn reference_backward_matches_finite_differences() {
+    let mut rng = Rng::new(7);
+    for &(b, l, c, heads, gain) in &[(1usize, 5usize, 6usize, 2usize, 1.0f64), (2, 4, 8, 1, 2.5), (1, 3, 12, 4, 1.0)] {
+        let n = b * l * c;
+        let q: Vec<f64> = (0..n).map(|_| gain * rng.normal()).collect();
+        let k = rng.normal_vec(n);
+        let v = rng.normal_vec(n);
+        let w = rng.normal_vec(n);
+        let loss = |q: &[f64], k: &[f64], v: &[f64]| -> f64 {
+            let (o, _) = reference::attention(q, k, v, b, l, c, heads);
+            o.iter().zip(&w).map(|(a, b)| a * b).sum()
+        };
+        let (dq, dk, dv) = reference::attention_backward(&q, &k, &v, &w, b, l, c, heads);
+        let h = 1e-6;
+        let mut worst = 0.0f64;
+        for (which, grad) in [(0, &dq), (1, &dk), (2, &dv)] {
+            for i in 0..n {
+                let (mut qp, mut kp, mut vp) = (q.clone(), k.clone(), v.clone());
+                let (mut qm, mut km, mut vm) = (q.clone(), k.clone(), v.clone());
+                match which {
+                    0 => {
+                        qp[i] += h;
+                        qm[i] -= h;
+                    }
+                    1 => {
+                        kp[i] += h;
+                        km[i] -= h;
+                    }
+                    _ => {
+                        vp[i] += h;
+                        vm[i] -= h;
+                    }
+                }
+                let numeric = (loss(&qp, &kp, &vp) - loss(&qm, &km, &vm)) / (2.0 * h);
+                let err = (numeric - grad[i]).abs() / (1.0 + grad[i].abs());
+                worst = worst.max(err);
+                assert!(err < 1e-7, "[{b},{l},{c}] heads {heads}: grad {which} [{i}]: numeric {numeric} vs {}", grad[i]);
+            }
+        }
+        println!("[{b},{l},{c}] heads {heads}: worst finite-difference error {worst:.1e}");
+    }
+}
+
+/// The reference forward: rows of softmax sum to one (o of all-ones v is one), and lse is the
+/// log-sum-exp of the scores.
+#[test]
+fn reference_forward_is_a_softmax() {
+    let mut rng = Rng::new(3);
+    let (b, l, c, heads) = (2, 7, 6, 3);
+    let q = rng.normal_vec(b * l * c);
+    let k = rng.normal_vec(b * l * c);
+    let ones = vec![1.0; b * l * c];
+    let (o, lse) = reference::attention(&q, &k, &ones, b, l, c, heads);
+    assert!(o.iter().all(|&x| (x - 1.0).abs() < 1e-12));
+    for n in 0..b {
+        for h in 0..heads {
+            let s = reference::scores(&q, &k, n, h, l, c, heads);
+            for i in 0..l {
+                let direct = s[i * l..(i + 1) * l].iter().map(|x| x.exp()).sum::<f64>().ln();
+                assert!((direct - lse[(n * heads + h) * l + i]).abs() < 1e-12);
+            }
+        }
+    }
+}
+
+/// The public entry points (default variant) on a model-like shape.
+#[test]
+fn default_variant_forward_and_backward() {
+    let gpu = common::gpu();
+    let mut rng = Rng::new(11);
+    let (b, l, c, heads) = (2, 64, 32, 1);
+    let (q, qr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+    let (k, kr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+    let (v, vr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+    let (dout, dr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+    let (o, lse) = att::attention(&q, &k, &v, heads);
+    let (dq, dk, dv) = att::attention_backward(&q, &k, &v, &o, &lse, &dout, heads);
+    let (or, lr) = reference::attention(&qr, &kr, &vr, b, l, c, heads);
+    let (dqr, dkr, dvr) = reference::attention_backward(&qr, &kr, &vr, &dr, b, l, c, heads);
+    println!("default variant: {:?}", att::variant(&gpu, c, heads));
+    assert!(max_rel_err(&o.to_vec(), &or) < 1e-5);
+    assert!(max_rel_err(&lse.to_vec(), &lr) < 2e-6);
+    assert!(max_rel_err(&dq.to_vec(), &dqr) < 2e-5);
+    assert!(max_rel_err(&dk.to_vec(), &dkr) < 2e-5);
+    assert!(max_rel_err(&dv.to_vec(), &dvr) < 2e-5);
+}
+
+#[test]
+#[should_panic(expected = "do not split into")]
+fn rejects_heads_that_do_not_divide_channels() {
+    let gpu = common::gpu();
+    let q = ddpm::Tensor::zeros(&gpu, &[1, 4, 6]);
+    let _ = att::attention_with(Variant::Rows, &q, &q, &q, 4);
+}
