@@ -23,8 +23,8 @@ struct Params {
     d3: u32,
     d4: u32,
     d5: u32,
-    alpha: f32,  // entry-specific scalars
-    beta: f32,
+    alpha: f32,  // entry-specific scalar
+    pad: f32,    // (the struct is 32 bytes)
 }
 
 override WG: u32 = 256u;  // invocations per workgroup (a power of two, <= 256)

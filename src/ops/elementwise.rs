@@ -94,7 +94,7 @@ struct Params {
     d4: u32,
     d5: u32,
     alpha: f32,
-    beta: f32,
+    pad: f32,
 }
 
 /// [N, C, S] view of an NCHW shape (3-D or 4-D; 2-D [N, C] has S = 1).
