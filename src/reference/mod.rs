@@ -7,6 +7,7 @@ pub mod matmul;
 pub mod conv;
 pub mod norm;
 pub mod attention;
+pub mod cpu_tensor;
 pub mod elementwise;
 pub mod layout;
 pub mod reduce;
