@@ -5,7 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn ddpm(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ddpm")).args(args).output().expect("run ddpm")
+    // The Vulkan/EGL loaders complain on stderr without a runtime dir; give them one.
+    let runtime = std::env::temp_dir().join("ddpm-cli-xdg");
+    let _ = std::fs::create_dir_all(&runtime);
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ddpm"));
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        cmd.env("XDG_RUNTIME_DIR", &runtime);
+    }
+    cmd.args(args).output().expect("run ddpm")
 }
 
 fn scratch(name: &str) -> PathBuf {

@@ -26,27 +26,37 @@ pub fn parse_idx_images(bytes: &[u8]) -> Result<(usize, usize, usize, &[u8])> {
     Ok((count, rows, cols, data))
 }
 
-/// The digits, padded with background (0) to `size` x `size` (32 for the mnist preset), one
-/// channel, or repeated over `channels` for a model that wants colour.
+/// The digits at `size` x `size`: padded with background (0) when `size` >= 28 (32 for the
+/// mnist preset: a 2-pixel border), resized when smaller; one channel, or repeated over
+/// `channels` for a model that wants colour.
 pub fn load(size: usize, channels: usize) -> Result<Dataset> {
     let mut raw = Vec::new();
     flate2::read::GzDecoder::new(IMAGES_GZ).read_to_end(&mut raw).context("decompressing the bundled MNIST")?;
     let (count, rows, cols, data) = parse_idx_images(&raw)?;
-    if size < rows || size < cols {
-        bail!("the bundled digits are {rows}x{cols}; the model's sample_size {size} is smaller");
-    }
-    let (top, left) = ((size - rows) / 2, (size - cols) / 2);
-    let mut pixels = vec![0u8; count * channels * size * size];
+    let plane = size * size;
+    let mut pixels = vec![0u8; count * channels * plane];
     for n in 0..count {
+        let digit = &data[n * rows * cols..(n + 1) * rows * cols];
+        let fitted = fit(digit, rows, cols, size);
         for c in 0..channels {
-            for y in 0..rows {
-                for x in 0..cols {
-                    pixels[((n * channels + c) * size + top + y) * size + left + x] = data[(n * rows + y) * cols + x];
-                }
-            }
+            pixels[(n * channels + c) * plane..][..plane].copy_from_slice(&fitted);
         }
     }
     Ok(Dataset { pixels, count, channels, size, source: format!("bundled MNIST ({count} digits)") })
+}
+
+fn fit(digit: &[u8], rows: usize, cols: usize, size: usize) -> Vec<u8> {
+    if size >= rows && size >= cols {
+        let (top, left) = ((size - rows) / 2, (size - cols) / 2);
+        let mut out = vec![0u8; size * size];
+        for y in 0..rows {
+            out[(top + y) * size + left..][..cols].copy_from_slice(&digit[y * cols..(y + 1) * cols]);
+        }
+        out
+    } else {
+        let img = image::GrayImage::from_raw(cols as u32, rows as u32, digit.to_vec()).expect("digit size");
+        image::imageops::resize(&img, size as u32, size as u32, image::imageops::FilterType::Triangle).into_raw()
+    }
 }
 
 #[cfg(test)]

@@ -117,7 +117,12 @@ impl Gpu {
     pub fn new(options: &GpuOptions) -> Result<Gpu> {
         let backends = backends_from(options)?;
         let instance = instance(backends);
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        // OpenGL is a last resort: probing it (EGL) is slow and noisy, so ask for it only when
+        // no Vulkan/Metal/DX12 adapter exists or it was asked for.
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends & wgpu::Backends::PRIMARY));
+        if adapters.is_empty() {
+            adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        }
         if adapters.is_empty() {
             bail!("no GPU adapter found: {NO_ADAPTER_HELP}");
         }
