@@ -13,11 +13,21 @@ fn step_bench(c: &mut Criterion) {
     let cases: Vec<(&str, UNetConfig, usize)> = if common::reduced(&gpu) {
         vec![("mnist", UNetConfig::mnist(), 8)]
     } else {
-        vec![("mnist", UNetConfig::mnist(), 128), ("cifar10", UNetConfig::cifar10(), 128)]
+        vec![
+            ("mnist", UNetConfig::mnist(), 128),
+            ("cifar10", UNetConfig::cifar10(), 128),
+        ]
     };
     let mut group = common::group(c, "train_step", &gpu);
     for (name, cfg, batch) in cases {
-        let hyper = Hyper { batch_size: batch, lr: 1e-4, warmup: 0, grad_clip: 1.0, ema_decay: 0.9999, seed: 0 };
+        let hyper = Hyper {
+            batch_size: batch,
+            lr: 1e-4,
+            warmup: 0,
+            grad_clip: 1.0,
+            ema_decay: 0.9999,
+            seed: 0,
+        };
         let trainer = Trainer::new(&gpu, &cfg, hyper, None);
         let n = batch * cfg.in_channels * cfg.sample_size * cfg.sample_size;
         let mut rng = Rng::new(1);
@@ -25,10 +35,16 @@ fn step_bench(c: &mut Criterion) {
         let mut step = 0;
         gpu.reset_peak_memory();
         let images = 3.0 * batch as f64 * if name == "cifar10" { 11.7e9 } else { 3.0e9 };
-        common::bench_gpu(&mut group, &format!("{name}/batch{batch}"), common::flops(images), &gpu, || {
-            trainer.step(step, &x0);
-            step += 1;
-        });
+        common::bench_gpu(
+            &mut group,
+            &format!("{name}/batch{batch}"),
+            common::flops(images),
+            &gpu,
+            || {
+                trainer.step(step, &x0);
+                step += 1;
+            },
+        );
         let m = gpu.memory_stats();
         eprintln!(
             "{name} batch {batch}: peak GPU memory of tensors {:.1} MiB (pool holds {:.1} MiB in all)",

@@ -10,8 +10,14 @@ fn main() {
                 .map(String::as_str)
                 .or_else(|| info.payload().downcast_ref::<&str>().copied())
                 .unwrap_or("unknown");
-            let place = info.location().map(|l| format!(" at {}:{}", l.file(), l.line())).unwrap_or_default();
-            eprintln!("internal error: {}{place} (please report it; RUST_BACKTRACE=1 shows more)", msg.replace('\n', " "));
+            let place = info
+                .location()
+                .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                .unwrap_or_default();
+            eprintln!(
+                "internal error: {}{place} (please report it; RUST_BACKTRACE=1 shows more)",
+                msg.replace('\n', " ")
+            );
         }));
     }
     if let Err(e) = ddpm::cli::main() {

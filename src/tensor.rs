@@ -47,7 +47,10 @@ impl Tensor {
         assert!(n > 0, "empty tensor {shape:?}");
         let buffer = gpu.0.pool.lock().unwrap().take(&gpu.0.device, n as u64 * 4);
         let t = Tensor {
-            storage: Arc::new(Storage { gpu: gpu.clone(), buffer: Some(buffer) }),
+            storage: Arc::new(Storage {
+                gpu: gpu.clone(),
+                buffer: Some(buffer),
+            }),
             offset: 0,
             shape: shape.to_vec(),
         };
@@ -64,7 +67,11 @@ impl Tensor {
     }
 
     pub fn from_slice(gpu: &Gpu, shape: &[usize], data: &[f32]) -> Tensor {
-        assert_eq!(numel(shape), data.len(), "data length does not match shape {shape:?}");
+        assert_eq!(
+            numel(shape),
+            data.len(),
+            "data length does not match shape {shape:?}"
+        );
         let t = Tensor::uninit(gpu, shape);
         t.write(data);
         t
@@ -72,7 +79,11 @@ impl Tensor {
 
     /// A tensor of u32 values (timesteps, indices) stored in the same kind of buffer.
     pub fn from_u32(gpu: &Gpu, shape: &[usize], data: &[u32]) -> Tensor {
-        assert_eq!(numel(shape), data.len(), "data length does not match shape {shape:?}");
+        assert_eq!(
+            numel(shape),
+            data.len(),
+            "data length does not match shape {shape:?}"
+        );
         let t = Tensor::uninit(gpu, shape);
         t.write_bytes(bytemuck::cast_slice(data));
         t
@@ -85,7 +96,10 @@ impl Tensor {
 
     pub fn write_bytes(&self, data: &[u8]) {
         let g = &self.storage.gpu.0;
-        g.recorder.lock().unwrap().upload(&g.device, &g.queue, self, data);
+        g.recorder
+            .lock()
+            .unwrap()
+            .upload(&g.device, &g.queue, self, data);
     }
 
     pub fn fill_zero(&self) {
@@ -102,8 +116,15 @@ impl Tensor {
     /// Records a copy of all of `self` into `dst` starting at element `element_offset`
     /// (no alignment needed beyond 4 bytes; used to log scalars into a metrics buffer).
     pub fn copy_into_at(&self, dst: &Tensor, element_offset: usize) {
-        assert!(element_offset + self.numel() <= dst.numel(), "copy out of range");
-        let target = Tensor { storage: dst.storage.clone(), offset: dst.offset + element_offset as u64 * 4, shape: self.shape.clone() };
+        assert!(
+            element_offset + self.numel() <= dst.numel(),
+            "copy out of range"
+        );
+        let target = Tensor {
+            storage: dst.storage.clone(),
+            offset: dst.offset + element_offset as u64 * 4,
+            shape: self.shape.clone(),
+        };
         target.copy_from(self);
     }
 
@@ -125,7 +146,11 @@ impl Tensor {
 
     fn read_bytes(&self) -> Vec<u8> {
         let g = &self.storage.gpu.0;
-        let staging = g.pool.lock().unwrap().take_readback(&g.device, self.byte_len());
+        let staging = g
+            .pool
+            .lock()
+            .unwrap()
+            .take_readback(&g.device, self.byte_len());
         {
             let mut rec = g.recorder.lock().unwrap();
             rec.copy_to_readback(&g.device, self, &staging);
@@ -136,9 +161,16 @@ impl Tensor {
         staging.map_async(wgpu::MapMode::Read, 0..len, move |r| {
             let _ = tx.send(r);
         });
-        g.device.poll(wgpu::PollType::wait_indefinitely()).expect("device lost during readback");
-        rx.recv().expect("map callback dropped").expect("buffer map failed");
-        let bytes = staging.get_mapped_range(0..len).expect("mapped range").to_vec();
+        g.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("device lost during readback");
+        rx.recv()
+            .expect("map callback dropped")
+            .expect("buffer map failed");
+        let bytes = staging
+            .get_mapped_range(0..len)
+            .expect("mapped range")
+            .to_vec();
         staging.unmap();
         g.pool.lock().unwrap().give_back_readback(staging);
         bytes
@@ -146,18 +178,37 @@ impl Tensor {
 
     /// The same buffer seen with another shape of equal size.
     pub fn reshape(&self, shape: &[usize]) -> Tensor {
-        assert_eq!(numel(shape), self.numel(), "reshape {:?} -> {shape:?}", self.shape);
-        Tensor { storage: self.storage.clone(), offset: self.offset, shape: shape.to_vec() }
+        assert_eq!(
+            numel(shape),
+            self.numel(),
+            "reshape {:?} -> {shape:?}",
+            self.shape
+        );
+        Tensor {
+            storage: self.storage.clone(),
+            offset: self.offset,
+            shape: shape.to_vec(),
+        }
     }
 
     /// A view of `shape` starting `element_offset` elements into this tensor. The byte offset
     /// must respect the device's storage-offset alignment (256 bytes = 64 floats usually).
     pub fn view(&self, element_offset: usize, shape: &[usize]) -> Tensor {
-        assert!(element_offset + numel(shape) <= self.numel(), "view out of range");
+        assert!(
+            element_offset + numel(shape) <= self.numel(),
+            "view out of range"
+        );
         let offset = self.offset + element_offset as u64 * 4;
         let align = self.gpu().limits().min_storage_buffer_offset_alignment as u64;
-        assert!(offset.is_multiple_of(align), "view offset {offset} is not a multiple of {align} bytes");
-        Tensor { storage: self.storage.clone(), offset, shape: shape.to_vec() }
+        assert!(
+            offset.is_multiple_of(align),
+            "view offset {offset} is not a multiple of {align} bytes"
+        );
+        Tensor {
+            storage: self.storage.clone(),
+            offset,
+            shape: shape.to_vec(),
+        }
     }
 
     pub fn gpu(&self) -> &Gpu {
@@ -171,11 +222,18 @@ impl Tensor {
     }
     /// Size of dimension `i`; negative counts from the end.
     pub fn dim(&self, i: isize) -> usize {
-        let i = if i < 0 { self.shape.len() as isize + i } else { i };
+        let i = if i < 0 {
+            self.shape.len() as isize + i
+        } else {
+            i
+        };
         self.shape[i as usize]
     }
     pub fn buffer(&self) -> &wgpu::Buffer {
-        self.storage.buffer.as_ref().expect("buffer present while tensor lives")
+        self.storage
+            .buffer
+            .as_ref()
+            .expect("buffer present while tensor lives")
     }
     pub fn byte_offset(&self) -> u64 {
         self.offset

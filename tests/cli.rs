@@ -25,8 +25,14 @@ fn scratch(name: &str) -> PathBuf {
 /// Asserts a clean failure whose message contains `needle`.
 fn fails_with(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("internal error"), "panic: {stderr}");
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("internal error"),
+        "panic: {stderr}"
+    );
     let error_lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error")).collect();
     assert_eq!(error_lines.len(), 1, "one error line expected: {stderr}");
     assert!(stderr.contains(needle), "expected '{needle}' in: {stderr}");
@@ -45,38 +51,61 @@ pub fn micro_config(dir: &Path) -> PathBuf {
 
 #[test]
 fn missing_model_file() {
-    fails_with(&ddpm(&["sample", "--model", "/nonexistent/model.safetensors"]), "not found");
+    fails_with(
+        &ddpm(&["sample", "--model", "/nonexistent/model.safetensors"]),
+        "not found",
+    );
 }
 
 #[test]
 fn truncated_and_corrupt_checkpoints() {
     let dir = scratch("corrupt");
-    let good = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/unet-tiny/diffusion_pytorch_model.safetensors")).unwrap();
+    let good = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/unet-tiny/diffusion_pytorch_model.safetensors"
+    ))
+    .unwrap();
     let truncated = dir.join("truncated.safetensors");
     std::fs::write(&truncated, &good[..good.len() / 2]).unwrap();
-    fails_with(&ddpm(&["sample", "--model", truncated.to_str().unwrap()]), "truncated or corrupt");
+    fails_with(
+        &ddpm(&["sample", "--model", truncated.to_str().unwrap()]),
+        "truncated or corrupt",
+    );
     let garbage = dir.join("garbage.safetensors");
     std::fs::write(&garbage, b"this is not a safetensors file at all").unwrap();
-    fails_with(&ddpm(&["sample", "--model", garbage.to_str().unwrap()]), "truncated or corrupt");
+    fails_with(
+        &ddpm(&["sample", "--model", garbage.to_str().unwrap()]),
+        "truncated or corrupt",
+    );
 }
 
 #[test]
 fn checkpoint_of_a_different_architecture() {
     let dir = scratch("arch");
-    let golden = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/unet-tiny/diffusion_pytorch_model.safetensors");
+    let golden = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/unet-tiny/diffusion_pytorch_model.safetensors"
+    );
     std::fs::copy(golden, dir.join("diffusion_pytorch_model.safetensors")).unwrap();
     std::fs::copy(micro_config(&dir), dir.join("config.json")).unwrap();
-    fails_with(&ddpm(&["sample", "--model", dir.to_str().unwrap(), "--n", "1"]), "different architecture");
+    fails_with(
+        &ddpm(&["sample", "--model", dir.to_str().unwrap(), "--n", "1"]),
+        "different architecture",
+    );
 }
 
 #[test]
 fn unsupported_config_field() {
     let dir = scratch("config");
-    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(micro_config(&dir)).unwrap()).unwrap();
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(micro_config(&dir)).unwrap()).unwrap();
     v["cross_attention_dim"] = 512.into();
     let path = dir.join("bad.json");
     std::fs::write(&path, v.to_string()).unwrap();
-    fails_with(&ddpm(&["train", "--config", path.to_str().unwrap(), "--steps", "1"]), "cross_attention_dim");
+    fails_with(
+        &ddpm(&["train", "--config", path.to_str().unwrap(), "--steps", "1"]),
+        "cross_attention_dim",
+    );
 }
 
 #[test]
@@ -86,7 +115,15 @@ fn empty_data_folder() {
     std::fs::create_dir_all(&data).unwrap();
     let cfg = micro_config(&dir);
     fails_with(
-        &ddpm(&["train", "--config", cfg.to_str().unwrap(), "--data", data.to_str().unwrap(), "--steps", "1"]),
+        &ddpm(&[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+            "--steps",
+            "1",
+        ]),
         "no PNG or JPEG images",
     );
 }
@@ -106,7 +143,9 @@ fn unreadable_images_are_skipped_with_one_warning_and_training_goes_on() {
     let data = dir.join("data").join("nested");
     std::fs::create_dir_all(&data).unwrap();
     for i in 0..3 {
-        let img = image::RgbImage::from_fn(12, 10, |x, y| image::Rgb([(x * 20) as u8, (y * 25) as u8, (i * 80) as u8]));
+        let img = image::RgbImage::from_fn(12, 10, |x, y| {
+            image::Rgb([(x * 20) as u8, (y * 25) as u8, (i * 80) as u8])
+        });
         img.save(data.join(format!("ok{i}.png"))).unwrap();
     }
     std::fs::write(data.join("broken.png"), b"not a png").unwrap();
@@ -114,13 +153,35 @@ fn unreadable_images_are_skipped_with_one_warning_and_training_goes_on() {
     let cfg = micro_config(&dir);
     let out = dir.join("run");
     let o = ddpm(&[
-        "train", "--config", cfg.to_str().unwrap(), "--data", dir.join("data").to_str().unwrap(),
-        "--steps", "2", "--batch-size", "2", "--out", out.to_str().unwrap(), "--sample-n", "1", "--sample-steps", "2",
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--data",
+        dir.join("data").to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+        "--sample-n",
+        "1",
+        "--sample-steps",
+        "2",
     ]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{stderr}");
-    assert_eq!(stderr.matches("warning: skipped 2 unreadable").count(), 1, "{stderr}");
-    for f in ["checkpoint.safetensors", "metrics.csv", "loss.png", "samples.png"] {
+    assert_eq!(
+        stderr.matches("warning: skipped 2 unreadable").count(),
+        1,
+        "{stderr}"
+    );
+    for f in [
+        "checkpoint.safetensors",
+        "metrics.csv",
+        "loss.png",
+        "samples.png",
+    ] {
         assert!(out.join(f).exists(), "{f} missing");
     }
 }
@@ -132,16 +193,38 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     let out = dir.join("run");
     // A learning rate of 1e30 (no warm-up, no clipping) blows the weights up within a step or two.
     let o = ddpm(&[
-        "train", "--config", cfg.to_str().unwrap(), "--steps", "30", "--batch-size", "2", "--lr", "1e30",
-        "--warmup", "0", "--grad-clip", "0", "--checkpoint-every", "1", "--sample-every", "0",
-        "--out", out.to_str().unwrap(),
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--steps",
+        "30",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e30",
+        "--warmup",
+        "0",
+        "--grad-clip",
+        "0",
+        "--checkpoint-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
     ]);
     fails_with(&o, "non-finite");
     let stderr = String::from_utf8_lossy(&o.stderr);
     if stderr.contains("last good checkpoint") {
         // The kept checkpoint still loads.
         let export = dir.join("export");
-        let e = ddpm(&["export", "--checkpoint", out.join("checkpoint.safetensors").to_str().unwrap(), "--out", export.to_str().unwrap()]);
+        let e = ddpm(&[
+            "export",
+            "--checkpoint",
+            out.join("checkpoint.safetensors").to_str().unwrap(),
+            "--out",
+            export.to_str().unwrap(),
+        ]);
         assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
     }
 }

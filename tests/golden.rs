@@ -26,13 +26,20 @@ fn forward_reproduces_golden_eps() {
     let loaded = load_model(Path::new(DIR), true, ddpm::train::layout_of).unwrap();
     let model = UNet::new(&loaded.config);
     let layout = Layout::new(&model.registry);
-    let store = ParamStore::for_inference(layout.clone(), Tensor::from_slice(&gpu, &[layout.total], &loaded.weights));
+    let store = ParamStore::for_inference(
+        layout.clone(),
+        Tensor::from_slice(&gpu, &[layout.total], &loaded.weights),
+    );
     let (io, _) = read_safetensors(&Path::new(DIR).join("io.safetensors")).unwrap();
     let (xs, x) = &io["input.x"];
     let (_, t) = &io["input.t"];
     let (_, expected) = &io["output.eps"];
     let x = Tensor::from_slice(&gpu, xs, x);
-    let t = Tensor::from_u32(&gpu, &[t.len()], &t.iter().map(|&v| v as u32).collect::<Vec<_>>());
+    let t = Tensor::from_u32(
+        &gpu,
+        &[t.len()],
+        &t.iter().map(|&v| v as u32).collect::<Vec<_>>(),
+    );
     let (eps, _) = model.forward(&store, &x, &t, Mode::inference());
     let got = eps.to_vec();
     let reference: Vec<f64> = expected.iter().map(|&v| v as f64).collect();

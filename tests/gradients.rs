@@ -39,7 +39,12 @@ const FD_TOL: f64 = 1e-6;
 const SCALE_FLOOR: f64 = 1e-3;
 
 fn micro() -> UNetConfig {
-    UNetConfig { sample_size: 8, block_out_channels: vec![8, 16], norm_num_groups: 4, ..UNetConfig::tiny(2) }
+    UNetConfig {
+        sample_size: 8,
+        block_out_channels: vec![8, 16],
+        norm_num_groups: 4,
+        ..UNetConfig::tiny(2)
+    }
 }
 
 /// Random parameters: normal * 0.4, plus 1 for group-norm scales.
@@ -76,7 +81,10 @@ fn finite_difference_check(
     let mut worst = 0.0f64;
     let mut report = |what: String, analytic: f64, numeric: f64, scale: f64| {
         let err = (analytic - numeric).abs() / scale.max(1e-8);
-        assert!(err < FD_TOL, "{name}: {what}: analytic {analytic:.9e} vs numeric {numeric:.9e} (rel {err:.2e})");
+        assert!(
+            err < FD_TOL,
+            "{name}: {what}: analytic {analytic:.9e} vs numeric {numeric:.9e} (rel {err:.2e})"
+        );
         worst = worst.max(err);
     };
     let max_abs = |v: &[f64]| v.iter().fold(0.0f64, |m, g| m.max(g.abs()));
@@ -91,7 +99,12 @@ fn finite_difference_check(
             params.nudge(i, j, -2.0 * H);
             let down = loss(params, x);
             params.nudge(i, j, H);
-            report(format!("{}[{j}]", params.layout.specs[i].name), grad[j], (up - down) / (2.0 * H), scale);
+            report(
+                format!("{}[{j}]", params.layout.specs[i].name),
+                grad[j],
+                (up - down) / (2.0 * H),
+                scale,
+            );
         }
     }
     if let Some(dx) = analytic_dx {
@@ -126,10 +139,23 @@ fn check_layer<L, S>(
     let params = CpuParams::new(&layout, &random_params(&layout, &mut rng));
     let (y, saved) = forward(&layer, &params, &x);
     let r = rng.normal_vec(y.to_vec().len());
-    let dx = backward(&layer, &params, saved, &CpuTensor::new(&y.shape(), r.clone()));
+    let dx = backward(
+        &layer,
+        &params,
+        saved,
+        &CpuTensor::new(&y.shape(), r.clone()),
+    );
     let loss = |p: &CpuParams, x: &CpuTensor| dot(&forward(&layer, p, x).0, &r);
     let dx = dx.to_vec();
-    finite_difference_check(name, &params, &x, input_differentiable.then_some(&dx[..]), &loss, &mut rng, 3);
+    finite_difference_check(
+        name,
+        &params,
+        &x,
+        input_differentiable.then_some(&dx[..]),
+        &loss,
+        &mut rng,
+        3,
+    );
 }
 
 fn input(shape: &[usize]) -> CpuTensor {
@@ -141,8 +167,18 @@ fn conv2d_layer() {
     for (name, k, g, hw) in [
         ("conv3x3", 3, ConvGeometry::same3x3(), (5, 6)),
         ("conv1x1", 1, ConvGeometry::pointwise(), (5, 6)),
-        ("conv3x3_stride2_asymmetric", 3, ConvGeometry::downsample_asymmetric(), (6, 6)),
-        ("conv3x3_stride2_symmetric", 3, ConvGeometry::downsample_symmetric(), (7, 5)),
+        (
+            "conv3x3_stride2_asymmetric",
+            3,
+            ConvGeometry::downsample_asymmetric(),
+            (6, 6),
+        ),
+        (
+            "conv3x3_stride2_symmetric",
+            3,
+            ConvGeometry::downsample_symmetric(),
+            (7, 5),
+        ),
     ] {
         check_layer(
             name,
@@ -171,7 +207,11 @@ fn linear_layer() {
 fn group_norm_layer() {
     for silu in [false, true] {
         check_layer(
-            if silu { "group_norm_silu" } else { "group_norm" },
+            if silu {
+                "group_norm_silu"
+            } else {
+                "group_norm"
+            },
             |reg| GroupNorm::new(reg, "n", 8, 4, 1e-6, silu),
             input(&[2, 8, 3, 3]),
             true,
@@ -190,7 +230,18 @@ fn resnet_block() {
             |reg| ResnetBlock::new(reg, "r", cin, cout, 6, 4, 1e-6, 0.0, 0),
             input(&[2, cin, 4, 3]),
             true,
-            |l, p, x| l.forward(p, x, &temb, Mode { training: true, seed: 0, step: 0 }),
+            |l, p, x| {
+                l.forward(
+                    p,
+                    x,
+                    &temb,
+                    Mode {
+                        training: true,
+                        seed: 0,
+                        step: 0,
+                    },
+                )
+            },
             |l, p, s, dy| l.backward(p, s, &temb, dy, &temb.zeros_like_shape(&[2, 6])),
         );
     }
@@ -258,15 +309,23 @@ fn micro_unet_case(dropout: f64) -> (UNet, Layout, Vec<f64>, CpuTensor, CpuTenso
     (model, layout, flat, x, t, r)
 }
 
-const TRAIN: Mode = Mode { training: true, seed: 5, step: 0 };
+const TRAIN: Mode = Mode {
+    training: true,
+    seed: 5,
+    step: 0,
+};
 
 #[test]
 fn whole_unet_backward_matches_finite_differences() {
     let (model, layout, flat, x, t, r) = micro_unet_case(0.0);
     let params = CpuParams::new(&layout, &flat);
     let (eps, tape) = model.forward(&params, &x, &t, TRAIN);
-    let dx = model.backward(&params, tape, &CpuTensor::new(&eps.shape(), r.clone())).dx.to_vec();
-    let loss = |p: &CpuParams, x: &CpuTensor| dot(&model.forward(p, x, &t, Mode::inference()).0, &r);
+    let dx = model
+        .backward(&params, tape, &CpuTensor::new(&eps.shape(), r.clone()))
+        .dx
+        .to_vec();
+    let loss =
+        |p: &CpuParams, x: &CpuTensor| dot(&model.forward(p, x, &t, Mode::inference()).0, &r);
     let mut rng = Rng::new(99);
     finite_difference_check("micro U-Net", &params, &x, Some(&dx), &loss, &mut rng, 2);
 }
@@ -279,10 +338,17 @@ fn gpu_backward_matches_float64_reference() {
     let (model, layout, flat, x, t, r) = micro_unet_case(0.3);
     // Reference: float64 on the CPU, from the same f32-rounded inputs the GPU sees.
     let round = |v: &[f64]| v.iter().map(|&a| a as f32 as f64).collect::<Vec<_>>();
-    let (flat, x, r) = (round(&flat), CpuTensor::new(&x.shape(), round(&x.to_vec())), round(&r));
+    let (flat, x, r) = (
+        round(&flat),
+        CpuTensor::new(&x.shape(), round(&x.to_vec())),
+        round(&r),
+    );
     let params = CpuParams::new(&layout, &flat);
     let (eps_ref, tape) = model.forward(&params, &x, &t, TRAIN);
-    let dx_ref = model.backward(&params, tape, &CpuTensor::new(&eps_ref.shape(), r.clone())).dx.to_vec();
+    let dx_ref = model
+        .backward(&params, tape, &CpuTensor::new(&eps_ref.shape(), r.clone()))
+        .dx
+        .to_vec();
 
     let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
     let store = ParamStore::new(&gpu, layout.clone(), &f32s(&flat));
@@ -290,7 +356,14 @@ fn gpu_backward_matches_float64_reference() {
     let tg = Tensor::from_u32(&gpu, &[2], &[3, 700]);
     let (eps, tape) = model.forward(&store, &xg, &tg, TRAIN);
     let eps_err = max_rel_err(&eps.to_vec(), &eps_ref.to_vec());
-    let dx = model.backward(&store, tape, &Tensor::from_slice(&gpu, &eps.shape().to_vec(), &f32s(&r))).dx.to_vec();
+    let dx = model
+        .backward(
+            &store,
+            tape,
+            &Tensor::from_slice(&gpu, &eps.shape().to_vec(), &f32s(&r)),
+        )
+        .dx
+        .to_vec();
     let grads = store.grads.as_ref().unwrap().to_vec();
     let grads_ref = params.flat_grads();
 
@@ -300,9 +373,15 @@ fn gpu_backward_matches_float64_reference() {
     for (i, s) in layout.specs.iter().enumerate() {
         let range = layout.offsets[i]..layout.offsets[i] + layout.numel(i);
         let (g, r) = (&grads[range.clone()], &grads_ref[range]);
-        let scale = r.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(SCALE_FLOOR * global);
+        let scale = r
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+            .max(SCALE_FLOOR * global);
         let err = if g.iter().all(|v| v.is_finite()) {
-            g.iter().zip(r).fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs())) / scale
+            g.iter()
+                .zip(r)
+                .fold(0.0f64, |m, (a, b)| m.max((*a as f64 - b).abs()))
+                / scale
         } else {
             f64::INFINITY
         };
@@ -317,5 +396,9 @@ fn gpu_backward_matches_float64_reference() {
     eprintln!("GPU vs float64: eps {eps_err:.2e}, input grad {dx_err:.2e}, worst parameter grad {} {:.2e}", worst.0, worst.1);
     assert!(eps_err < 1e-4, "forward differs: {eps_err:.2e}");
     assert!(dx_err < 2e-3, "input gradient differs: {dx_err:.2e}");
-    assert!(failures.is_empty(), "parameter gradients differ:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "parameter gradients differ:\n{}",
+        failures.join("\n")
+    );
 }

@@ -20,16 +20,30 @@ fn presets_have_the_papers_parameter_counts() {
 #[test]
 fn cifar10_names_and_shapes_follow_the_spec() {
     let model = UNet::new(&UNetConfig::cifar10());
-    let shapes: HashMap<&str, &[usize]> = model.registry.specs.iter().map(|s| (s.name.as_str(), s.shape.as_slice())).collect();
+    let shapes: HashMap<&str, &[usize]> = model
+        .registry
+        .specs
+        .iter()
+        .map(|s| (s.name.as_str(), s.shape.as_slice()))
+        .collect();
     let expect: &[(&str, &[usize])] = &[
         ("conv_in.weight", &[128, 3, 3, 3]),
         ("time_embedding.linear_1.weight", &[512, 128]),
         ("time_embedding.linear_2.weight", &[512, 512]),
-        ("down_blocks.1.resnets.0.conv_shortcut.weight", &[256, 128, 1, 1]),
+        (
+            "down_blocks.1.resnets.0.conv_shortcut.weight",
+            &[256, 128, 1, 1],
+        ),
         ("down_blocks.1.attentions.1.to_out.0.weight", &[256, 256]),
-        ("down_blocks.2.downsamplers.0.conv.weight", &[256, 256, 3, 3]),
+        (
+            "down_blocks.2.downsamplers.0.conv.weight",
+            &[256, 256, 3, 3],
+        ),
         ("mid_block.attentions.0.to_q.bias", &[256]),
-        ("up_blocks.0.resnets.0.conv_shortcut.weight", &[256, 512, 1, 1]),
+        (
+            "up_blocks.0.resnets.0.conv_shortcut.weight",
+            &[256, 512, 1, 1],
+        ),
         ("up_blocks.2.resnets.2.conv1.weight", &[256, 384, 3, 3]),
         ("up_blocks.2.upsamplers.0.conv.weight", &[256, 256, 3, 3]),
         ("up_blocks.3.resnets.0.conv1.weight", &[128, 384, 3, 3]),
@@ -47,12 +61,25 @@ fn cifar10_names_and_shapes_follow_the_spec() {
 #[test]
 fn golden_model_file_matches_our_names_and_shapes_exactly() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/unet-tiny");
-    let cfg = UNetConfig::from_json(&std::fs::read_to_string(format!("{dir}/config.json")).unwrap()).unwrap();
+    let cfg =
+        UNetConfig::from_json(&std::fs::read_to_string(format!("{dir}/config.json")).unwrap())
+            .unwrap();
     let model = UNet::new(&cfg);
     assert_eq!(model.parameter_count(), 665_059);
-    let (named, _) = read_safetensors(std::path::Path::new(&format!("{dir}/diffusion_pytorch_model.safetensors"))).unwrap();
-    let mut theirs: Vec<(String, Vec<usize>)> = named.into_iter().map(|(k, (s, _))| (modern_name(&k), s)).collect();
-    let mut ours: Vec<(String, Vec<usize>)> = model.registry.specs.iter().map(|s| (s.name.clone(), s.shape.clone())).collect();
+    let (named, _) = read_safetensors(std::path::Path::new(&format!(
+        "{dir}/diffusion_pytorch_model.safetensors"
+    )))
+    .unwrap();
+    let mut theirs: Vec<(String, Vec<usize>)> = named
+        .into_iter()
+        .map(|(k, (s, _))| (modern_name(&k), s))
+        .collect();
+    let mut ours: Vec<(String, Vec<usize>)> = model
+        .registry
+        .specs
+        .iter()
+        .map(|s| (s.name.clone(), s.shape.clone()))
+        .collect();
     theirs.sort();
     ours.sort();
     assert_eq!(ours, theirs);

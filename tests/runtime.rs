@@ -33,8 +33,14 @@ struct Params {
 
 fn affine(x: &Tensor, y: &Tensor, scale: f32, shift: f32) {
     let n = x.numel();
-    let p = Params { scale, shift, n: n as u32, pad: 0 };
-    x.gpu().launch(&AFFINE, "main", &[], &p, &[x, y], ddpm::gpu::grid_1d(n, 64));
+    let p = Params {
+        scale,
+        shift,
+        n: n as u32,
+        pad: 0,
+    };
+    x.gpu()
+        .launch(&AFFINE, "main", &[], &p, &[x, y], ddpm::gpu::grid_1d(n, 64));
 }
 
 #[test]
@@ -85,7 +91,11 @@ fn pool_reuses_buffers_in_steady_state() {
 #[test]
 fn views_address_their_slice_and_flush_is_one_submit() {
     let gpu = common::gpu();
-    let whole = Tensor::from_slice(&gpu, &[128], &(0..128).map(|i| i as f32).collect::<Vec<_>>());
+    let whole = Tensor::from_slice(
+        &gpu,
+        &[128],
+        &(0..128).map(|i| i as f32).collect::<Vec<_>>(),
+    );
     let second = whole.view(64, &[64]);
     let y = Tensor::uninit(&gpu, &[64]);
     let submits = gpu.submit_count();

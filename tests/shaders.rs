@@ -18,9 +18,13 @@ fn shader_files() -> Vec<std::path::PathBuf> {
 fn translate(path: &Path) -> Result<(), String> {
     let source = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let module = naga::front::wgsl::parse_str(&source).map_err(|e| e.emit_to_string(&source))?;
-    let mut validator =
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty());
-    let info = validator.validate(&module).map_err(|e| e.emit_to_string(&source))?;
+    let mut validator = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    );
+    let info = validator
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(&source))?;
     // Entry points are translated one at a time (as a pipeline compiles them): kernels of one
     // file may reuse a binding number with a different access mode in different entry points.
     for ep in &module.entry_points {
@@ -34,17 +38,28 @@ fn translate(path: &Path) -> Result<(), String> {
         )
         .map_err(|e| format!("{name}: overrides: {e}"))?;
 
-        let spv_pipeline = naga::back::spv::PipelineOptions { shader_stage: stage, entry_point: name.clone() };
+        let spv_pipeline = naga::back::spv::PipelineOptions {
+            shader_stage: stage,
+            entry_point: name.clone(),
+        };
         naga::back::spv::write_vec(&module, &info, &Default::default(), Some(&spv_pipeline))
             .map_err(|e| format!("{name}: SPIR-V: {e}"))?;
 
-        let msl_options = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
-        let msl_pipeline = naga::back::msl::PipelineOptions { entry_point: Some((stage, name.clone())), ..Default::default() };
+        let msl_options = naga::back::msl::Options {
+            lang_version: (2, 4),
+            ..Default::default()
+        };
+        let msl_pipeline = naga::back::msl::PipelineOptions {
+            entry_point: Some((stage, name.clone())),
+            ..Default::default()
+        };
         naga::back::msl::write_string(&module, &info, &msl_options, &msl_pipeline)
             .map_err(|e| format!("{name}: MSL: {e}"))?;
 
         let hlsl_options = naga::back::hlsl::Options::default();
-        let hlsl_pipeline = naga::back::hlsl::PipelineOptions { entry_point: Some((stage, name.clone())) };
+        let hlsl_pipeline = naga::back::hlsl::PipelineOptions {
+            entry_point: Some((stage, name.clone())),
+        };
         let mut hlsl = String::new();
         naga::back::hlsl::Writer::new(&mut hlsl, &hlsl_options, &hlsl_pipeline)
             .write(&module, &info, None)

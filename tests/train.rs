@@ -13,11 +13,23 @@ use ddpm::reference::random::Rng;
 use ddpm::train::{layout_of, Hyper, Trainer};
 
 fn micro() -> UNetConfig {
-    UNetConfig { sample_size: 8, block_out_channels: vec![16, 32], norm_num_groups: 4, ..UNetConfig::tiny(1) }
+    UNetConfig {
+        sample_size: 8,
+        block_out_channels: vec![16, 32],
+        norm_num_groups: 4,
+        ..UNetConfig::tiny(1)
+    }
 }
 
 fn hyper(batch: usize, lr: f64) -> Hyper {
-    Hyper { batch_size: batch, lr, warmup: 0, grad_clip: 1.0, ema_decay: 0.999, seed: 3 }
+    Hyper {
+        batch_size: batch,
+        lr,
+        warmup: 0,
+        grad_clip: 1.0,
+        ema_decay: 0.999,
+        seed: 3,
+    }
 }
 
 /// A few random smooth 8x8 "images".
@@ -28,11 +40,20 @@ fn dataset(count: usize) -> Dataset {
         let (a, b) = (rng.range(0.0, 6.0), rng.range(0.0, 6.0));
         for y in 0..8 {
             for x in 0..8 {
-                pixels.push((127.5 + 120.0 * ((x as f64 + a) * 0.7).sin() * ((y as f64 + b) * 0.5).cos()) as u8);
+                pixels.push(
+                    (127.5 + 120.0 * ((x as f64 + a) * 0.7).sin() * ((y as f64 + b) * 0.5).cos())
+                        as u8,
+                );
             }
         }
     }
-    Dataset { pixels, count, channels: 1, size: 8, source: "synthetic".into() }
+    Dataset {
+        pixels,
+        count,
+        channels: 1,
+        size: 8,
+        source: "synthetic".into(),
+    }
 }
 
 #[test]
@@ -51,19 +72,28 @@ fn loss_falls_when_overfitting_a_handful_of_images() {
     let early = losses[..16].iter().sum::<f64>() / 16.0;
     let late = losses[losses.len() - 16..].iter().sum::<f64>() / 16.0;
     eprintln!("mean loss, steps 1-16: {early:.4}; last 16 steps: {late:.4}");
-    assert!(early > 0.5, "an untrained model predicts ~0 noise: loss ~1, got {early}");
+    assert!(
+        early > 0.5,
+        "an untrained model predicts ~0 noise: loss ~1, got {early}"
+    );
     assert!(late < 0.6 * early, "loss did not fall: {early} -> {late}");
 }
 
 fn trainer_losses(t: &Trainer, from: u64, to: u64) -> Vec<f64> {
-    t.read_metrics(from, to).into_iter().map(|(_, l, _)| l).collect()
+    t.read_metrics(from, to)
+        .into_iter()
+        .map(|(_, l, _)| l)
+        .collect()
 }
 
 #[test]
 fn resume_reproduces_an_uninterrupted_run() {
     let gpu = common::gpu();
     let data = dataset(5);
-    let cfg = UNetConfig { dropout: 0.1, ..micro() };
+    let cfg = UNetConfig {
+        dropout: 0.1,
+        ..micro()
+    };
     let h = hyper(3, 1e-3);
     let straight = Trainer::new(&gpu, &cfg, h.clone(), None);
     for s in 0..6 {
@@ -76,7 +106,10 @@ fn resume_reproduces_an_uninterrupted_run() {
     // Through a file, as a real resume does.
     let dir = std::env::temp_dir().join(format!("ddpm-resume-{}", std::process::id()));
     let path = dir.join("ck.safetensors");
-    first.checkpoint(3, serde_json::json!({})).save(&path, &first.store.layout).unwrap();
+    first
+        .checkpoint(3, serde_json::json!({}))
+        .save(&path, &first.store.layout)
+        .unwrap();
     let ck = Checkpoint::load(&path, layout_of).unwrap();
     let resumed = Trainer::new(&gpu, &cfg, h.clone(), Some(&ck));
     for s in 3..6 {
@@ -105,7 +138,11 @@ fn a_training_step_is_one_submit_and_allocates_nothing_in_steady_state() {
         trainer.step(s, &data.batch(s, 2, 3, false));
     }
     assert_eq!(gpu.submit_count() - submits, 3, "one submit per step");
-    assert_eq!(gpu.memory_stats().buffers_created, buffers, "steady-state steps created GPU buffers");
+    assert_eq!(
+        gpu.memory_stats().buffers_created,
+        buffers,
+        "steady-state steps created GPU buffers"
+    );
 }
 
 #[test]
@@ -120,7 +157,11 @@ fn atomic_save_never_leaves_a_broken_file() {
     let blocked = dir.join("blocked");
     std::fs::create_dir_all(blocked.join("inside")).unwrap();
     assert!(write_atomic(&blocked, b"data").is_err());
-    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().contains(".tmp-")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp-"))
+        .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
     assert_eq!(std::fs::read(&path).unwrap(), b"second");
     let _ = std::fs::remove_dir_all(dir);
@@ -136,8 +177,21 @@ fn ddim_with_eta_zero_is_deterministic_and_ddpm_depends_on_noise() {
     }
     let schedule = Schedule::ddpm();
     let run = |method, seed| {
-        let opts = SampleOptions { method, clip: true, seed };
-        sample_batch(&trainer.model, &trainer.store, &schedule, 3, 0, &opts, |_, _| {}).to_vec()
+        let opts = SampleOptions {
+            method,
+            clip: true,
+            seed,
+        };
+        sample_batch(
+            &trainer.model,
+            &trainer.store,
+            &schedule,
+            3,
+            0,
+            &opts,
+            |_, _| {},
+        )
+        .to_vec()
     };
     let ddim = Method::Ddim { steps: 5, eta: 0.0 };
     let a = run(ddim, 1);
@@ -146,5 +200,9 @@ fn ddim_with_eta_zero_is_deterministic_and_ddpm_depends_on_noise() {
     // With eta = 0 the only randomness is the initial noise: different seeds differ.
     assert_ne!(a, run(ddim, 2));
     let noisy = Method::Ddim { steps: 5, eta: 1.0 };
-    assert_eq!(run(noisy, 4), run(noisy, 4), "sampling is reproducible from its seed");
+    assert_eq!(
+        run(noisy, 4),
+        run(noisy, 4),
+        "sampling is reproducible from its seed"
+    );
 }

@@ -20,7 +20,9 @@ pub fn reduced(gpu: &Gpu) -> bool {
 pub fn group<'a>(c: &'a mut Criterion, name: &str, gpu: &Gpu) -> BenchmarkGroup<'a, WallTime> {
     let mut g = c.benchmark_group(format!("{name} [{}]", gpu.info().name));
     if gpu.is_cpu() {
-        g.sample_size(10).warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(3));
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
     }
     g
 }

@@ -17,7 +17,11 @@ pub fn run(options: &GpuOptions) -> Result<()> {
         println!("  device type  {:?}", info.device_type);
         println!("  driver       {} {}", info.driver, info.driver_info);
         println!("  vendor/device {:#06x}/{:#06x}", info.vendor, info.device);
-        println!("  max buffer   {} MiB, storage binding {} MiB", l.max_buffer_size >> 20, l.max_storage_buffer_binding_size as u64 >> 20);
+        println!(
+            "  max buffer   {} MiB, storage binding {} MiB",
+            l.max_buffer_size >> 20,
+            l.max_storage_buffer_binding_size >> 20
+        );
         println!(
             "  workgroups   {} invocations, {} KiB shared memory, {} per dimension, {} storage buffers per stage",
             l.max_compute_invocations_per_workgroup,

@@ -13,7 +13,11 @@ use clap::{Args, Parser, Subcommand};
 use crate::gpu::{Gpu, GpuOptions};
 
 #[derive(Parser)]
-#[command(name = "ddpm", version, about = "Denoising diffusion (DDPM) training and sampling on any GPU, from scratch on wgpu")]
+#[command(
+    name = "ddpm",
+    version,
+    about = "Denoising diffusion (DDPM) training and sampling on any GPU, from scratch on wgpu"
+)]
 struct Cli {
     #[command(flatten)]
     device: DeviceArgs,
@@ -34,7 +38,10 @@ pub struct DeviceArgs {
 
 impl DeviceArgs {
     fn options(&self) -> GpuOptions {
-        GpuOptions { backend: self.backend.clone(), adapter: self.adapter.clone() }
+        GpuOptions {
+            backend: self.backend.clone(),
+            adapter: self.adapter.clone(),
+        }
     }
     pub fn open(&self) -> Result<Gpu> {
         Gpu::new(&self.options())

@@ -34,11 +34,23 @@ pub fn run(device: &DeviceArgs, a: PredictArgs) -> Result<()> {
     let loaded = load_model(&a.model, !a.no_ema, crate::train::layout_of)?;
     let (inputs, _) = read_safetensors(&a.input)?;
     let (Some((xs, x)), Some((ts, t))) = (inputs.get("input.x"), inputs.get("input.t")) else {
-        bail!("{} must hold tensors 'input.x' and 'input.t'", a.input.display());
+        bail!(
+            "{} must hold tensors 'input.x' and 'input.t'",
+            a.input.display()
+        );
     };
     let cfg = &loaded.config;
-    if xs.len() != 4 || xs[1] != cfg.in_channels || xs[2] != cfg.sample_size || xs[3] != cfg.sample_size {
-        bail!("input.x has shape {xs:?}; the model expects [B, {}, {}, {}]", cfg.in_channels, cfg.sample_size, cfg.sample_size);
+    if xs.len() != 4
+        || xs[1] != cfg.in_channels
+        || xs[2] != cfg.sample_size
+        || xs[3] != cfg.sample_size
+    {
+        bail!(
+            "input.x has shape {xs:?}; the model expects [B, {}, {}, {}]",
+            cfg.in_channels,
+            cfg.sample_size,
+            cfg.sample_size
+        );
     }
     let b = xs[0];
     let t: Vec<u32> = match ts.as_slice() {
@@ -52,12 +64,19 @@ pub fn run(device: &DeviceArgs, a: PredictArgs) -> Result<()> {
     let gpu = device.open()?;
     let model = UNet::new(cfg);
     let layout = Layout::new(&model.registry);
-    let store = ParamStore::for_inference(layout.clone(), Tensor::from_slice(&gpu, &[layout.total], &loaded.weights));
+    let store = ParamStore::for_inference(
+        layout.clone(),
+        Tensor::from_slice(&gpu, &[layout.total], &loaded.weights),
+    );
     let x = Tensor::from_slice(&gpu, xs, x);
     let t = Tensor::from_u32(&gpu, &[b], &t);
     let (eps, _) = model.forward(&store, &x, &t, Mode::inference());
     let eps = eps.to_vec();
-    write_safetensors(&a.out, &[("output.eps".to_string(), xs.clone(), &eps)], HashMap::new())?;
+    write_safetensors(
+        &a.out,
+        &[("output.eps".to_string(), xs.clone(), &eps)],
+        HashMap::new(),
+    )?;
     eprintln!("wrote output.eps {xs:?} to {}", a.out.display());
     Ok(())
 }

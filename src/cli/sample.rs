@@ -64,7 +64,7 @@ fn default_batch(gpu: &Gpu, cfg: &UNetConfig) -> usize {
     let px = cfg.sample_size * cfg.sample_size;
     let widest = cfg.block_out_channels.iter().max().unwrap() * 3;
     let per_image = (widest * px * 4) as u64;
-    let fit = gpu.limits().max_storage_buffer_binding_size as u64 / per_image.max(1);
+    let fit = gpu.limits().max_storage_buffer_binding_size / per_image.max(1);
     fit.clamp(1, 256) as usize
 }
 
@@ -82,7 +82,10 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
     let gpu = device.open()?;
     let model = UNet::new(&loaded.config);
     let layout = Layout::new(&model.registry);
-    let store = ParamStore::for_inference(layout.clone(), Tensor::from_slice(&gpu, &[layout.total], &loaded.weights));
+    let store = ParamStore::for_inference(
+        layout.clone(),
+        Tensor::from_slice(&gpu, &[layout.total], &loaded.weights),
+    );
     let method = match a.sampling_steps {
         Some(steps) => Method::Ddim { steps, eta: a.eta },
         None => Method::Ddpm {
@@ -92,8 +95,15 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
             },
         },
     };
-    let opts = SampleOptions { method, clip: a.clip, seed: a.seed };
-    let batch = a.batch_size.unwrap_or_else(|| default_batch(&gpu, &loaded.config)).min(a.n);
+    let opts = SampleOptions {
+        method,
+        clip: a.clip,
+        seed: a.seed,
+    };
+    let batch = a
+        .batch_size
+        .unwrap_or_else(|| default_batch(&gpu, &loaded.config))
+        .min(a.n);
     let schedule = Schedule::ddpm();
     let steps_per_batch = match method {
         Method::Ddpm { .. } => schedule.steps(),
@@ -110,9 +120,11 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
     );
     let bar = indicatif::ProgressBar::new((batches * steps_per_batch) as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} denoising [{bar:30}] {pos}/{len} steps  {per_sec}  ETA {eta}")
-            .unwrap()
-            .progress_chars("=> "),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} denoising [{bar:30}] {pos}/{len} steps  {per_sec}  ETA {eta}",
+        )
+        .unwrap()
+        .progress_chars("=> "),
     );
     let cfg = &loaded.config;
     let mut images = Vec::with_capacity(a.n * cfg.in_channels * cfg.sample_size * cfg.sample_size);
@@ -125,10 +137,20 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
         images.extend(x.to_vec());
     }
     bar.finish_and_clear();
-    grid::save_png(&grid::grid_image(&images, a.n, cfg.in_channels, cfg.sample_size), &a.out)?;
+    grid::save_png(
+        &grid::grid_image(&images, a.n, cfg.in_channels, cfg.sample_size),
+        &a.out,
+    )?;
     if let Some(dir) = &a.each {
         grid::save_each(&images, a.n, cfg.in_channels, cfg.sample_size, dir)?;
     }
-    eprintln!("wrote {}{}", a.out.display(), a.each.as_ref().map(|d| format!(" and {} images in {}", a.n, d.display())).unwrap_or_default());
+    eprintln!(
+        "wrote {}{}",
+        a.out.display(),
+        a.each
+            .as_ref()
+            .map(|d| format!(" and {} images in {}", a.n, d.display()))
+            .unwrap_or_default()
+    );
     Ok(())
 }

@@ -7,12 +7,23 @@ use super::DeviceArgs;
 
 pub fn run(device: &DeviceArgs) -> Result<()> {
     let gpu = device.open()?;
-    println!("adapter: {} ({:?}, {:?})", gpu.info().name, gpu.info().backend, gpu.info().device_type);
+    println!(
+        "adapter: {} ({:?}, {:?})",
+        gpu.info().name,
+        gpu.info().backend,
+        gpu.info().device_type
+    );
     let checks = crate::selftest::all_checks(&gpu);
-    println!("{:<36} {:<26} {:>12} {:>9}  result", "op", "shape", "max rel err", "tol");
+    println!(
+        "{:<36} {:<26} {:>12} {:>9}  result",
+        "op", "shape", "max rel err", "tol"
+    );
     for c in &checks {
         let verdict = if c.passed() { "pass" } else { "FAIL" };
-        println!("{:<36} {:<26} {:>12.3e} {:>9.1e}  {verdict}", c.op, c.shape, c.max_rel_err, c.tolerance);
+        println!(
+            "{:<36} {:<26} {:>12.3e} {:>9.1e}  {verdict}",
+            c.op, c.shape, c.max_rel_err, c.tolerance
+        );
     }
     let failed = checks.iter().filter(|c| !c.passed()).count();
     if failed > 0 {

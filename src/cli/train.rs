@@ -74,12 +74,27 @@ impl TrainArgs {
     fn validate(&self) -> Result<()> {
         check(self.batch_size >= 1, "--batch-size must be at least 1")?;
         check(self.steps >= 1, "--steps must be at least 1")?;
-        check(self.lr.is_finite() && self.lr > 0.0, "--lr must be a positive number")?;
-        check(self.grad_clip.is_finite() && self.grad_clip >= 0.0, "--grad-clip must be >= 0")?;
-        check((0.0..1.0).contains(&self.ema_decay), "--ema-decay must be in [0, 1)")?;
-        check(self.checkpoint_every >= 1, "--checkpoint-every must be at least 1")?;
+        check(
+            self.lr.is_finite() && self.lr > 0.0,
+            "--lr must be a positive number",
+        )?;
+        check(
+            self.grad_clip.is_finite() && self.grad_clip >= 0.0,
+            "--grad-clip must be >= 0",
+        )?;
+        check(
+            (0.0..1.0).contains(&self.ema_decay),
+            "--ema-decay must be in [0, 1)",
+        )?;
+        check(
+            self.checkpoint_every >= 1,
+            "--checkpoint-every must be at least 1",
+        )?;
         check(self.sample_n != Some(0), "--sample-n must be at least 1")?;
-        check(self.sample_steps != Some(0), "--sample-steps must be at least 1")?;
+        check(
+            self.sample_steps != Some(0),
+            "--sample-steps must be at least 1",
+        )?;
         if let Some(p) = self.dropout {
             check((0.0..1.0).contains(&p), "--dropout must be in [0, 1)")?;
         }
@@ -89,7 +104,8 @@ impl TrainArgs {
     fn model_config(&self) -> Result<UNetConfig> {
         let mut cfg = match (&self.config, &self.preset) {
             (Some(path), _) => {
-                let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
                 UNetConfig::from_json(&text).with_context(|| format!("{}", path.display()))?
             }
             (None, Some(name)) => UNetConfig::preset(name)?,

@@ -57,18 +57,36 @@ pub fn load(dir: &Path, size: usize, channels: usize) -> Result<Dataset> {
         );
     }
     if count == 0 {
-        bail!("none of the {} image files in {} could be read", files.len(), dir.display());
+        bail!(
+            "none of the {} image files in {} could be read",
+            files.len(),
+            dir.display()
+        );
     }
-    Ok(Dataset { pixels, count, channels, size, source: format!("{} ({count} images)", dir.display()) })
+    Ok(Dataset {
+        pixels,
+        count,
+        channels,
+        size,
+        source: format!("{} ({count} images)", dir.display()),
+    })
 }
 
 /// Resize so the shorter side is `size`, crop the centre square, and lay out as CHW bytes.
 pub fn to_model_pixels(img: &image::DynamicImage, size: usize, channels: usize) -> Vec<u8> {
     let (w, h) = (img.width() as f64, img.height() as f64);
     let scale = size as f64 / w.min(h);
-    let (nw, nh) = (((w * scale).round() as u32).max(size as u32), ((h * scale).round() as u32).max(size as u32));
+    let (nw, nh) = (
+        ((w * scale).round() as u32).max(size as u32),
+        ((h * scale).round() as u32).max(size as u32),
+    );
     let resized = img.resize_exact(nw, nh, FilterType::Triangle);
-    let cropped = resized.crop_imm((nw - size as u32) / 2, (nh - size as u32) / 2, size as u32, size as u32);
+    let cropped = resized.crop_imm(
+        (nw - size as u32) / 2,
+        (nh - size as u32) / 2,
+        size as u32,
+        size as u32,
+    );
     let mut out = vec![0u8; channels * size * size];
     if channels == 1 {
         let g = cropped.to_luma8();

@@ -14,16 +14,29 @@ pub struct Loader {
 
 impl Loader {
     /// Prepares batches for steps `start..end` in order.
-    pub fn spawn(data: Arc<Dataset>, start: u64, end: u64, batch_size: usize, seed: u64, flip: bool) -> Loader {
+    pub fn spawn(
+        data: Arc<Dataset>,
+        start: u64,
+        end: u64,
+        batch_size: usize,
+        seed: u64,
+        flip: bool,
+    ) -> Loader {
         let (tx, rx) = sync_channel(2);
         let thread = std::thread::spawn(move || {
             for step in start..end {
-                if tx.send((step, data.batch(step, batch_size, seed, flip))).is_err() {
+                if tx
+                    .send((step, data.batch(step, batch_size, seed, flip)))
+                    .is_err()
+                {
                     return; // the trainer stopped
                 }
             }
         });
-        Loader { rx, _thread: thread }
+        Loader {
+            rx,
+            _thread: thread,
+        }
     }
 
     /// The batch of `step` (they arrive in order).

@@ -21,7 +21,10 @@ pub fn parse_idx_images(bytes: &[u8]) -> Result<(usize, usize, usize, &[u8])> {
     let (count, rows, cols) = (word(1), word(2), word(3));
     let data = &bytes[16..];
     if data.len() != count * rows * cols {
-        bail!("IDX image file truncated: {} bytes for {count}x{rows}x{cols}", data.len());
+        bail!(
+            "IDX image file truncated: {} bytes for {count}x{rows}x{cols}",
+            data.len()
+        );
     }
     Ok((count, rows, cols, data))
 }
@@ -31,7 +34,9 @@ pub fn parse_idx_images(bytes: &[u8]) -> Result<(usize, usize, usize, &[u8])> {
 /// `channels` for a model that wants colour.
 pub fn load(size: usize, channels: usize) -> Result<Dataset> {
     let mut raw = Vec::new();
-    flate2::read::GzDecoder::new(IMAGES_GZ).read_to_end(&mut raw).context("decompressing the bundled MNIST")?;
+    flate2::read::GzDecoder::new(IMAGES_GZ)
+        .read_to_end(&mut raw)
+        .context("decompressing the bundled MNIST")?;
     let (count, rows, cols, data) = parse_idx_images(&raw)?;
     let plane = size * size;
     let mut pixels = vec![0u8; count * channels * plane];
@@ -42,7 +47,13 @@ pub fn load(size: usize, channels: usize) -> Result<Dataset> {
             pixels[(n * channels + c) * plane..][..plane].copy_from_slice(&fitted);
         }
     }
-    Ok(Dataset { pixels, count, channels, size, source: format!("bundled MNIST ({count} digits)") })
+    Ok(Dataset {
+        pixels,
+        count,
+        channels,
+        size,
+        source: format!("bundled MNIST ({count} digits)"),
+    })
 }
 
 fn fit(digit: &[u8], rows: usize, cols: usize, size: usize) -> Vec<u8> {
@@ -50,12 +61,20 @@ fn fit(digit: &[u8], rows: usize, cols: usize, size: usize) -> Vec<u8> {
         let (top, left) = ((size - rows) / 2, (size - cols) / 2);
         let mut out = vec![0u8; size * size];
         for y in 0..rows {
-            out[(top + y) * size + left..][..cols].copy_from_slice(&digit[y * cols..(y + 1) * cols]);
+            out[(top + y) * size + left..][..cols]
+                .copy_from_slice(&digit[y * cols..(y + 1) * cols]);
         }
         out
     } else {
-        let img = image::GrayImage::from_raw(cols as u32, rows as u32, digit.to_vec()).expect("digit size");
-        image::imageops::resize(&img, size as u32, size as u32, image::imageops::FilterType::Triangle).into_raw()
+        let img = image::GrayImage::from_raw(cols as u32, rows as u32, digit.to_vec())
+            .expect("digit size");
+        image::imageops::resize(
+            &img,
+            size as u32,
+            size as u32,
+            image::imageops::FilterType::Triangle,
+        )
+        .into_raw()
     }
 }
 

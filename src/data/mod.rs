@@ -34,12 +34,16 @@ impl Dataset {
     pub fn batch(&self, step: u64, batch_size: usize, seed: u64, flip: bool) -> Vec<f32> {
         let len = self.image_len();
         let mut out = Vec::with_capacity(batch_size * len);
-        let mut flips = Rng::new(seed.wrapping_add(step).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xF11D);
+        let mut flips =
+            Rng::new(seed.wrapping_add(step).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xF11D);
         let mut current_epoch = u64::MAX;
         let mut order = Vec::new();
         for i in 0..batch_size as u64 {
             let global = step * batch_size as u64 + i;
-            let (epoch, pos) = (global / self.count as u64, (global % self.count as u64) as usize);
+            let (epoch, pos) = (
+                global / self.count as u64,
+                (global % self.count as u64) as usize,
+            );
             if epoch != current_epoch {
                 order = self.epoch_order(seed, epoch);
                 current_epoch = epoch;
@@ -66,7 +70,13 @@ mod tests {
 
     fn toy() -> Dataset {
         let pixels: Vec<u8> = (0..5 * 4).map(|i| (i * 12) as u8).collect();
-        Dataset { pixels, count: 5, channels: 1, size: 2, source: "toy".into() }
+        Dataset {
+            pixels,
+            count: 5,
+            channels: 1,
+            size: 2,
+            source: "toy".into(),
+        }
     }
 
     #[test]
@@ -74,7 +84,9 @@ mod tests {
         let d = toy();
         assert_eq!(d.batch(3, 4, 9, true), d.batch(3, 4, 9, true));
         // Five batches of one image: one epoch, each image exactly once.
-        let mut firsts: Vec<i32> = (0..5).map(|s| (d.batch(s, 1, 9, false)[0] * 1000.0) as i32).collect();
+        let mut firsts: Vec<i32> = (0..5)
+            .map(|s| (d.batch(s, 1, 9, false)[0] * 1000.0) as i32)
+            .collect();
         firsts.sort();
         firsts.dedup();
         assert_eq!(firsts.len(), 5);

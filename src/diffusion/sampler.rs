@@ -50,12 +50,22 @@ pub fn sample_batch(
         let (eps, _) = model.forward(ps, &x, &t_tensor, Mode::inference());
         let s = stream(batch_index, Some(t));
         x = match opts.method {
-            Method::Ddpm { variance } => {
-                diffusion::ddpm_step(&x, &eps, &schedule.ddpm_step(t, variance, opts.clip), opts.seed, s)
-            }
+            Method::Ddpm { variance } => diffusion::ddpm_step(
+                &x,
+                &eps,
+                &schedule.ddpm_step(t, variance, opts.clip),
+                opts.seed,
+                s,
+            ),
             Method::Ddim { eta, .. } => {
                 let prev = timesteps.get(i + 1).copied();
-                diffusion::ddim_step(&x, &eps, &schedule.ddim_step(t, prev, eta, opts.clip), opts.seed, s)
+                diffusion::ddim_step(
+                    &x,
+                    &eps,
+                    &schedule.ddim_step(t, prev, eta, opts.clip),
+                    opts.seed,
+                    s,
+                )
             }
         };
         // One submit per step keeps the GPU busy while the next step is recorded; waiting every

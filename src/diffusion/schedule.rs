@@ -25,7 +25,13 @@ impl Schedule {
     /// Betas linear from `start` to `end` over `steps` timesteps (paper: 1e-4, 0.02, 1000).
     pub fn linear(steps: usize, start: f64, end: f64) -> Schedule {
         let betas: Vec<f64> = (0..steps)
-            .map(|i| if steps == 1 { start } else { start + (end - start) * i as f64 / (steps - 1) as f64 })
+            .map(|i| {
+                if steps == 1 {
+                    start
+                } else {
+                    start + (end - start) * i as f64 / (steps - 1) as f64
+                }
+            })
             .collect();
         let alphas: Vec<f64> = betas.iter().map(|b| 1.0 - b).collect();
         let mut alphas_cumprod = Vec::with_capacity(steps);
@@ -34,7 +40,11 @@ impl Schedule {
             acc *= a;
             alphas_cumprod.push(acc);
         }
-        Schedule { betas, alphas, alphas_cumprod }
+        Schedule {
+            betas,
+            alphas,
+            alphas_cumprod,
+        }
     }
 
     pub fn ddpm() -> Schedule {
@@ -57,9 +67,20 @@ impl Schedule {
     /// The tables `q_sample` reads: sqrt(abar_t) and sqrt(1 - abar_t), [T] each.
     pub fn q_sample_tables(&self, gpu: &Gpu) -> (Tensor, Tensor) {
         let t = self.steps();
-        let a: Vec<f32> = self.alphas_cumprod.iter().map(|a| a.sqrt() as f32).collect();
-        let b: Vec<f32> = self.alphas_cumprod.iter().map(|a| (1.0 - a).sqrt() as f32).collect();
-        (Tensor::from_slice(gpu, &[t], &a), Tensor::from_slice(gpu, &[t], &b))
+        let a: Vec<f32> = self
+            .alphas_cumprod
+            .iter()
+            .map(|a| a.sqrt() as f32)
+            .collect();
+        let b: Vec<f32> = self
+            .alphas_cumprod
+            .iter()
+            .map(|a| (1.0 - a).sqrt() as f32)
+            .collect();
+        (
+            Tensor::from_slice(gpu, &[t], &a),
+            Tensor::from_slice(gpu, &[t], &b),
+        )
     }
 
     /// Coefficients of the ancestral step x_t -> x_{t-1} (Algorithm 2; `clip` uses the
@@ -120,7 +141,11 @@ mod tests {
         assert_eq!(s.steps(), 1000);
         assert!((s.betas[0] - 1e-4).abs() < 1e-15 && (s.betas[999] - 0.02).abs() < 1e-15);
         // unet-spec.md: abar_999 ~ 4.036e-5.
-        assert!((s.alphas_cumprod[999] - 4.036e-5).abs() < 1e-7, "{}", s.alphas_cumprod[999]);
+        assert!(
+            (s.alphas_cumprod[999] - 4.036e-5).abs() < 1e-7,
+            "{}",
+            s.alphas_cumprod[999]
+        );
     }
 
     #[test]
@@ -140,7 +165,10 @@ mod tests {
             let paper = (x - p.eps_coef as f64 * eps) * p.inv_sqrt_alpha as f64;
             let x0 = p.sqrt_recip_abar as f64 * x - p.sqrt_recipm1_abar as f64 * eps;
             let posterior = p.coef_x0 as f64 * x0 + p.coef_xt as f64 * x;
-            assert!((paper - posterior).abs() < 1e-4 * paper.abs().max(1.0), "t={t}: {paper} vs {posterior}");
+            assert!(
+                (paper - posterior).abs() < 1e-4 * paper.abs().max(1.0),
+                "t={t}: {paper} vs {posterior}"
+            );
         }
     }
 }

@@ -94,7 +94,11 @@ pub fn list_adapters(options: &GpuOptions) -> Result<Vec<AdapterSummary>> {
     let adapters = pollster::block_on(instance.enumerate_adapters(backends_from(options)?));
     Ok(adapters
         .into_iter()
-        .map(|a| AdapterSummary { info: a.get_info(), limits: a.limits(), features: a.features() })
+        .map(|a| AdapterSummary {
+            info: a.get_info(),
+            limits: a.limits(),
+            features: a.features(),
+        })
         .collect())
 }
 
@@ -116,17 +120,21 @@ impl Gpu {
     /// Opens the adapter chosen by `options` (see [`GpuOptions`]).
     pub fn new(options: &GpuOptions) -> Result<Gpu> {
         let backends = backends_from(options)?;
-        let instance = instance(backends);
-        // OpenGL is a last resort: probing it (EGL) is slow and noisy, so ask for it only when
-        // no Vulkan/Metal/DX12 adapter exists or it was asked for.
-        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends & wgpu::Backends::PRIMARY));
-        if adapters.is_empty() {
-            adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        // OpenGL is a last resort: initialising it (EGL) is slow and noisy, so it is tried only
+        // when no Vulkan/Metal/DX12 adapter exists.
+        let mut adapters = Vec::new();
+        for set in [backends & wgpu::Backends::PRIMARY, backends] {
+            if !set.is_empty() && adapters.is_empty() {
+                adapters = pollster::block_on(instance(set).enumerate_adapters(set));
+            }
         }
         if adapters.is_empty() {
             bail!("no GPU adapter found: {NO_ADAPTER_HELP}");
         }
-        let wanted = options.adapter.clone().or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
+        let wanted = options
+            .adapter
+            .clone()
+            .or_else(|| std::env::var("WGPU_ADAPTER_NAME").ok());
         if let Some(name) = &wanted {
             let needle = name.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
@@ -142,7 +150,8 @@ impl Gpu {
         let info = adapter.get_info();
         // Ask for everything the adapter offers: big activations need large bindings.
         let limits = adapter.limits();
-        let optional = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        let optional =
+            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
         let features = adapter.features() & optional;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ddpm"),
@@ -192,13 +201,18 @@ impl Gpu {
     }
     /// True if the device can write GPU timestamps (used by the benchmarks).
     pub fn has_timestamps(&self) -> bool {
-        self.0.device.features().contains(wgpu::Features::TIMESTAMP_QUERY)
+        self.0
+            .device
+            .features()
+            .contains(wgpu::Features::TIMESTAMP_QUERY)
     }
 
     /// Test aid: when on, every tensor taken from the pool is filled with NaN first, so a kernel
     /// that leaves an output element unwritten produces a NaN the comparison catches.
     pub fn set_poison(&self, on: bool) {
-        self.0.poison.store(on, std::sync::atomic::Ordering::Relaxed);
+        self.0
+            .poison
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
     pub fn poison(&self) -> bool {
         self.0.poison.load(std::sync::atomic::Ordering::Relaxed)
@@ -230,14 +244,25 @@ impl Gpu {
         tensors: &[&crate::Tensor],
         workgroups: [u32; 3],
     ) {
-        let pipeline = self.0.pipelines.get(&self.0.device, shader, entry, constants);
+        let pipeline = self
+            .0
+            .pipelines
+            .get(&self.0.device, shader, entry, constants);
         let mut rec = self.0.recorder.lock().unwrap();
-        rec.dispatch(&self.0.device, &pipeline, bytemuck::bytes_of(params), tensors, workgroups);
+        rec.dispatch(
+            &self.0.device,
+            &pipeline,
+            bytemuck::bytes_of(params),
+            tensors,
+            workgroups,
+        );
     }
 
     /// Compiles a pipeline now (tests and `selftest` use it to keep compile time out of timings).
     pub fn warm_up(&self, shader: &Shader, entry: &str, constants: &[(&str, f64)]) {
-        self.0.pipelines.get(&self.0.device, shader, entry, constants);
+        self.0
+            .pipelines
+            .get(&self.0.device, shader, entry, constants);
     }
 
     /// Submits everything recorded so far as one command buffer. Does not wait.

@@ -34,7 +34,12 @@ macro_rules! shader {
     ($name:literal) => {
         $crate::gpu::Shader {
             name: $name,
-            source: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/", $name, ".wgsl")),
+            source: include_str!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/shaders/",
+                $name,
+                ".wgsl"
+            )),
         }
     };
 }
@@ -45,7 +50,15 @@ mod tests {
 
     #[test]
     fn grid_covers_and_respects_limit() {
-        for n in [1usize, 255, 256, 257, 65_535 * 256, 65_536 * 256 + 3, 400_000_000] {
+        for n in [
+            1usize,
+            255,
+            256,
+            257,
+            65_535 * 256,
+            65_536 * 256 + 3,
+            400_000_000,
+        ] {
             let [x, y, z] = grid_1d(n, 256);
             assert!(x <= 65_535 && y <= 65_535 && z == 1);
             assert!((x as usize) * (y as usize) * 256 >= n);

@@ -60,15 +60,18 @@ impl BufferPool {
     /// A mappable buffer for reading results back.
     pub fn take_readback(&mut self, device: &wgpu::Device, bytes: u64) -> wgpu::Buffer {
         let class = size_class(bytes);
-        self.readback.get_mut(&class).and_then(Vec::pop).unwrap_or_else(|| {
-            self.stats.buffers_created += 1;
-            device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("readback"),
-                size: class,
-                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                mapped_at_creation: false,
+        self.readback
+            .get_mut(&class)
+            .and_then(Vec::pop)
+            .unwrap_or_else(|| {
+                self.stats.buffers_created += 1;
+                device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("readback"),
+                    size: class,
+                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                })
             })
-        })
     }
 
     pub fn give_back_readback(&mut self, buffer: wgpu::Buffer) {
@@ -95,7 +98,19 @@ mod tests {
 
     #[test]
     fn size_classes_cover_request_with_bounded_slack() {
-        for bytes in [1u64, 255, 256, 257, 1000, 1024, 1025, 1536, 1537, 3 << 20, (3 << 20) + 1] {
+        for bytes in [
+            1u64,
+            255,
+            256,
+            257,
+            1000,
+            1024,
+            1025,
+            1536,
+            1537,
+            3 << 20,
+            (3 << 20) + 1,
+        ] {
             let c = size_class(bytes);
             assert!(c >= bytes && c >= 256);
             assert!(c < bytes.max(256) * 2, "{bytes} -> {c}");

@@ -31,7 +31,14 @@ pub(crate) struct Recorder {
 
 impl Recorder {
     pub fn new(uniform_align: u64) -> Self {
-        Recorder { encoder: None, pass: None, arena: Vec::new(), current: 0, uniform_align, submits: 0 }
+        Recorder {
+            encoder: None,
+            pass: None,
+            arena: Vec::new(),
+            current: 0,
+            uniform_align,
+            submits: 0,
+        }
     }
 
     pub fn submits(&self) -> u64 {
@@ -40,7 +47,9 @@ impl Recorder {
 
     fn encoder(&mut self, device: &wgpu::Device) -> &mut wgpu::CommandEncoder {
         self.encoder.get_or_insert_with(|| {
-            device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") })
+            device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("step"),
+            })
         })
     }
 
@@ -62,7 +71,10 @@ impl Recorder {
                         | wgpu::BufferUsages::COPY_DST,
                     mapped_at_creation: false,
                 });
-                self.arena.push(Chunk { buffer, bytes: Vec::with_capacity(size as usize) });
+                self.arena.push(Chunk {
+                    buffer,
+                    bytes: Vec::with_capacity(size as usize),
+                });
             }
             let chunk = &mut self.arena[self.current];
             let offset = (chunk.bytes.len() as u64).next_multiple_of(align);
@@ -113,7 +125,10 @@ impl Recorder {
         if self.pass.is_none() {
             let pass = self
                 .encoder(device)
-                .begin_compute_pass(&wgpu::ComputePassDescriptor { label: None, timestamp_writes: None })
+                .begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: None,
+                    timestamp_writes: None,
+                })
                 .forget_lifetime();
             self.pass = Some(pass);
         }
@@ -125,8 +140,18 @@ impl Recorder {
     }
 
     /// Writes `data` into `dst` in recorded order.
-    pub fn upload(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, dst: &Tensor, data: &[u8]) {
-        assert_eq!(data.len() as u64, dst.byte_len(), "upload size does not match the tensor");
+    pub fn upload(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        dst: &Tensor,
+        data: &[u8],
+    ) {
+        assert_eq!(
+            data.len() as u64,
+            dst.byte_len(),
+            "upload size does not match the tensor"
+        );
         if data.len() > LARGE_UPLOAD {
             self.submit(queue);
             queue.write_buffer(dst.buffer(), dst.byte_offset(), data);
@@ -146,7 +171,11 @@ impl Recorder {
 
     /// Records a buffer-to-buffer copy.
     pub fn copy(&mut self, device: &wgpu::Device, src: &Tensor, dst: &Tensor) {
-        assert_eq!(src.byte_len(), dst.byte_len(), "copy between tensors of different sizes");
+        assert_eq!(
+            src.byte_len(),
+            dst.byte_len(),
+            "copy between tensors of different sizes"
+        );
         self.end_pass();
         self.encoder(device).copy_buffer_to_buffer(
             src.buffer(),
@@ -160,7 +189,8 @@ impl Recorder {
     /// Records a fill with zeros.
     pub fn clear(&mut self, device: &wgpu::Device, t: &Tensor) {
         self.end_pass();
-        self.encoder(device).clear_buffer(t.buffer(), t.byte_offset(), Some(t.byte_len()));
+        self.encoder(device)
+            .clear_buffer(t.buffer(), t.byte_offset(), Some(t.byte_len()));
     }
 
     /// Records a copy of `src` into the mappable `dst` (offset 0).

@@ -74,10 +74,24 @@ fn yes() -> bool {
 
 /// Keys we read into [`UNetConfig`].
 const KNOWN: &[&str] = &[
-    "_class_name", "sample_size", "in_channels", "out_channels", "center_input_sample",
-    "flip_sin_to_cos", "freq_shift", "down_block_types", "up_block_types", "block_out_channels",
-    "layers_per_block", "downsample_padding", "dropout", "attention_head_dim", "norm_num_groups",
-    "norm_eps", "add_attention", "time_embedding_dim",
+    "_class_name",
+    "sample_size",
+    "in_channels",
+    "out_channels",
+    "center_input_sample",
+    "flip_sin_to_cos",
+    "freq_shift",
+    "down_block_types",
+    "up_block_types",
+    "block_out_channels",
+    "layers_per_block",
+    "downsample_padding",
+    "dropout",
+    "attention_head_dim",
+    "norm_num_groups",
+    "norm_eps",
+    "add_attention",
+    "time_embedding_dim",
 ];
 
 /// Keys accepted only with the value the DDPM model uses (the diffusers default).
@@ -100,7 +114,8 @@ impl UNetConfig {
     /// Parses a diffusers `config.json`. Unknown fields and unsupported values are errors that
     /// name the field; metadata keys starting with `_` (other than `_class_name`) are ignored.
     pub fn from_json(text: &str) -> Result<UNetConfig> {
-        let value: serde_json::Value = serde_json::from_str(text).context("config is not valid JSON")?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).context("config is not valid JSON")?;
         let serde_json::Value::Object(map) = &value else {
             bail!("config must be a JSON object");
         };
@@ -134,7 +149,10 @@ impl UNetConfig {
 
     pub fn validate(&self) -> Result<()> {
         if self.class_name != "UNet2DModel" {
-            bail!("unsupported config value: _class_name = {} (expected UNet2DModel)", self.class_name);
+            bail!(
+                "unsupported config value: _class_name = {} (expected UNet2DModel)",
+                self.class_name
+            );
         }
         if self.center_input_sample {
             bail!("unsupported config value: center_input_sample = true (inputs are expected in [-1, 1])");
@@ -150,14 +168,20 @@ impl UNetConfig {
             bail!("layers_per_block, in_channels and out_channels must be positive");
         }
         if self.downsample_padding != 0.0 && self.downsample_padding != 1.0 {
-            bail!("unsupported config value: downsample_padding = {} (0 or 1)", self.downsample_padding);
+            bail!(
+                "unsupported config value: downsample_padding = {} (0 or 1)",
+                self.downsample_padding
+            );
         }
         if !(0.0..1.0).contains(&self.dropout) {
             bail!("dropout must be in [0, 1)");
         }
         for &c in &self.block_out_channels {
             if c == 0 || c % self.norm_num_groups != 0 {
-                bail!("block_out_channels entry {c} is not a multiple of norm_num_groups {}", self.norm_num_groups);
+                bail!(
+                    "block_out_channels entry {c} is not a multiple of norm_num_groups {}",
+                    self.norm_num_groups
+                );
             }
             if let Some(d) = self.attention_head_dim {
                 if d == 0 || c % d != 0 {
@@ -166,14 +190,19 @@ impl UNetConfig {
             }
         }
         let down = self.sample_size >> (levels - 1);
-        if down == 0 || self.sample_size % (1 << (levels - 1)) != 0 {
-            bail!("sample_size {} cannot be halved {} times", self.sample_size, levels - 1);
+        if down == 0 || !self.sample_size.is_multiple_of(1 << (levels - 1)) {
+            bail!(
+                "sample_size {} cannot be halved {} times",
+                self.sample_size,
+                levels - 1
+            );
         }
         Ok(())
     }
 
     pub fn time_embed_dim(&self) -> usize {
-        self.time_embedding_dim.unwrap_or(4 * self.block_out_channels[0])
+        self.time_embedding_dim
+            .unwrap_or(4 * self.block_out_channels[0])
     }
 
     /// Heads of an attention block over `channels` channels.
@@ -257,23 +286,33 @@ mod tests {
 
     #[test]
     fn unknown_field_is_named() {
-        let mut v: serde_json::Value = serde_json::from_str(&UNetConfig::mnist().to_json()).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&UNetConfig::mnist().to_json()).unwrap();
         v["cross_attention_dim"] = 768.into();
-        let err = UNetConfig::from_json(&v.to_string()).unwrap_err().to_string();
+        let err = UNetConfig::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cross_attention_dim"), "{err}");
     }
 
     #[test]
     fn unsupported_value_is_named() {
-        let mut v: serde_json::Value = serde_json::from_str(&UNetConfig::mnist().to_json()).unwrap();
+        let mut v: serde_json::Value =
+            serde_json::from_str(&UNetConfig::mnist().to_json()).unwrap();
         v["resnet_time_scale_shift"] = "scale_shift".into();
-        let err = UNetConfig::from_json(&v.to_string()).unwrap_err().to_string();
+        let err = UNetConfig::from_json(&v.to_string())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("resnet_time_scale_shift"), "{err}");
     }
 
     #[test]
     fn round_trips_through_json() {
-        for cfg in [UNetConfig::mnist(), UNetConfig::cifar10(), UNetConfig::tiny(3)] {
+        for cfg in [
+            UNetConfig::mnist(),
+            UNetConfig::cifar10(),
+            UNetConfig::tiny(3),
+        ] {
             assert_eq!(UNetConfig::from_json(&cfg.to_json()).unwrap(), cfg);
         }
     }

@@ -16,7 +16,10 @@ pub enum Init {
     /// (`U(-sqrt(3 * scale / fan_avg), +...)`), with `scale` = 1 or 1e-10 ("zero" layers: the
     /// last conv of each residual block, the attention output and the output conv, whose
     /// weights and biases we set to exactly zero).
-    FanAvgUniform { fan_in: usize, fan_out: usize },
+    FanAvgUniform {
+        fan_in: usize,
+        fan_out: usize,
+    },
     Zeros,
     Ones,
 }
@@ -39,11 +42,18 @@ pub struct Registry {
 
 impl Registry {
     pub fn add(&mut self, name: String, shape: &[usize], init: Init) -> ParamId {
-        self.specs.push(ParamSpec { name, shape: shape.to_vec(), init });
+        self.specs.push(ParamSpec {
+            name,
+            shape: shape.to_vec(),
+            init,
+        });
         ParamId(self.specs.len() - 1)
     }
     pub fn count(&self) -> usize {
-        self.specs.iter().map(|s| s.shape.iter().product::<usize>()).sum()
+        self.specs
+            .iter()
+            .map(|s| s.shape.iter().product::<usize>())
+            .sum()
     }
 }
 
@@ -65,10 +75,24 @@ impl Layout {
         let mut total = 0;
         for s in &registry.specs {
             offsets.push(total);
-            total += s.shape.iter().product::<usize>().next_multiple_of(ALIGN_FLOATS);
+            total += s
+                .shape
+                .iter()
+                .product::<usize>()
+                .next_multiple_of(ALIGN_FLOATS);
         }
-        let by_name = registry.specs.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
-        Layout { specs: registry.specs.clone(), offsets, total, by_name }
+        let by_name = registry
+            .specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
+        Layout {
+            specs: registry.specs.clone(),
+            offsets,
+            total,
+            by_name,
+        }
     }
     pub fn index(&self, name: &str) -> Option<usize> {
         self.by_name.get(name).copied()
@@ -107,12 +131,17 @@ impl Layout {
         let mut flat = vec![0.0f32; self.total];
         for (i, s) in self.specs.iter().enumerate() {
             let Some((shape, data)) = tensors.get(&s.name) else {
-                bail!("missing tensor '{}' (the checkpoint is from a different architecture?)", s.name);
+                bail!(
+                    "missing tensor '{}' (the checkpoint is from a different architecture?)",
+                    s.name
+                );
             };
             if shape != &s.shape {
                 bail!(
                     "tensor '{}' has shape {:?}, the model expects {:?} (different architecture?)",
-                    s.name, shape, s.shape
+                    s.name,
+                    shape,
+                    s.shape
                 );
             }
             flat[self.offsets[i]..self.offsets[i] + data.len()].copy_from_slice(data);
@@ -124,9 +153,16 @@ impl Layout {
     }
 
     /// Splits a flat vector into named tensors (for saving).
-    pub fn unflatten<'a>(&'a self, flat: &'a [f32]) -> impl Iterator<Item = (&'a str, &'a [usize], &'a [f32])> {
+    pub fn unflatten<'a>(
+        &'a self,
+        flat: &'a [f32],
+    ) -> impl Iterator<Item = (&'a str, &'a [usize], &'a [f32])> {
         self.specs.iter().enumerate().map(move |(i, s)| {
-            (s.name.as_str(), s.shape.as_slice(), &flat[self.offsets[i]..self.offsets[i] + self.numel(i)])
+            (
+                s.name.as_str(),
+                s.shape.as_slice(),
+                &flat[self.offsets[i]..self.offsets[i] + self.numel(i)],
+            )
         })
     }
 }
@@ -158,18 +194,28 @@ impl ParamStore {
 
     fn build(layout: Layout, values: Tensor, grads: Option<Tensor>) -> ParamStore {
         let views = |t: &Tensor| -> Vec<Tensor> {
-            (0..layout.specs.len()).map(|i| t.view(layout.offsets[i], &layout.specs[i].shape)).collect()
+            (0..layout.specs.len())
+                .map(|i| t.view(layout.offsets[i], &layout.specs[i].shape))
+                .collect()
         };
         let value_views = views(&values);
         let grad_views = grads.as_ref().map(views).unwrap_or_default();
-        ParamStore { layout, values, grads, value_views, grad_views }
+        ParamStore {
+            layout,
+            values,
+            grads,
+            value_views,
+            grad_views,
+        }
     }
 
     pub fn value(&self, id: ParamId) -> &Tensor {
         &self.value_views[id.0]
     }
     pub fn grad(&self, id: ParamId) -> &Tensor {
-        self.grad_views.get(id.0).expect("gradients exist only in a training store")
+        self.grad_views
+            .get(id.0)
+            .expect("gradients exist only in a training store")
     }
     pub fn zero_grads(&self) {
         self.grads.as_ref().expect("a training store").fill_zero();

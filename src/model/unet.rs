@@ -78,27 +78,67 @@ impl UNet {
         let mut resnet_index = 0;
         let mut resnet = |reg: &mut Registry, name: String, cin: usize, cout: usize| {
             resnet_index += 1;
-            ResnetBlock::new(reg, &name, cin, cout, temb, g, eps, cfg.dropout, resnet_index - 1)
+            ResnetBlock::new(
+                reg,
+                &name,
+                cin,
+                cout,
+                temb,
+                g,
+                eps,
+                cfg.dropout,
+                resnet_index - 1,
+            )
         };
-        let conv_in = Conv2d::new(reg, "conv_in", cfg.in_channels, ch[0], 3, ConvGeometry::same3x3(), false);
+        let conv_in = Conv2d::new(
+            reg,
+            "conv_in",
+            cfg.in_channels,
+            ch[0],
+            3,
+            ConvGeometry::same3x3(),
+            false,
+        );
         let time = TimeEmbedding::new(reg, ch[0], temb, cfg.flip_sin_to_cos, cfg.freq_shift);
 
         let mut down = Vec::new();
         for i in 0..levels {
             let name = format!("down_blocks.{i}");
             let attn = cfg.down_block_types[i] == DownBlock::AttnDownBlock2D;
-            let mut level = Level { resnets: vec![], attentions: vec![], resample: None };
+            let mut level = Level {
+                resnets: vec![],
+                attentions: vec![],
+                resample: None,
+            };
             for j in 0..layers {
-                let cin = if j == 0 { ch[i.saturating_sub(1)] } else { ch[i] };
-                level.resnets.push(resnet(reg, format!("{name}.resnets.{j}"), cin, ch[i]));
+                let cin = if j == 0 {
+                    ch[i.saturating_sub(1)]
+                } else {
+                    ch[i]
+                };
+                level
+                    .resnets
+                    .push(resnet(reg, format!("{name}.resnets.{j}"), cin, ch[i]));
                 if attn {
-                    let a = AttentionBlock::new(reg, &format!("{name}.attentions.{j}"), ch[i], cfg.heads(ch[i]), g, eps);
+                    let a = AttentionBlock::new(
+                        reg,
+                        &format!("{name}.attentions.{j}"),
+                        ch[i],
+                        cfg.heads(ch[i]),
+                        g,
+                        eps,
+                    );
                     level.attentions.push(a);
                 }
             }
             if i + 1 < levels {
                 let pad = cfg.downsample_padding as usize;
-                level.resample = Some(Downsample::new(reg, &format!("{name}.downsamplers.0"), ch[i], pad));
+                level.resample = Some(Downsample::new(
+                    reg,
+                    &format!("{name}.downsamplers.0"),
+                    ch[i],
+                    pad,
+                ));
             }
             down.push(level);
         }
@@ -115,13 +155,37 @@ impl UNet {
         for i in 0..levels {
             let name = format!("up_blocks.{i}");
             let attn = cfg.up_block_types[i] == UpBlock::AttnUpBlock2D;
-            let mut level = Level { resnets: vec![], attentions: vec![], resample: None };
+            let mut level = Level {
+                resnets: vec![],
+                attentions: vec![],
+                resample: None,
+            };
             for j in 0..=layers {
-                let prev = if j == 0 { rev[i.saturating_sub(1)] } else { rev[i] };
-                let skip = if j < layers { rev[i] } else { rev[(i + 1).min(levels - 1)] };
-                level.resnets.push(resnet(reg, format!("{name}.resnets.{j}"), prev + skip, rev[i]));
+                let prev = if j == 0 {
+                    rev[i.saturating_sub(1)]
+                } else {
+                    rev[i]
+                };
+                let skip = if j < layers {
+                    rev[i]
+                } else {
+                    rev[(i + 1).min(levels - 1)]
+                };
+                level.resnets.push(resnet(
+                    reg,
+                    format!("{name}.resnets.{j}"),
+                    prev + skip,
+                    rev[i],
+                ));
                 if attn {
-                    let a = AttentionBlock::new(reg, &format!("{name}.attentions.{j}"), rev[i], cfg.heads(rev[i]), g, eps);
+                    let a = AttentionBlock::new(
+                        reg,
+                        &format!("{name}.attentions.{j}"),
+                        rev[i],
+                        cfg.heads(rev[i]),
+                        g,
+                        eps,
+                    );
                     level.attentions.push(a);
                 }
             }
@@ -131,7 +195,15 @@ impl UNet {
             up.push(level);
         }
         let norm_out = GroupNorm::new(reg, "conv_norm_out", ch[0], g, eps, true);
-        let conv_out = Conv2d::new(reg, "conv_out", ch[0], cfg.out_channels, 3, ConvGeometry::same3x3(), true);
+        let conv_out = Conv2d::new(
+            reg,
+            "conv_out",
+            ch[0],
+            cfg.out_channels,
+            3,
+            ConvGeometry::same3x3(),
+            true,
+        );
         UNet {
             config: cfg,
             registry: reg.clone(),
@@ -152,16 +224,36 @@ impl UNet {
     }
 
     /// Predicts the noise eps for images `x` [B, C, H, W] at u32 timesteps `t` [B].
-    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, t: &T, mode: Mode) -> (T, Tape<T>) {
+    pub fn forward<T: TensorOps>(
+        &self,
+        ps: &impl Params<T>,
+        x: &T,
+        t: &T,
+        mode: Mode,
+    ) -> (T, Tape<T>) {
         let (temb_act, time) = self.time.forward(ps, t);
         let block = |h: &T, r: &ResnetBlock, a: Option<&AttentionBlock>, h_channels: usize| {
             let (h, resnet) = r.forward(ps, h, &temb_act, mode);
             match a {
                 Some(a) => {
                     let (h, att) = a.forward(ps, &h);
-                    (h, BlockTape { resnet, attention: Some(att), h_channels })
+                    (
+                        h,
+                        BlockTape {
+                            resnet,
+                            attention: Some(att),
+                            h_channels,
+                        },
+                    )
                 }
-                None => (h, BlockTape { resnet, attention: None, h_channels }),
+                None => (
+                    h,
+                    BlockTape {
+                        resnet,
+                        attention: None,
+                        h_channels,
+                    },
+                ),
             }
         };
 
@@ -242,17 +334,36 @@ impl UNet {
     }
 
     /// Accumulates every parameter gradient into `ps` and returns dL/dx, given dL/d(eps).
-    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, tape: Tape<T>, d_eps: &T) -> InputGrad<T> {
-        assert!(tape.mode.training, "backward needs a forward pass in training mode");
-        let Tape { mode: _, time, temb_act, x, down, mid, up, norm_out, conv_out_in } = tape;
+    pub fn backward<T: TensorOps>(
+        &self,
+        ps: &impl Params<T>,
+        tape: Tape<T>,
+        d_eps: &T,
+    ) -> InputGrad<T> {
+        assert!(
+            tape.mode.training,
+            "backward needs a forward pass in training mode"
+        );
+        let Tape {
+            mode: _,
+            time,
+            temb_act,
+            x,
+            down,
+            mid,
+            up,
+            norm_out,
+            conv_out_in,
+        } = tape;
         let d_temb_act = temb_act.zeros_like_shape(&temb_act.shape());
-        let block_backward = |bt: BlockTape<T>, r: &ResnetBlock, a: Option<&AttentionBlock>, dh: T| {
-            let dh = match (a, bt.attention) {
-                (Some(a), Some(saved)) => a.backward(ps, saved, &dh),
-                _ => dh,
+        let block_backward =
+            |bt: BlockTape<T>, r: &ResnetBlock, a: Option<&AttentionBlock>, dh: T| {
+                let dh = match (a, bt.attention) {
+                    (Some(a), Some(saved)) => a.backward(ps, saved, &dh),
+                    _ => dh,
+                };
+                r.backward(ps, bt.resnet, &temb_act, &dh, &d_temb_act)
             };
-            r.backward(ps, bt.resnet, &temb_act, &dh, &d_temb_act)
-        };
 
         let mut dh = self.conv_out.backward(ps, &conv_out_in, d_eps);
         dh = self.norm_out.backward(ps, &norm_out, &dh);

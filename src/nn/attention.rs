@@ -30,9 +30,23 @@ pub struct AttentionSaved<T: TensorOps> {
 }
 
 impl AttentionBlock {
-    pub fn new(reg: &mut Registry, name: &str, channels: usize, heads: usize, groups: usize, eps: f64) -> AttentionBlock {
+    pub fn new(
+        reg: &mut Registry,
+        name: &str,
+        channels: usize,
+        heads: usize,
+        groups: usize,
+        eps: f64,
+    ) -> AttentionBlock {
         AttentionBlock {
-            group_norm: GroupNorm::new(reg, &format!("{name}.group_norm"), channels, groups, eps, false),
+            group_norm: GroupNorm::new(
+                reg,
+                &format!("{name}.group_norm"),
+                channels,
+                groups,
+                eps,
+                false,
+            ),
             to_q: Linear::new(reg, &format!("{name}.to_q"), channels, channels, false),
             to_k: Linear::new(reg, &format!("{name}.to_k"), channels, channels, false),
             to_v: Linear::new(reg, &format!("{name}.to_v"), channels, channels, false),
@@ -52,7 +66,18 @@ impl AttentionBlock {
         let projected = self.to_out.forward(ps, &o); // [B, L, C]
         let out = projected.transpose().reshape(&[b, c, h, w]);
         out.add_assign(x);
-        (out, AttentionSaved { norm, tokens, q, k, v, o, lse })
+        (
+            out,
+            AttentionSaved {
+                norm,
+                tokens,
+                q,
+                k,
+                v,
+                o,
+                lse,
+            },
+        )
     }
 
     pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, s: AttentionSaved<T>, dy: &T) -> T {

@@ -12,11 +12,22 @@ pub struct Conv2d {
 
 impl Conv2d {
     /// `zero`: weights and bias start at zero (DDPM's last layers of each block).
-    pub fn new(reg: &mut Registry, name: &str, cin: usize, cout: usize, k: usize, geometry: ConvGeometry, zero: bool) -> Conv2d {
+    pub fn new(
+        reg: &mut Registry,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        geometry: ConvGeometry,
+        zero: bool,
+    ) -> Conv2d {
         let init = if zero {
             Init::Zeros
         } else {
-            Init::FanAvgUniform { fan_in: cin * k * k, fan_out: cout * k * k }
+            Init::FanAvgUniform {
+                fan_in: cin * k * k,
+                fan_out: cout * k * k,
+            }
         };
         Conv2d {
             weight: reg.add(format!("{name}.weight"), &[cout, cin, k, k], init),
@@ -26,13 +37,22 @@ impl Conv2d {
     }
 
     pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
-        x.conv2d(ps.value(self.weight), Some(ps.value(self.bias)), self.geometry)
+        x.conv2d(
+            ps.value(self.weight),
+            Some(ps.value(self.bias)),
+            self.geometry,
+        )
     }
 
     /// Accumulates the weight and bias gradients; returns dL/dx. `x` is the forward input.
     pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
         T::conv2d_backward_weight(dy, x, ps.grad(self.weight), self.geometry);
         T::conv2d_backward_bias(dy, ps.grad(self.bias));
-        T::conv2d_backward_input(dy, ps.value(self.weight), self.geometry, (x.dim(2), x.dim(3)))
+        T::conv2d_backward_input(
+            dy,
+            ps.value(self.weight),
+            self.geometry,
+            (x.dim(2), x.dim(3)),
+        )
     }
 }

@@ -9,8 +9,18 @@ pub struct Linear {
 }
 
 impl Linear {
-    pub fn new(reg: &mut Registry, name: &str, fan_in: usize, fan_out: usize, zero: bool) -> Linear {
-        let init = if zero { Init::Zeros } else { Init::FanAvgUniform { fan_in, fan_out } };
+    pub fn new(
+        reg: &mut Registry,
+        name: &str,
+        fan_in: usize,
+        fan_out: usize,
+        zero: bool,
+    ) -> Linear {
+        let init = if zero {
+            Init::Zeros
+        } else {
+            Init::FanAvgUniform { fan_in, fan_out }
+        };
         Linear {
             weight: reg.add(format!("{name}.weight"), &[fan_out, fan_in], init),
             bias: reg.add(format!("{name}.bias"), &[fan_out], Init::Zeros),
@@ -23,6 +33,12 @@ impl Linear {
 
     /// Accumulates the parameter gradients; returns dL/dx. `x` is the forward input.
     pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
-        T::linear_backward(dy, x, ps.value(self.weight), ps.grad(self.weight), Some(ps.grad(self.bias)))
+        T::linear_backward(
+            dy,
+            x,
+            ps.value(self.weight),
+            ps.grad(self.weight),
+            Some(ps.grad(self.bias)),
+        )
     }
 }

@@ -27,7 +27,11 @@ pub struct Mode {
 
 impl Mode {
     pub fn inference() -> Mode {
-        Mode { training: false, seed: 0, step: 0 }
+        Mode {
+            training: false,
+            seed: 0,
+            step: 0,
+        }
     }
     /// The random stream of dropout layer `layer` at this step.
     pub fn dropout_stream(&self, layer: usize) -> u64 {

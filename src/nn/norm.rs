@@ -19,7 +19,14 @@ pub struct NormSaved<T: TensorOps> {
 }
 
 impl GroupNorm {
-    pub fn new(reg: &mut Registry, name: &str, channels: usize, groups: usize, eps: f64, silu: bool) -> GroupNorm {
+    pub fn new(
+        reg: &mut Registry,
+        name: &str,
+        channels: usize,
+        groups: usize,
+        eps: f64,
+        silu: bool,
+    ) -> GroupNorm {
         GroupNorm {
             weight: reg.add(format!("{name}.weight"), &[channels], Init::Ones),
             bias: reg.add(format!("{name}.bias"), &[channels], Init::Zeros),
@@ -30,8 +37,20 @@ impl GroupNorm {
     }
 
     pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> (T, NormSaved<T>) {
-        let (y, stats) = x.group_norm(ps.value(self.weight), ps.value(self.bias), self.groups, self.eps, self.silu);
-        (y, NormSaved { x: x.clone(), stats })
+        let (y, stats) = x.group_norm(
+            ps.value(self.weight),
+            ps.value(self.bias),
+            self.groups,
+            self.eps,
+            self.silu,
+        );
+        (
+            y,
+            NormSaved {
+                x: x.clone(),
+                stats,
+            },
+        )
     }
 
     pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, saved: &NormSaved<T>, dy: &T) -> T {

@@ -13,8 +13,22 @@ impl Downsample {
     /// `padding` = diffusers' downsample_padding: 0 pads one zero row/column at the bottom/right
     /// only (TensorFlow "SAME", the original DDPM), 1 pads every side.
     pub fn new(reg: &mut Registry, name: &str, channels: usize, padding: usize) -> Downsample {
-        let g = if padding == 0 { ConvGeometry::downsample_asymmetric() } else { ConvGeometry::downsample_symmetric() };
-        Downsample { conv: Conv2d::new(reg, &format!("{name}.conv"), channels, channels, 3, g, false) }
+        let g = if padding == 0 {
+            ConvGeometry::downsample_asymmetric()
+        } else {
+            ConvGeometry::downsample_symmetric()
+        };
+        Downsample {
+            conv: Conv2d::new(
+                reg,
+                &format!("{name}.conv"),
+                channels,
+                channels,
+                3,
+                g,
+                false,
+            ),
+        }
     }
     pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
         self.conv.forward(ps, x)
@@ -30,7 +44,17 @@ pub struct Upsample {
 
 impl Upsample {
     pub fn new(reg: &mut Registry, name: &str, channels: usize) -> Upsample {
-        Upsample { conv: Conv2d::new(reg, &format!("{name}.conv"), channels, channels, 3, ConvGeometry::same3x3(), false) }
+        Upsample {
+            conv: Conv2d::new(
+                reg,
+                &format!("{name}.conv"),
+                channels,
+                channels,
+                3,
+                ConvGeometry::same3x3(),
+                false,
+            ),
+        }
     }
     pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
         self.conv.forward(ps, &x.upsample_nearest2x())

@@ -34,7 +34,17 @@ pub struct ResnetSaved<T: TensorOps> {
 
 #[allow(clippy::too_many_arguments)]
 impl ResnetBlock {
-    pub fn new(reg: &mut Registry, name: &str, cin: usize, cout: usize, temb: usize, groups: usize, eps: f64, dropout: f64, index: usize) -> ResnetBlock {
+    pub fn new(
+        reg: &mut Registry,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        temb: usize,
+        groups: usize,
+        eps: f64,
+        dropout: f64,
+        index: usize,
+    ) -> ResnetBlock {
         let same = ConvGeometry::same3x3();
         ResnetBlock {
             norm1: GroupNorm::new(reg, &format!("{name}.norm1"), cin, groups, eps, true),
@@ -43,7 +53,15 @@ impl ResnetBlock {
             norm2: GroupNorm::new(reg, &format!("{name}.norm2"), cout, groups, eps, true),
             conv2: Conv2d::new(reg, &format!("{name}.conv2"), cout, cout, 3, same, true),
             conv_shortcut: (cin != cout).then(|| {
-                Conv2d::new(reg, &format!("{name}.conv_shortcut"), cin, cout, 1, ConvGeometry::pointwise(), false)
+                Conv2d::new(
+                    reg,
+                    &format!("{name}.conv_shortcut"),
+                    cin,
+                    cout,
+                    1,
+                    ConvGeometry::pointwise(),
+                    false,
+                )
             }),
             dropout: dropout as f32,
             index,
@@ -51,7 +69,13 @@ impl ResnetBlock {
     }
 
     /// `temb_act` is silu(temb) [B, Temb], shared by every block.
-    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, temb_act: &T, mode: Mode) -> (T, ResnetSaved<T>) {
+    pub fn forward<T: TensorOps>(
+        &self,
+        ps: &impl Params<T>,
+        x: &T,
+        temb_act: &T,
+        mode: Mode,
+    ) -> (T, ResnetSaved<T>) {
         let (conv1_in, norm1) = self.norm1.forward(ps, x);
         let h = self.conv1.forward(ps, &conv1_in);
         let t = self.time_emb_proj.forward(ps, temb_act);
@@ -67,14 +91,35 @@ impl ResnetBlock {
             Some(sc) => out.add_assign(&sc.forward(ps, x)),
             None => out.add_assign(x),
         }
-        (out, ResnetSaved { norm1, conv1_in, norm2, conv2_in, mode })
+        (
+            out,
+            ResnetSaved {
+                norm1,
+                conv1_in,
+                norm2,
+                conv2_in,
+                mode,
+            },
+        )
     }
 
     /// Returns dL/dx and adds this block's contribution to `d_temb_act`.
-    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, saved: ResnetSaved<T>, temb_act: &T, dy: &T, d_temb_act: &T) -> T {
+    pub fn backward<T: TensorOps>(
+        &self,
+        ps: &impl Params<T>,
+        saved: ResnetSaved<T>,
+        temb_act: &T,
+        dy: &T,
+        d_temb_act: &T,
+    ) -> T {
         let d_drop = self.conv2.backward(ps, &saved.conv2_in, dy);
         let d_a = if saved.mode.training && self.dropout > 0.0 {
-            T::dropout_backward(&d_drop, self.dropout, saved.mode.seed, saved.mode.dropout_stream(self.index))
+            T::dropout_backward(
+                &d_drop,
+                self.dropout,
+                saved.mode.seed,
+                saved.mode.dropout_stream(self.index),
+            )
         } else {
             d_drop
         };

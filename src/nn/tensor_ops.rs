@@ -23,23 +23,50 @@ pub trait TensorOps: Clone + Sized {
     fn zeros_like_shape(&self, shape: &[usize]) -> Self;
 
     fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> Self;
-    fn conv2d_backward_input(dy: &Self, w: &Self, g: ConvGeometry, input_hw: (usize, usize)) -> Self;
+    fn conv2d_backward_input(
+        dy: &Self,
+        w: &Self,
+        g: ConvGeometry,
+        input_hw: (usize, usize),
+    ) -> Self;
     fn conv2d_backward_weight(dy: &Self, x: &Self, dw: &Self, g: ConvGeometry);
     fn conv2d_backward_bias(dy: &Self, db: &Self);
 
     fn linear(&self, w: &Self, bias: Option<&Self>) -> Self;
     fn linear_backward(dy: &Self, x: &Self, w: &Self, dw: &Self, db: Option<&Self>) -> Self;
 
-    fn group_norm(&self, gamma: &Self, beta: &Self, groups: usize, eps: f32, silu: bool) -> (Self, Self::NormStats);
+    fn group_norm(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        groups: usize,
+        eps: f32,
+        silu: bool,
+    ) -> (Self, Self::NormStats);
     #[allow(clippy::too_many_arguments)]
     fn group_norm_backward(
-        dy: &Self, x: &Self, gamma: &Self, beta: &Self, stats: &Self::NormStats, groups: usize, silu: bool,
-        dgamma: &Self, dbeta: &Self,
+        dy: &Self,
+        x: &Self,
+        gamma: &Self,
+        beta: &Self,
+        stats: &Self::NormStats,
+        groups: usize,
+        silu: bool,
+        dgamma: &Self,
+        dbeta: &Self,
     ) -> Self;
 
     fn attention(q: &Self, k: &Self, v: &Self, heads: usize) -> (Self, Self);
     #[allow(clippy::too_many_arguments)]
-    fn attention_backward(q: &Self, k: &Self, v: &Self, o: &Self, lse: &Self, dout: &Self, heads: usize) -> (Self, Self, Self);
+    fn attention_backward(
+        q: &Self,
+        k: &Self,
+        v: &Self,
+        o: &Self,
+        lse: &Self,
+        dout: &Self,
+        heads: usize,
+    ) -> (Self, Self, Self);
 
     fn silu(&self) -> Self;
     fn silu_backward(x: &Self, dy: &Self) -> Self;
@@ -98,7 +125,12 @@ mod gpu {
         fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> Self {
             conv::conv2d(self, w, bias, g)
         }
-        fn conv2d_backward_input(dy: &Self, w: &Self, g: ConvGeometry, input_hw: (usize, usize)) -> Self {
+        fn conv2d_backward_input(
+            dy: &Self,
+            w: &Self,
+            g: ConvGeometry,
+            input_hw: (usize, usize),
+        ) -> Self {
             conv::conv2d_backward_input(dy, w, g, input_hw)
         }
         fn conv2d_backward_weight(dy: &Self, x: &Self, dw: &Self, g: ConvGeometry) {
@@ -113,19 +145,41 @@ mod gpu {
         fn linear_backward(dy: &Self, x: &Self, w: &Self, dw: &Self, db: Option<&Self>) -> Self {
             matmul::linear_backward(dy, x, w, dw, db)
         }
-        fn group_norm(&self, gamma: &Self, beta: &Self, groups: usize, eps: f32, silu: bool) -> (Self, GroupNormStats) {
+        fn group_norm(
+            &self,
+            gamma: &Self,
+            beta: &Self,
+            groups: usize,
+            eps: f32,
+            silu: bool,
+        ) -> (Self, GroupNormStats) {
             norm::group_norm(self, gamma, beta, groups, eps, silu)
         }
         fn group_norm_backward(
-            dy: &Self, x: &Self, gamma: &Self, beta: &Self, stats: &GroupNormStats, groups: usize, silu: bool,
-            dgamma: &Self, dbeta: &Self,
+            dy: &Self,
+            x: &Self,
+            gamma: &Self,
+            beta: &Self,
+            stats: &GroupNormStats,
+            groups: usize,
+            silu: bool,
+            dgamma: &Self,
+            dbeta: &Self,
         ) -> Self {
             norm::group_norm_backward(dy, x, gamma, beta, stats, groups, silu, dgamma, dbeta)
         }
         fn attention(q: &Self, k: &Self, v: &Self, heads: usize) -> (Self, Self) {
             attention::attention(q, k, v, heads)
         }
-        fn attention_backward(q: &Self, k: &Self, v: &Self, o: &Self, lse: &Self, dout: &Self, heads: usize) -> (Self, Self, Self) {
+        fn attention_backward(
+            q: &Self,
+            k: &Self,
+            v: &Self,
+            o: &Self,
+            lse: &Self,
+            dout: &Self,
+            heads: usize,
+        ) -> (Self, Self, Self) {
             attention::attention_backward(q, k, v, o, lse, dout, heads)
         }
         fn silu(&self) -> Self {

@@ -21,7 +21,13 @@ pub struct TimeSaved<T> {
 }
 
 impl TimeEmbedding {
-    pub fn new(reg: &mut Registry, dim: usize, temb: usize, flip_sin_to_cos: bool, freq_shift: f64) -> TimeEmbedding {
+    pub fn new(
+        reg: &mut Registry,
+        dim: usize,
+        temb: usize,
+        flip_sin_to_cos: bool,
+        freq_shift: f64,
+    ) -> TimeEmbedding {
         TimeEmbedding {
             linear_1: Linear::new(reg, "time_embedding.linear_1", dim, temb, false),
             linear_2: Linear::new(reg, "time_embedding.linear_2", temb, temb, false),
@@ -38,7 +44,15 @@ impl TimeEmbedding {
         let hidden_act = hidden.silu();
         let temb = self.linear_2.forward(ps, &hidden_act);
         let temb_act = temb.silu();
-        (temb_act, TimeSaved { features, hidden, hidden_act, temb })
+        (
+            temb_act,
+            TimeSaved {
+                features,
+                hidden,
+                hidden_act,
+                temb,
+            },
+        )
     }
 
     /// `d_temb_act`: the gradient of silu(temb) summed over all residual blocks.

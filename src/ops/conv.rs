@@ -18,25 +18,43 @@ pub struct ConvGeometry {
 impl ConvGeometry {
     /// 3x3 "same" conv: stride 1, padding 1 everywhere.
     pub fn same3x3() -> Self {
-        ConvGeometry { stride: 1, pad: [1; 4] }
+        ConvGeometry {
+            stride: 1,
+            pad: [1; 4],
+        }
     }
     /// 1x1: stride 1, no padding.
     pub fn pointwise() -> Self {
-        ConvGeometry { stride: 1, pad: [0; 4] }
+        ConvGeometry {
+            stride: 1,
+            pad: [0; 4],
+        }
     }
     /// DDPM's downsample with downsample_padding = 0: one zero row at the bottom and one zero
     /// column at the right (`F.pad(x, (0, 1, 0, 1))`), then 3x3 stride 2.
     pub fn downsample_asymmetric() -> Self {
-        ConvGeometry { stride: 2, pad: [0, 1, 0, 1] }
+        ConvGeometry {
+            stride: 2,
+            pad: [0, 1, 0, 1],
+        }
     }
     /// 3x3 stride 2 padding 1 (downsample_padding = 1).
     pub fn downsample_symmetric() -> Self {
-        ConvGeometry { stride: 2, pad: [1; 4] }
+        ConvGeometry {
+            stride: 2,
+            pad: [1; 4],
+        }
     }
     pub fn output_hw(&self, h: usize, w: usize, kh: usize, kw: usize) -> (usize, usize) {
         let [t, b, l, r] = self.pad;
-        assert!(h + t + b >= kh && w + l + r >= kw, "kernel larger than the padded input");
-        ((h + t + b - kh) / self.stride + 1, (w + l + r - kw) / self.stride + 1)
+        assert!(
+            h + t + b >= kh && w + l + r >= kw,
+            "kernel larger than the padded input"
+        );
+        (
+            (h + t + b - kh) / self.stride + 1,
+            (w + l + r - kw) / self.stride + 1,
+        )
     }
 }
 
@@ -64,8 +82,16 @@ struct Params {
 fn params(x_shape: [usize; 4], w: &Tensor, g: ConvGeometry, total: usize) -> Params {
     let [n, cin, h, wd] = x_shape;
     let ws = w.shape();
-    assert_eq!(ws.len(), 4, "conv weight must be [Cout, Cin, kh, kw], got {ws:?}");
-    assert_eq!(ws[1], cin, "conv weight expects {} input channels, the input has {cin}", ws[1]);
+    assert_eq!(
+        ws.len(),
+        4,
+        "conv weight must be [Cout, Cin, kh, kw], got {ws:?}"
+    );
+    assert_eq!(
+        ws[1], cin,
+        "conv weight expects {} input channels, the input has {cin}",
+        ws[1]
+    );
     let (ho, wo) = g.output_hw(h, wd, ws[2], ws[3]);
     let u = |v: usize| v as u32;
     Params {
@@ -102,16 +128,35 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) ->
     let mut p = params(xs, w, g, y.numel());
     p.has_bias = bias.is_some() as u32;
     let b = bias.unwrap_or(w);
-    x.gpu().launch(&SHADER, "forward", &[], &p, &[x, w, b, &y], grid_1d(y.numel(), 64));
+    x.gpu().launch(
+        &SHADER,
+        "forward",
+        &[],
+        &p,
+        &[x, w, b, &y],
+        grid_1d(y.numel(), 64),
+    );
     y
 }
 
 /// dL/dx given dy [N, Cout, Hout, Wout]; `input_hw` = (H, W) of x.
-pub fn conv2d_backward_input(dy: &Tensor, w: &Tensor, g: ConvGeometry, input_hw: (usize, usize)) -> Tensor {
+pub fn conv2d_backward_input(
+    dy: &Tensor,
+    w: &Tensor,
+    g: ConvGeometry,
+    input_hw: (usize, usize),
+) -> Tensor {
     let xs = [dy.dim(0), w.dim(1), input_hw.0, input_hw.1];
     let dx = Tensor::uninit(dy.gpu(), &xs);
     let p = params(xs, w, g, dx.numel());
-    dy.gpu().launch(&SHADER, "backward_input", &[], &p, &[dy, w, &dx], grid_1d(dx.numel(), 64));
+    dy.gpu().launch(
+        &SHADER,
+        "backward_input",
+        &[],
+        &p,
+        &[dy, w, &dx],
+        grid_1d(dx.numel(), 64),
+    );
     dx
 }
 
@@ -119,7 +164,14 @@ pub fn conv2d_backward_input(dy: &Tensor, w: &Tensor, g: ConvGeometry, input_hw:
 pub fn conv2d_backward_weight(dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeometry) {
     let mut p = params(nchw(x), dw, g, dw.numel());
     p.accumulate = 1;
-    x.gpu().launch(&SHADER, "backward_weight", &[], &p, &[dy, x, dw], grid_1d(dw.numel(), 64));
+    x.gpu().launch(
+        &SHADER,
+        "backward_weight",
+        &[],
+        &p,
+        &[dy, x, dw],
+        grid_1d(dw.numel(), 64),
+    );
 }
 
 /// db += sum over n, y, x of dy.
@@ -134,5 +186,12 @@ pub fn conv2d_backward_bias(dy: &Tensor, db: &Tensor) {
         total: s[1] as u32,
         ..bytemuck::Zeroable::zeroed()
     };
-    dy.gpu().launch(&SHADER, "backward_bias", &[], &p, &[dy, db], grid_1d(s[1], 64));
+    dy.gpu().launch(
+        &SHADER,
+        "backward_bias",
+        &[],
+        &p,
+        &[dy, db],
+        grid_1d(s[1], 64),
+    );
 }

@@ -26,8 +26,18 @@ pub fn transpose(x: &Tensor) -> Tensor {
     let n = out_shape.len();
     out_shape.swap(n - 2, n - 1);
     let y = Tensor::uninit(x.gpu(), &out_shape);
-    let p = Params { batch: batch as u32, rows: rows as u32, cols: cols as u32, pad: 0 };
-    let groups = [rows.div_ceil(16) as u32, cols.div_ceil(16) as u32, batch as u32];
-    x.gpu().launch(&SHADER, "transpose", &[], &p, &[x, &y], groups);
+    let p = Params {
+        batch: batch as u32,
+        rows: rows as u32,
+        cols: cols as u32,
+        pad: 0,
+    };
+    let groups = [
+        rows.div_ceil(16) as u32,
+        cols.div_ceil(16) as u32,
+        batch as u32,
+    ];
+    x.gpu()
+        .launch(&SHADER, "transpose", &[], &p, &[x, &y], groups);
     y
 }

@@ -2,13 +2,13 @@
 //! builds bind groups, picks the kernel variant for the shape and adapter, and dispatches;
 //! forward and backward of an op live side by side.
 
-pub mod matmul;
-pub mod conv;
-pub mod norm;
 pub mod attention;
+pub mod conv;
+pub mod diffusion;
 pub mod elementwise;
 pub mod layout;
+pub mod matmul;
+pub mod norm;
+pub mod optim;
 pub mod reduce;
 pub mod rng;
-pub mod diffusion;
-pub mod optim;

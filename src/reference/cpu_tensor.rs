@@ -20,8 +20,15 @@ pub struct CpuTensor {
 
 impl CpuTensor {
     pub fn new(shape: &[usize], data: Vec<f64>) -> CpuTensor {
-        assert_eq!(shape.iter().product::<usize>(), data.len(), "data does not match shape {shape:?}");
-        CpuTensor { data: Rc::new(RefCell::new(data)), shape: shape.to_vec() }
+        assert_eq!(
+            shape.iter().product::<usize>(),
+            data.len(),
+            "data does not match shape {shape:?}"
+        );
+        CpuTensor {
+            data: Rc::new(RefCell::new(data)),
+            shape: shape.to_vec(),
+        }
     }
     pub fn to_vec(&self) -> Vec<f64> {
         self.data.borrow().clone()
@@ -52,7 +59,17 @@ pub struct CpuNormStats {
 
 fn dims(x: &CpuTensor, w: &CpuTensor, g: ConvGeometry) -> conv::ConvDims {
     let (xs, ws) = (&x.shape, &w.shape);
-    conv::ConvDims { n: xs[0], cin: xs[1], h: xs[2], w: xs[3], cout: ws[0], kh: ws[2], kw: ws[3], stride: g.stride, pad: g.pad }
+    conv::ConvDims {
+        n: xs[0],
+        cin: xs[1],
+        h: xs[2],
+        w: xs[3],
+        cout: ws[0],
+        kh: ws[2],
+        kw: ws[3],
+        stride: g.stride,
+        pad: g.pad,
+    }
 }
 
 impl TensorOps for CpuTensor {
@@ -63,7 +80,10 @@ impl TensorOps for CpuTensor {
     }
     fn reshape(&self, shape: &[usize]) -> Self {
         assert_eq!(shape.iter().product::<usize>(), self.v().len());
-        CpuTensor { data: self.data.clone(), shape: shape.to_vec() }
+        CpuTensor {
+            data: self.data.clone(),
+            shape: shape.to_vec(),
+        }
     }
     fn zeros_like_shape(&self, shape: &[usize]) -> Self {
         CpuTensor::new(shape, vec![0.0; shape.iter().product()])
@@ -73,12 +93,33 @@ impl TensorOps for CpuTensor {
         let d = dims(self, w, g);
         let (ho, wo) = d.out_hw();
         let b = bias.map(|b| b.to_vec());
-        CpuTensor::new(&[d.n, d.cout, ho, wo], conv::conv2d(&d, &self.v(), &w.v(), b.as_deref()))
+        CpuTensor::new(
+            &[d.n, d.cout, ho, wo],
+            conv::conv2d(&d, &self.v(), &w.v(), b.as_deref()),
+        )
     }
-    fn conv2d_backward_input(dy: &Self, w: &Self, g: ConvGeometry, (h, wd): (usize, usize)) -> Self {
+    fn conv2d_backward_input(
+        dy: &Self,
+        w: &Self,
+        g: ConvGeometry,
+        (h, wd): (usize, usize),
+    ) -> Self {
         let ws = &w.shape;
-        let d = conv::ConvDims { n: dy.shape[0], cin: ws[1], h, w: wd, cout: ws[0], kh: ws[2], kw: ws[3], stride: g.stride, pad: g.pad };
-        CpuTensor::new(&[d.n, d.cin, h, wd], conv::conv2d_backward_input(&d, &dy.v(), &w.v()))
+        let d = conv::ConvDims {
+            n: dy.shape[0],
+            cin: ws[1],
+            h,
+            w: wd,
+            cout: ws[0],
+            kh: ws[2],
+            kw: ws[3],
+            stride: g.stride,
+            pad: g.pad,
+        };
+        CpuTensor::new(
+            &[d.n, d.cin, h, wd],
+            conv::conv2d_backward_input(&d, &dy.v(), &w.v()),
+        )
     }
     fn conv2d_backward_weight(dy: &Self, x: &Self, dw: &Self, g: ConvGeometry) {
         let d = dims(x, dw, g);
@@ -95,7 +136,10 @@ impl TensorOps for CpuTensor {
         let b = bias.map(|b| b.to_vec());
         let mut shape = self.shape.clone();
         *shape.last_mut().unwrap() = fan_out;
-        CpuTensor::new(&shape, matmul::linear(&self.v(), &w.v(), b.as_deref(), rows, fan_in, fan_out))
+        CpuTensor::new(
+            &shape,
+            matmul::linear(&self.v(), &w.v(), b.as_deref(), rows, fan_in, fan_out),
+        )
     }
     fn linear_backward(dy: &Self, x: &Self, w: &Self, dw: &Self, db: Option<&Self>) -> Self {
         let (fan_out, fan_in) = (w.shape[0], w.shape[1]);
@@ -108,17 +152,53 @@ impl TensorOps for CpuTensor {
         CpuTensor::new(&x.shape, dx)
     }
 
-    fn group_norm(&self, gamma: &Self, beta: &Self, groups: usize, eps: f32, silu: bool) -> (Self, CpuNormStats) {
+    fn group_norm(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        groups: usize,
+        eps: f32,
+        silu: bool,
+    ) -> (Self, CpuNormStats) {
         let (n, c, s) = self.ncs();
-        let (y, mean, rstd) = norm::group_norm(&self.v(), &gamma.v(), &beta.v(), n, c, s, groups, eps as f64, silu);
+        let (y, mean, rstd) = norm::group_norm(
+            &self.v(),
+            &gamma.v(),
+            &beta.v(),
+            n,
+            c,
+            s,
+            groups,
+            eps as f64,
+            silu,
+        );
         (CpuTensor::new(&self.shape, y), CpuNormStats { mean, rstd })
     }
     fn group_norm_backward(
-        dy: &Self, x: &Self, gamma: &Self, beta: &Self, st: &CpuNormStats, groups: usize, silu: bool,
-        dgamma: &Self, dbeta: &Self,
+        dy: &Self,
+        x: &Self,
+        gamma: &Self,
+        beta: &Self,
+        st: &CpuNormStats,
+        groups: usize,
+        silu: bool,
+        dgamma: &Self,
+        dbeta: &Self,
     ) -> Self {
         let (n, c, s) = x.ncs();
-        let (dx, dg, db) = norm::group_norm_backward(&dy.v(), &x.v(), &gamma.v(), &beta.v(), &st.mean, &st.rstd, n, c, s, groups, silu);
+        let (dx, dg, db) = norm::group_norm_backward(
+            &dy.v(),
+            &x.v(),
+            &gamma.v(),
+            &beta.v(),
+            &st.mean,
+            &st.rstd,
+            n,
+            c,
+            s,
+            groups,
+            silu,
+        );
         dgamma.accumulate(&dg);
         dbeta.accumulate(&db);
         CpuTensor::new(&x.shape, dx)
@@ -127,12 +207,28 @@ impl TensorOps for CpuTensor {
     fn attention(q: &Self, k: &Self, v: &Self, heads: usize) -> (Self, Self) {
         let (b, l, c) = (q.shape[0], q.shape[1], q.shape[2]);
         let (o, lse) = attention::attention(&q.v(), &k.v(), &v.v(), b, l, c, heads);
-        (CpuTensor::new(&q.shape, o), CpuTensor::new(&[b, heads, l], lse))
+        (
+            CpuTensor::new(&q.shape, o),
+            CpuTensor::new(&[b, heads, l], lse),
+        )
     }
-    fn attention_backward(q: &Self, k: &Self, v: &Self, _o: &Self, _lse: &Self, dout: &Self, heads: usize) -> (Self, Self, Self) {
+    fn attention_backward(
+        q: &Self,
+        k: &Self,
+        v: &Self,
+        _o: &Self,
+        _lse: &Self,
+        dout: &Self,
+        heads: usize,
+    ) -> (Self, Self, Self) {
         let (b, l, c) = (q.shape[0], q.shape[1], q.shape[2]);
-        let (dq, dk, dv) = attention::attention_backward(&q.v(), &k.v(), &v.v(), &dout.v(), b, l, c, heads);
-        (CpuTensor::new(&q.shape, dq), CpuTensor::new(&k.shape, dk), CpuTensor::new(&v.shape, dv))
+        let (dq, dk, dv) =
+            attention::attention_backward(&q.v(), &k.v(), &v.v(), &dout.v(), b, l, c, heads);
+        (
+            CpuTensor::new(&q.shape, dq),
+            CpuTensor::new(&k.shape, dk),
+            CpuTensor::new(&v.shape, dv),
+        )
     }
 
     fn silu(&self) -> Self {
@@ -159,7 +255,10 @@ impl TensorOps for CpuTensor {
         let cb = b.shape[1];
         let mut shape = a.shape.clone();
         shape[1] = ca + cb;
-        CpuTensor::new(&shape, elementwise::concat_channels(&a.v(), &b.v(), n, ca, cb, s))
+        CpuTensor::new(
+            &shape,
+            elementwise::concat_channels(&a.v(), &b.v(), n, ca, cb, s),
+        )
     }
     fn split_channels(&self, ca: usize) -> (Self, Self) {
         let (n, c, s) = self.ncs();
@@ -194,7 +293,10 @@ impl TensorOps for CpuTensor {
         // The argument t * freq rounded as float32 PyTorch (and our kernel) forms it: the
         // network is defined by that rounding (sin of ~1000 rad amplifies it).
         let arg = elementwise::EmbeddingArgument::Float32;
-        CpuTensor::new(&[b, dim], elementwise::timestep_embedding(&t, dim, flip_sin_to_cos, freq_shift as f64, arg))
+        CpuTensor::new(
+            &[b, dim],
+            elementwise::timestep_embedding(&t, dim, flip_sin_to_cos, freq_shift as f64, arg),
+        )
     }
     fn dropout(&self, p: f32, seed: u64, stream: u64) -> Self {
         CpuTensor::new(&self.shape, rng::dropout(&self.v(), p, seed, stream))
@@ -218,10 +320,17 @@ impl CpuParams {
         let mut grads = Vec::new();
         for (i, s) in layout.specs.iter().enumerate() {
             let n = layout.numel(i);
-            values.push(CpuTensor::new(&s.shape, flat[layout.offsets[i]..layout.offsets[i] + n].to_vec()));
+            values.push(CpuTensor::new(
+                &s.shape,
+                flat[layout.offsets[i]..layout.offsets[i] + n].to_vec(),
+            ));
             grads.push(CpuTensor::new(&s.shape, vec![0.0; n]));
         }
-        CpuParams { layout: layout.clone(), values, grads }
+        CpuParams {
+            layout: layout.clone(),
+            values,
+            grads,
+        }
     }
     /// Gradients in the flat layout (padding zero).
     pub fn flat_grads(&self) -> Vec<f64> {

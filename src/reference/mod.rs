@@ -2,15 +2,15 @@
 //! each GPU kernel and each hand-written backward pass is checked. Tensors are `&[f64]` in
 //! row-major NCHW order with explicit dimensions.
 
-pub mod random;
-pub mod matmul;
-pub mod conv;
-pub mod norm;
 pub mod attention;
+pub mod conv;
 pub mod cpu_tensor;
+pub mod diffusion;
 pub mod elementwise;
 pub mod layout;
+pub mod matmul;
+pub mod norm;
+pub mod optim;
+pub mod random;
 pub mod reduce;
 pub mod rng;
-pub mod diffusion;
-pub mod optim;

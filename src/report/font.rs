@@ -32,9 +32,18 @@ const GLYPHS: &[(char, [u8; 5])] = &[
 
 /// Draws `text` with its top-left corner at (x, y), each font pixel `scale` x `scale`.
 /// Characters without a glyph are left blank.
-pub fn draw_text(img: &mut image::RgbImage, x: i64, y: i64, text: &str, scale: i64, color: [u8; 3]) {
+pub fn draw_text(
+    img: &mut image::RgbImage,
+    x: i64,
+    y: i64,
+    text: &str,
+    scale: i64,
+    color: [u8; 3],
+) {
     for (i, ch) in text.chars().enumerate() {
-        let Some((_, rows)) = GLYPHS.iter().find(|(c, _)| *c == ch) else { continue };
+        let Some((_, rows)) = GLYPHS.iter().find(|(c, _)| *c == ch) else {
+            continue;
+        };
         let ox = x + i as i64 * 4 * scale;
         for (r, bits) in rows.iter().enumerate() {
             for c in 0..3 {

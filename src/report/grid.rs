@@ -16,7 +16,11 @@ pub fn grid_image(images: &[f32], n: usize, channels: usize, size: usize) -> ima
     let rows = n.div_ceil(cols);
     let zoom = (64 / size).max(1);
     let cell = size * zoom + 2;
-    let mut img = image::RgbImage::from_pixel((cols * cell + 2) as u32, (rows * cell + 2) as u32, image::Rgb([255, 255, 255]));
+    let mut img = image::RgbImage::from_pixel(
+        (cols * cell + 2) as u32,
+        (rows * cell + 2) as u32,
+        image::Rgb([255, 255, 255]),
+    );
     let plane = size * size;
     for k in 0..n {
         let (gx, gy) = (2 + (k % cols) * cell, 2 + (k / cols) * cell);
@@ -38,7 +42,10 @@ pub fn grid_image(images: &[f32], n: usize, channels: usize, size: usize) -> ima
 
 pub fn save_png(img: &image::RgbImage, path: &Path) -> Result<()> {
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )?;
     crate::checkpoint::write_atomic(path, &bytes)
 }
 

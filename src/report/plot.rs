@@ -16,13 +16,21 @@ const BOTTOM: i64 = 50;
 fn line(img: &mut image::RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), color: [u8; 3]) {
     let steps = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
     for i in 0..=steps {
-        put(img, x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps, color);
+        put(
+            img,
+            x0 + (x1 - x0) * i / steps,
+            y0 + (y1 - y0) * i / steps,
+            color,
+        );
     }
 }
 
 fn label(v: f64) -> String {
     if v >= 0.01 {
-        format!("{v:.3}").trim_end_matches('0').trim_end_matches('.').to_string()
+        format!("{v:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string()
     } else {
         format!("{v:.0e}")
     }
@@ -31,18 +39,43 @@ fn label(v: f64) -> String {
 /// Plots `(step, loss)` points. Non-positive or non-finite losses are skipped.
 pub fn loss_plot(points: &[(u64, f64)]) -> image::RgbImage {
     let mut img = image::RgbImage::from_pixel(W as u32, H as u32, image::Rgb([255, 255, 255]));
-    let pts: Vec<(u64, f64)> = points.iter().copied().filter(|(_, l)| l.is_finite() && *l > 0.0).collect();
+    let pts: Vec<(u64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(_, l)| l.is_finite() && *l > 0.0)
+        .collect();
     let (pw, ph) = (W - LEFT - RIGHT, H - TOP - BOTTOM);
     line(&mut img, (LEFT, TOP), (LEFT, TOP + ph), [0, 0, 0]);
     line(&mut img, (LEFT, TOP + ph), (LEFT + pw, TOP + ph), [0, 0, 0]);
     draw_text(&mut img, LEFT, 8, "loss (log)", 2, [0, 0, 0]);
-    draw_text(&mut img, LEFT + pw - text_width("step", 2), H - 16, "step", 2, [0, 0, 0]);
+    draw_text(
+        &mut img,
+        LEFT + pw - text_width("step", 2),
+        H - 16,
+        "step",
+        2,
+        [0, 0, 0],
+    );
     if pts.is_empty() {
         return img;
     }
-    let (s0, s1) = (pts[0].0 as f64, pts.last().unwrap().0.max(pts[0].0 + 1) as f64);
-    let lmin = pts.iter().map(|p| p.1).fold(f64::INFINITY, f64::min).log10().floor();
-    let lmax = pts.iter().map(|p| p.1).fold(0.0, f64::max).log10().ceil().max(lmin + 1.0);
+    let (s0, s1) = (
+        pts[0].0 as f64,
+        pts.last().unwrap().0.max(pts[0].0 + 1) as f64,
+    );
+    let lmin = pts
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::INFINITY, f64::min)
+        .log10()
+        .floor();
+    let lmax = pts
+        .iter()
+        .map(|p| p.1)
+        .fold(0.0, f64::max)
+        .log10()
+        .ceil()
+        .max(lmin + 1.0);
     let to_xy = |s: f64, l: f64| {
         let x = LEFT + ((s - s0) / (s1 - s0) * pw as f64) as i64;
         let y = TOP + ph - ((l.log10() - lmin) / (lmax - lmin) * ph as f64) as i64;
@@ -54,7 +87,14 @@ pub fn loss_plot(points: &[(u64, f64)]) -> image::RgbImage {
         let (_, y) = to_xy(s0, 10f64.powf(d));
         line(&mut img, (LEFT + 1, y), (LEFT + pw, y), [225, 225, 225]);
         let text = label(10f64.powf(d));
-        draw_text(&mut img, LEFT - 6 - text_width(&text, 2), y - 5, &text, 2, [0, 0, 0]);
+        draw_text(
+            &mut img,
+            LEFT - 6 - text_width(&text, 2),
+            y - 5,
+            &text,
+            2,
+            [0, 0, 0],
+        );
         d += 1.0;
     }
     for k in 0..=4 {
@@ -62,7 +102,14 @@ pub fn loss_plot(points: &[(u64, f64)]) -> image::RgbImage {
         let (x, _) = to_xy(s, 10f64.powf(lmin));
         line(&mut img, (x, TOP + ph), (x, TOP + ph + 4), [0, 0, 0]);
         let text = format!("{}", s.round() as u64);
-        draw_text(&mut img, x - text_width(&text, 2) / 2, TOP + ph + 8, &text, 2, [0, 0, 0]);
+        draw_text(
+            &mut img,
+            x - text_width(&text, 2) / 2,
+            TOP + ph + 8,
+            &text,
+            2,
+            [0, 0, 0],
+        );
     }
     let mut prev = None;
     for &(s, l) in &pts {

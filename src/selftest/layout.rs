@@ -14,7 +14,13 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
     for (b, r, c) in [(3, 37, 21), (1, 16, 16), (2, 5, 300)] {
         let (x, xr) = random_tensor(gpu, &mut rng, &[b, r, c]);
         let y = layout::transpose(&x).to_vec();
-        out.push(compare("transpose", format!("[{b},{r},{c}]"), &y, &reference::transpose(&xr, b, r, c), 0.0));
+        out.push(compare(
+            "transpose",
+            format!("[{b},{r},{c}]"),
+            &y,
+            &reference::transpose(&xr, b, r, c),
+            0.0,
+        ));
     }
     out
 }

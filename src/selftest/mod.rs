@@ -39,8 +39,15 @@ impl Check {
 
 /// The error metric of this module's doc comment.
 pub fn max_rel_err(gpu: &[f32], reference: &[f64]) -> f64 {
-    assert_eq!(gpu.len(), reference.len(), "output length differs from the reference");
-    let scale = reference.iter().fold(0.0f64, |m, r| m.max(r.abs())).max(1e-30);
+    assert_eq!(
+        gpu.len(),
+        reference.len(),
+        "output length differs from the reference"
+    );
+    let scale = reference
+        .iter()
+        .fold(0.0f64, |m, r| m.max(r.abs()))
+        .max(1e-30);
     let mut worst = 0.0f64;
     for (&g, &r) in gpu.iter().zip(reference) {
         if !g.is_finite() {
@@ -59,7 +66,12 @@ pub fn compare(
     reference: &[f64],
     tolerance: f64,
 ) -> Check {
-    Check { op: op.into(), shape: shape.into(), max_rel_err: max_rel_err(gpu, reference), tolerance }
+    Check {
+        op: op.into(),
+        shape: shape.into(),
+        max_rel_err: max_rel_err(gpu, reference),
+        tolerance,
+    }
 }
 
 /// Random normal data as f64 (for the reference) and the f32 tensor holding the same values.

@@ -73,14 +73,29 @@ impl Run {
         let cfg = &self.opts.config;
         let store = self.trainer.ema_store();
         let opts = SampleOptions {
-            method: Method::Ddim { steps: self.opts.sample_steps, eta: 0.0 },
+            method: Method::Ddim {
+                steps: self.opts.sample_steps,
+                eta: 0.0,
+            },
             clip: true,
             seed: 0x5A3D,
         };
         let n = self.opts.sample_n;
-        let x = sampler::sample_batch(&self.trainer.model, &store, &Schedule::ddpm(), n, 0, &opts, |_, _| {});
+        let x = sampler::sample_batch(
+            &self.trainer.model,
+            &store,
+            &Schedule::ddpm(),
+            n,
+            0,
+            &opts,
+            |_, _| {},
+        );
         let img = grid::grid_image(&x.to_vec(), n, cfg.in_channels, cfg.sample_size);
-        let path = self.opts.out.join("samples").join(format!("step_{step:07}.png"));
+        let path = self
+            .opts
+            .out
+            .join("samples")
+            .join(format!("step_{step:07}.png"));
         grid::save_png(&img, &path)?;
         grid::save_png(&img, &self.opts.out.join("samples.png"))?;
         plot::save_loss_plot(&self.losses, &self.opts.out.join("loss.png"))?;
@@ -91,18 +106,32 @@ impl Run {
     /// non-finite loss (the caller keeps the last good checkpoint).
     fn log_metrics(&mut self, from: u64, to: u64) -> Result<f64> {
         let rows = self.trainer.read_metrics(from, to);
-        let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&self.metrics_path)?;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&self.metrics_path)?;
         let wall = self.wall();
         let mut last = f64::NAN;
         for (step, loss, norm) in rows {
             if !loss.is_finite() || !norm.is_finite() {
                 let kept = match self.last_good {
-                    Some(s) => format!("the last good checkpoint ({}, step {s}) is kept", self.checkpoint_path.display()),
+                    Some(s) => format!(
+                        "the last good checkpoint ({}, step {s}) is kept",
+                        self.checkpoint_path.display()
+                    ),
                     None => "no checkpoint had been written yet".into(),
                 };
-                bail!("the loss became non-finite at step {}; training stopped; {kept}", step + 1);
+                bail!(
+                    "the loss became non-finite at step {}; training stopped; {kept}",
+                    step + 1
+                );
             }
-            writeln!(f, "{},{loss:.6},{norm:.6},{:.6e},{wall:.2}", step + 1, self.trainer.hyper.lr_at(step))?;
+            writeln!(
+                f,
+                "{},{loss:.6},{norm:.6},{:.6e},{wall:.2}",
+                step + 1,
+                self.trainer.hyper.lr_at(step)
+            )?;
             self.losses.push((step + 1, loss));
             last = loss;
         }
@@ -128,7 +157,11 @@ fn progress_bar(start: u64, total: u64) -> indicatif::ProgressBar {
 fn cpu_notice(cfg: &UNetConfig, batch: usize) -> String {
     // ~3x the forward FLOPs per image, at the ~5-10 GFLOP/s lavapipe reaches on 2 cores.
     let levels = cfg.block_out_channels.len();
-    let gflop = 3.0 * 3.0 * batch as f64 * (cfg.block_out_channels[0] as f64 / 64.0).powi(2) * (cfg.sample_size as f64 / 32.0).powi(2)
+    let gflop = 3.0
+        * 3.0
+        * batch as f64
+        * (cfg.block_out_channels[0] as f64 / 64.0).powi(2)
+        * (cfg.sample_size as f64 / 32.0).powi(2)
         * if levels > 3 { 4.0 } else { 1.0 };
     format!(
         "note: running on a CPU adapter (software Vulkan); expect roughly {:.0}-{:.0} s per step at batch {batch}. A GPU is ~1000x faster.",
@@ -148,9 +181,19 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
                 .with_context(|| format!("{}: training options in the metadata", path.display()))?;
             // Everything that decides the data order, noise and updates comes from the
             // checkpoint; the length of the run and where outputs go come from the command line.
-            opts = TrainOptions { steps: opts.steps, out: opts.out, sample_every: opts.sample_every, checkpoint_every: opts.checkpoint_every, ..saved };
+            opts = TrainOptions {
+                steps: opts.steps,
+                out: opts.out,
+                sample_every: opts.sample_every,
+                checkpoint_every: opts.checkpoint_every,
+                ..saved
+            };
             if ck.step >= opts.steps {
-                bail!("the checkpoint is already at step {} of {}; pass a larger --steps to continue", ck.step, opts.steps);
+                bail!(
+                    "the checkpoint is already at step {} of {}; pass a larger --steps to continue",
+                    ck.step,
+                    opts.steps
+                );
             }
             start = ck.step;
             wall_offset = ck.train_state["wall_time_s"].as_f64().unwrap_or(0.0);
@@ -159,7 +202,8 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
         }
         None => None,
     };
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("cannot create {}", opts.out.display()))?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("cannot create {}", opts.out.display()))?;
     let data = Arc::new(load_data(&opts)?);
     let trainer = Trainer::new(gpu, &opts.config, opts.hyper.clone(), resumed.as_ref());
     drop(resumed);
@@ -176,7 +220,10 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
     if gpu.is_cpu() {
         eprintln!("{}", cpu_notice(&opts.config, opts.hyper.batch_size));
     }
-    crate::checkpoint::write_atomic(&opts.out.join("config.json"), opts.config.to_json().as_bytes())?;
+    crate::checkpoint::write_atomic(
+        &opts.out.join("config.json"),
+        opts.config.to_json().as_bytes(),
+    )?;
     let metrics_path = opts.out.join("metrics.csv");
     let mut losses = Vec::new();
     if start == 0 || !metrics_path.exists() {
@@ -187,7 +234,12 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
         let mut kept = String::from("step,loss,grad_norm,lr,wall_time_s\n");
         for line in text.lines().skip(1) {
             let mut cols = line.split(',');
-            let (Some(s), Some(l)) = (cols.next().and_then(|s| s.parse::<u64>().ok()), cols.next().and_then(|l| l.parse::<f64>().ok())) else { continue };
+            let (Some(s), Some(l)) = (
+                cols.next().and_then(|s| s.parse::<u64>().ok()),
+                cols.next().and_then(|l| l.parse::<f64>().ok()),
+            ) else {
+                continue;
+            };
             if s <= start {
                 kept.push_str(line);
                 kept.push('\n');
@@ -218,9 +270,20 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
         started: Instant::now(),
         wall_offset,
     };
-    let loader = Loader::spawn(data.clone(), start, opts.steps, opts.hyper.batch_size, opts.hyper.seed, opts.flip);
+    let loader = Loader::spawn(
+        data.clone(),
+        start,
+        opts.steps,
+        opts.hyper.batch_size,
+        opts.hyper.seed,
+        opts.flip,
+    );
     let bar = progress_bar(start, opts.steps);
-    let log_every = if gpu.is_cpu() { 1 } else { 16.min(METRIC_SLOTS as u64) };
+    let log_every = if gpu.is_cpu() {
+        1
+    } else {
+        16.min(METRIC_SLOTS as u64)
+    };
     let mut logged = start;
     let mut step = start;
     while step < opts.steps {

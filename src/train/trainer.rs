@@ -69,12 +69,22 @@ pub fn layout_of(config: &UNetConfig) -> Layout {
 
 impl Trainer {
     /// A fresh model (paper initialisation), or the state of `resume`.
-    pub fn new(gpu: &Gpu, config: &UNetConfig, hyper: Hyper, resume: Option<&Checkpoint>) -> Trainer {
+    pub fn new(
+        gpu: &Gpu,
+        config: &UNetConfig,
+        hyper: Hyper,
+        resume: Option<&Checkpoint>,
+    ) -> Trainer {
         let model = UNet::new(config);
         let layout = Layout::new(&model.registry);
         let total = layout.total;
         let (weights, ema, m, v) = match resume {
-            Some(ck) => (ck.weights.clone(), ck.ema.clone(), ck.adam_m.clone(), ck.adam_v.clone()),
+            Some(ck) => (
+                ck.weights.clone(),
+                ck.ema.clone(),
+                ck.adam_m.clone(),
+                ck.adam_v.clone(),
+            ),
             None => {
                 let w = layout.initial_values(hyper.seed);
                 (w.clone(), w, vec![0.0; total], vec![0.0; total])
@@ -106,12 +116,22 @@ impl Trainer {
         let shape = [b, cfg.in_channels, cfg.sample_size, cfg.sample_size];
         let seed = self.hyper.seed;
         let x0 = Tensor::from_slice(&self.gpu, &shape, x0);
-        let t = rng::randint(&self.gpu, b, self.schedule.steps() as u32, seed, crate::streams::timesteps(step));
+        let t = rng::randint(
+            &self.gpu,
+            b,
+            self.schedule.steps() as u32,
+            seed,
+            crate::streams::timesteps(step),
+        );
         let eps = rng::normal(&self.gpu, &shape, seed, crate::streams::noise(step));
         let x_t = diffusion::q_sample(&x0, &eps, &t, &self.sqrt_abar, &self.sqrt_one_minus_abar);
 
         self.store.zero_grads();
-        let mode = Mode { training: true, seed, step };
+        let mode = Mode {
+            training: true,
+            seed,
+            step,
+        };
         let (pred, tape) = self.model.forward(&self.store, &x_t, &t, mode);
         let loss = reduce::mse_loss(&pred, &eps);
         let d_pred = reduce::mse_loss_backward(&pred, &eps);
@@ -128,8 +148,20 @@ impl Trainer {
             weight_decay: 0.0,
             max_grad_norm: self.hyper.grad_clip as f32,
         };
-        optim::adam_step(&self.store.values, grads, &self.adam_m, &self.adam_v, &sumsq, &adam, step + 1);
-        optim::ema_update(&self.ema, &self.store.values, self.hyper.ema_at(step) as f32);
+        optim::adam_step(
+            &self.store.values,
+            grads,
+            &self.adam_m,
+            &self.adam_v,
+            &sumsq,
+            &adam,
+            step + 1,
+        );
+        optim::ema_update(
+            &self.ema,
+            &self.store.values,
+            self.hyper.ema_at(step) as f32,
+        );
         let slot = (step as usize % METRIC_SLOTS) * 2;
         loss.copy_into_at(&self.metrics, slot);
         sumsq.copy_into_at(&self.metrics, slot + 1);

@@ -22,7 +22,12 @@ pub fn assert_all_pass(checks: Vec<Check>) {
     let failed: Vec<String> = checks
         .iter()
         .filter(|c| !c.passed())
-        .map(|c| format!("{} {}: err {:.3e} > tol {:.1e}", c.op, c.shape, c.max_rel_err, c.tolerance))
+        .map(|c| {
+            format!(
+                "{} {}: err {:.3e} > tol {:.1e}",
+                c.op, c.shape, c.max_rel_err, c.tolerance
+            )
+        })
         .collect();
     assert!(failed.is_empty(), "failing checks:\n{}", failed.join("\n"));
 }
