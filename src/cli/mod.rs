@@ -2,6 +2,7 @@
 
 mod export;
 mod info;
+mod memory;
 mod predict;
 mod sample;
 mod selftest;
@@ -62,6 +63,8 @@ enum Command {
     Predict(predict::PredictArgs),
     /// Write a checkpoint's (EMA) weights as a diffusers model folder
     Export(export::ExportArgs),
+    /// The GPU memory a training step needs (recorded, not run)
+    Memory(memory::MemoryArgs),
 }
 
 /// Parses the arguments and runs the command; errors come back as one line for `main`.
@@ -74,5 +77,6 @@ pub fn main() -> Result<()> {
         Command::Sample(a) => sample::run(&cli.device, a),
         Command::Predict(a) => predict::run(&cli.device, a),
         Command::Export(a) => export::run(a),
+        Command::Memory(a) => memory::run(&cli.device, a),
     }
 }

@@ -10,7 +10,7 @@ use crate::checkpoint::load_model;
 use crate::diffusion::sampler::{sample_batch, Method, SampleOptions};
 use crate::diffusion::{Schedule, Variance};
 use crate::model::unet::UNet;
-use crate::model::{Layout, ParamStore, UNetConfig};
+use crate::model::{Layout, ParamStore};
 use crate::report::grid;
 use crate::{Gpu, Tensor};
 
@@ -57,13 +57,11 @@ pub struct SampleArgs {
 }
 
 /// The largest batch whose biggest activation fits one storage binding, capped.
-fn default_batch(gpu: &Gpu, cfg: &UNetConfig) -> usize {
+fn default_batch(gpu: &Gpu, model: &UNet) -> usize {
     if gpu.is_cpu() {
         return 8;
     }
-    let px = cfg.sample_size * cfg.sample_size;
-    let widest = cfg.block_out_channels.iter().max().unwrap() * 3;
-    let per_image = (widest * px * 4) as u64;
+    let per_image = model.largest_activation_per_image() as u64 * 4;
     let fit = gpu.limits().max_storage_buffer_binding_size / per_image.max(1);
     fit.clamp(1, 256) as usize
 }
@@ -102,8 +100,9 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
     };
     let batch = a
         .batch_size
-        .unwrap_or_else(|| default_batch(&gpu, &loaded.config))
+        .unwrap_or_else(|| default_batch(&gpu, &model))
         .min(a.n);
+    crate::train::check_fits(&gpu, &loaded.config, batch)?;
     let schedule = Schedule::ddpm();
     let steps_per_batch = match method {
         Method::Ddpm { .. } => schedule.steps(),

@@ -5,11 +5,16 @@ use std::collections::HashMap;
 
 use super::context::MemoryStats;
 
-/// Storage buffers are rounded up to a size class: powers of two and 1.5x powers of two,
-/// so at most a third of a buffer is slack.
+/// Storage buffers are rounded up to a size class so they can be reused by tensors of similar
+/// size: powers of two and 1.5x powers of two for small buffers (at most a third slack), and
+/// multiples of 1/8 of the power of two above 1 MiB (at most 12.5% slack on big tensors such
+/// as the flat parameter buffers).
 pub(crate) fn size_class(bytes: u64) -> u64 {
     let bytes = bytes.max(256);
     let p = bytes.next_power_of_two();
+    if bytes > 1 << 20 {
+        return bytes.next_multiple_of(p / 8);
+    }
     let three_quarters = p / 4 * 3;
     if bytes <= three_quarters && p >= 1024 {
         three_quarters
@@ -114,6 +119,9 @@ mod tests {
             let c = size_class(bytes);
             assert!(c >= bytes && c >= 256);
             assert!(c < bytes.max(256) * 2, "{bytes} -> {c}");
+            if bytes > 1 << 20 {
+                assert!(c as f64 <= bytes as f64 * 1.125, "{bytes} -> {c}");
+            }
         }
     }
 }

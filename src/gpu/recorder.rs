@@ -205,6 +205,16 @@ impl Recorder {
         );
     }
 
+    /// Forgets the pending encoder and staged bytes without submitting.
+    pub fn discard(&mut self) {
+        self.end_pass();
+        self.encoder = None;
+        for chunk in &mut self.arena {
+            chunk.bytes.clear();
+        }
+        self.current = 0;
+    }
+
     /// Finishes the encoder, writes the arena, submits. One command buffer per call.
     pub fn submit(&mut self, queue: &wgpu::Queue) {
         self.end_pass();

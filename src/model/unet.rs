@@ -218,6 +218,22 @@ impl UNet {
         }
     }
 
+    /// Elements per image of the largest activation (the widest channel concat of the up path),
+    /// which must fit one storage binding of the adapter.
+    pub fn largest_activation_per_image(&self) -> usize {
+        let cfg = &self.config;
+        let levels = cfg.block_out_channels.len();
+        let mut largest = cfg.in_channels.max(cfg.out_channels) * cfg.sample_size * cfg.sample_size;
+        for (i, level) in self.up.iter().enumerate() {
+            let side = cfg.sample_size >> (levels - 1 - i);
+            for r in &level.resnets {
+                let widest = r.in_channels.max(r.out_channels);
+                largest = largest.max(widest * side * side);
+            }
+        }
+        largest
+    }
+
     /// Number of parameters (35,746,307 for the cifar10 preset).
     pub fn parameter_count(&self) -> usize {
         self.registry.count()

@@ -22,6 +22,8 @@ pub struct ResnetBlock {
     pub dropout: f32,
     /// Index among the model's residual blocks: selects its dropout random stream.
     pub index: usize,
+    pub in_channels: usize,
+    pub out_channels: usize,
 }
 
 pub struct ResnetSaved<T: TensorOps> {
@@ -65,6 +67,8 @@ impl ResnetBlock {
             }),
             dropout: dropout as f32,
             index,
+            in_channels: cin,
+            out_channels: cout,
         }
     }
 

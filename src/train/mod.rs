@@ -170,6 +170,22 @@ fn cpu_notice(cfg: &UNetConfig, batch: usize) -> String {
     )
 }
 
+/// Errors (instead of failing inside a kernel) when the batch's largest activation exceeds
+/// what the adapter can bind as one storage buffer.
+pub fn check_fits(gpu: &Gpu, config: &UNetConfig, batch: usize) -> Result<()> {
+    let per_image = crate::model::unet::UNet::new(config).largest_activation_per_image() as u64 * 4;
+    let limit = gpu.limits().max_storage_buffer_binding_size;
+    if per_image * batch as u64 > limit {
+        bail!(
+            "batch size {batch} needs a {} MiB activation, but this adapter binds at most {} MiB per buffer: use a batch size of at most {}",
+            per_image * batch as u64 >> 20,
+            limit >> 20,
+            (limit / per_image).max(1)
+        );
+    }
+    Ok(())
+}
+
 /// Runs `ddpm train`. `resume`: a checkpoint to continue from.
 pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<()> {
     let mut start = 0;

@@ -111,6 +111,12 @@ impl Trainer {
     /// Records and submits step `step` (0-based) on the batch `x0` ([B, C, H, W] in [-1, 1]).
     /// Its loss and gradient norm land in metric slot `step % METRIC_SLOTS`.
     pub fn step(&self, step: u64, x0: &[f32]) {
+        self.record_step(step, x0);
+        self.gpu.flush();
+    }
+
+    /// Records the step without submitting it (see [`Trainer::step`]).
+    pub fn record_step(&self, step: u64, x0: &[f32]) {
         let cfg = &self.model.config;
         let b = self.hyper.batch_size;
         let shape = [b, cfg.in_channels, cfg.sample_size, cfg.sample_size];
@@ -165,7 +171,6 @@ impl Trainer {
         let slot = (step as usize % METRIC_SLOTS) * 2;
         loss.copy_into_at(&self.metrics, slot);
         sumsq.copy_into_at(&self.metrics, slot + 1);
-        self.gpu.flush();
     }
 
     /// Reads (loss, gradient norm) of steps `from..to` (at most METRIC_SLOTS steps back).
