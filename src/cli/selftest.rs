@@ -15,13 +15,13 @@ pub fn run(device: &DeviceArgs) -> Result<()> {
     );
     let checks = crate::selftest::all_checks(&gpu);
     println!(
-        "{:<36} {:<26} {:>12} {:>9}  result",
+        "{:<48} {:<26} {:>12} {:>9}  result",
         "op", "shape", "max rel err", "tol"
     );
     for c in &checks {
         let verdict = if c.passed() { "pass" } else { "FAIL" };
         println!(
-            "{:<36} {:<26} {:>12.3e} {:>9.1e}  {verdict}",
+            "{:<48} {:<26} {:>12.3e} {:>9.1e}  {verdict}",
             c.op, c.shape, c.max_rel_err, c.tolerance
         );
     }
