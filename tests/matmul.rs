@@ -20,8 +20,17 @@ fn kernels_match_reference() {
 
 const H: f64 = 1e-6;
 
-fn fd_check(name: &str, inputs: &mut [Vec<f64>], grads: &[Vec<f64>], loss: &dyn Fn(&[Vec<f64>]) -> f64) {
-    let scale = grads.iter().flatten().fold(0.0f64, |m, g| m.max(g.abs())).max(1e-12);
+fn fd_check(
+    name: &str,
+    inputs: &mut [Vec<f64>],
+    grads: &[Vec<f64>],
+    loss: &dyn Fn(&[Vec<f64>]) -> f64,
+) {
+    let scale = grads
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, g| m.max(g.abs()))
+        .max(1e-12);
     let mut worst = 0.0f64;
     for t in 0..inputs.len() {
         for i in 0..inputs[t].len() {
@@ -37,7 +46,10 @@ fn fd_check(name: &str, inputs: &mut [Vec<f64>], grads: &[Vec<f64>], loss: &dyn 
     }
     // The losses are (multi)linear in each input, so central differences are exact up to
     // rounding: about 1e-16 * |L| / h relative.
-    assert!(worst < 1e-6, "{name}: finite differences disagree with the backward pass (rel err {worst:.2e})");
+    assert!(
+        worst < 1e-6,
+        "{name}: finite differences disagree with the backward pass (rel err {worst:.2e})"
+    );
 }
 
 fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -49,9 +61,19 @@ fn reference_linear_backward_matches_finite_differences() {
     let mut rng = Rng::new(11);
     let (rows, fan_in, fan_out) = (5, 4, 3);
     let g = rng.normal_vec(rows * fan_out);
-    let mut inputs = vec![rng.normal_vec(rows * fan_in), rng.normal_vec(fan_out * fan_in), rng.normal_vec(fan_out)];
-    let (dx, dw, db) = reference::linear_backward(&g, &inputs[0], &inputs[1], rows, fan_in, fan_out);
-    let loss = |v: &[Vec<f64>]| dot(&g, &reference::linear(&v[0], &v[1], Some(&v[2]), rows, fan_in, fan_out));
+    let mut inputs = vec![
+        rng.normal_vec(rows * fan_in),
+        rng.normal_vec(fan_out * fan_in),
+        rng.normal_vec(fan_out),
+    ];
+    let (dx, dw, db) =
+        reference::linear_backward(&g, &inputs[0], &inputs[1], rows, fan_in, fan_out);
+    let loss = |v: &[Vec<f64>]| {
+        dot(
+            &g,
+            &reference::linear(&v[0], &v[1], Some(&v[2]), rows, fan_in, fan_out),
+        )
+    };
     fd_check("linear", &mut inputs, &[dx, dw, db], &loss);
 }
 
@@ -63,10 +85,25 @@ fn reference_matmul_backward_matches_finite_differences() {
         for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
             let batch = batch_a.max(batch_b);
             let g = rng.normal_vec(batch * m * n);
-            let mut inputs = vec![rng.normal_vec(batch_a * m * k), rng.normal_vec(batch_b * k * n)];
-            let (da, db) = reference::matmul_backward(&inputs[0], &inputs[1], &g, batch_a, batch_b, m, k, n, ta, tb);
-            let loss = |v: &[Vec<f64>]| dot(&g, &reference::matmul(&v[0], &v[1], batch_a, batch_b, m, k, n, ta, tb));
-            fd_check(&format!("matmul batch {batch_a}/{batch_b} ta={ta} tb={tb}"), &mut inputs, &[da, db], &loss);
+            let mut inputs = vec![
+                rng.normal_vec(batch_a * m * k),
+                rng.normal_vec(batch_b * k * n),
+            ];
+            let (da, db) = reference::matmul_backward(
+                &inputs[0], &inputs[1], &g, batch_a, batch_b, m, k, n, ta, tb,
+            );
+            let loss = |v: &[Vec<f64>]| {
+                dot(
+                    &g,
+                    &reference::matmul(&v[0], &v[1], batch_a, batch_b, m, k, n, ta, tb),
+                )
+            };
+            fd_check(
+                &format!("matmul batch {batch_a}/{batch_b} ta={ta} tb={tb}"),
+                &mut inputs,
+                &[da, db],
+                &loss,
+            );
         }
     }
 }
@@ -78,12 +115,30 @@ fn reference_bias_backward_matches_finite_differences() {
     let a = rng.normal_vec(batch * m * k);
     let b = rng.normal_vec(k * n);
     for along in [reference::BiasAlong::N, reference::BiasAlong::M] {
-        let len = if along == reference::BiasAlong::N { n } else { m };
+        let len = if along == reference::BiasAlong::N {
+            n
+        } else {
+            m
+        };
         let g = rng.normal_vec(batch * m * n);
         let mut inputs = vec![rng.normal_vec(len)];
         let db = reference::bias_backward(&g, batch, m, n, along);
         let loss = |v: &[Vec<f64>]| {
-            dot(&g, &reference::matmul_bias(&a, &b, batch, 1, m, k, n, false, false, Some((&v[0], along))))
+            dot(
+                &g,
+                &reference::matmul_bias(
+                    &a,
+                    &b,
+                    batch,
+                    1,
+                    m,
+                    k,
+                    n,
+                    false,
+                    false,
+                    Some((&v[0], along)),
+                ),
+            )
         };
         fd_check(&format!("bias along {along:?}"), &mut inputs, &[db], &loss);
     }
@@ -97,15 +152,19 @@ fn reference_bias_backward_matches_finite_differences() {
 fn subgroup_module_validates_and_translates() {
     let shader = ddpm::ops::matmul::subgroup_shader();
     let module = naga::front::wgsl::parse_str(shader.source).expect("subgroup module parses");
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-        .validate(&module)
-        .expect("subgroup module validates");
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .expect("subgroup module validates");
     for (ta, tb) in [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)] {
         let mut constants = naga::back::PipelineConstants::default();
         constants.insert("TA".to_string(), ta);
         constants.insert("TB".to_string(), tb);
         let (module, info) =
-            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants).expect("overrides");
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .expect("overrides");
         naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
     }
     // The first module must not use subgroup operations (it has to load on every device).
@@ -132,11 +191,14 @@ struct Params {
 
 /// A raw device with the SUBGROUP feature, if the first Vulkan/any adapter offers 8-wide ones.
 fn subgroup_device() -> Option<(wgpu::Device, wgpu::Queue)> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
     let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     let adapter = adapters.into_iter().find(|a| {
         let info = a.get_info();
-        a.features().contains(wgpu::Features::SUBGROUP) && info.subgroup_min_size == 8 && info.subgroup_max_size == 8
+        a.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size == 8
+            && info.subgroup_max_size == 8
     })?;
     pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: None,
@@ -154,7 +216,9 @@ fn upload(device: &wgpu::Device, data: &[f32]) -> wgpu::Buffer {
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: None,
         contents: bytemuck::cast_slice(data),
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST,
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
     })
 }
 
@@ -168,7 +232,8 @@ fn download(device: &wgpu::Device, queue: &wgpu::Queue, buf: &wgpu::Buffer) -> V
     let mut enc = device.create_command_encoder(&Default::default());
     enc.copy_buffer_to_buffer(buf, 0, &rb, 0, buf.size());
     queue.submit([enc.finish()]);
-    rb.slice(..).map_async(wgpu::MapMode::Read, |r| r.expect("map"));
+    rb.slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.expect("map"));
     device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
     let out = bytemuck::cast_slice(&rb.slice(..).get_mapped_range().unwrap()).to_vec();
     rb.unmap();
@@ -196,7 +261,10 @@ fn run_subgroup_kernel(
         layout: None,
         module,
         entry_point: Some("mm_cpu_sg"),
-        compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, zero_initialize_workgroup_memory: false },
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &constants,
+            zero_initialize_workgroup_memory: false,
+        },
         cache: None,
     });
     let row_tiles = m.div_ceil(32);
@@ -216,11 +284,19 @@ fn run_subgroup_kernel(
         contents: bytemuck::bytes_of(&p),
         usage: wgpu::BufferUsages::UNIFORM,
     });
-    let (o, a, b, bias) = (upload(device, out0), upload(device, a), upload(device, b), upload(device, bias));
+    let (o, a, b, bias) = (
+        upload(device, out0),
+        upload(device, a),
+        upload(device, b),
+        upload(device, bias),
+    );
     let entries: Vec<wgpu::BindGroupEntry> = [&pbuf, &o, &a, &b, &bias]
         .iter()
         .enumerate()
-        .map(|(i, buf)| wgpu::BindGroupEntry { binding: i as u32, resource: buf.as_entire_binding() })
+        .map(|(i, buf)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: buf.as_entire_binding(),
+        })
         .collect();
     let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
         label: None,
@@ -255,7 +331,8 @@ fn subgroup_kernel_matches_reference() {
     });
     let mut rng = Rng::new(21);
     let f32v = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-    let mut normal = |n: usize| -> Vec<f64> { rng.normal_vec(n).iter().map(|&x| x as f32 as f64).collect() };
+    let mut normal =
+        |n: usize| -> Vec<f64> { rng.normal_vec(n).iter().map(|&x| x as f32 as f64).collect() };
     // (batch_a, batch_b, m, k, n, ta, tb, flags): flags bit 0 accumulate, 1 bias N, 2 bias M.
     let cases = [
         (1, 1, 44, 36, 76, false, false, 0u32),
@@ -276,7 +353,11 @@ fn subgroup_kernel_matches_reference() {
         let a = normal(batch_a * m * k);
         let b = normal(batch_b * k * n);
         let bias = normal(if flags & 4 != 0 { m } else { n });
-        let out0 = if flags & 1 != 0 { normal(batch * m * n) } else { vec![f64::NAN; batch * m * n] };
+        let out0 = if flags & 1 != 0 {
+            normal(batch * m * n)
+        } else {
+            vec![f64::NAN; batch * m * n]
+        };
         let along = if flags & 2 != 0 {
             Some((&bias[..], reference::BiasAlong::N))
         } else if flags & 4 != 0 {
@@ -334,9 +415,14 @@ fn probe() {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
     desc.backends = wgpu::Backends::VULKAN;
     let instance = wgpu::Instance::new(desc);
-    let adapter = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).swap_remove(0);
+    let adapter =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).swap_remove(0);
     let features = adapter.features() & wgpu::Features::SUBGROUP;
-    println!("adapter {} subgroup={}", adapter.get_info().name, !features.is_empty());
+    println!(
+        "adapter {} subgroup={}",
+        adapter.get_info().name,
+        !features.is_empty()
+    );
     let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: None,
         required_features: features,
@@ -354,7 +440,8 @@ fn probe() {
     let av: Vec<f32> = (0..n * n).map(|_| rng.normal() as f32).collect();
     let bv: Vec<f32> = (0..n * n).map(|_| rng.normal() as f32).collect();
     use wgpu::util::DeviceExt;
-    let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+    let storage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
     let mk = |d: &[f32]| {
         device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
@@ -390,7 +477,16 @@ fn probe() {
             },
             cache: None,
         });
-        let p = Params { m: n as u32, n: n as u32, k: n as u32, flags: 0, a_bs: 0, b_bs: 0, zsplit: 1, gx: n.div_ceil(tm) as u32 };
+        let p = Params {
+            m: n as u32,
+            n: n as u32,
+            k: n as u32,
+            flags: 0,
+            a_bs: 0,
+            b_bs: 0,
+            zsplit: 1,
+            gx: n.div_ceil(tm) as u32,
+        };
         let pbuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: None,
             contents: bytemuck::bytes_of(&p),
@@ -398,11 +494,21 @@ fn probe() {
         });
         let layout = pipeline.get_bind_group_layout(0);
         let nb: usize = env("PROBE_BINDS", "4").parse().unwrap();
-        let mut entries = vec![wgpu::BindGroupEntry { binding: 0, resource: pbuf.as_entire_binding() }];
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: pbuf.as_entire_binding(),
+        }];
         for (i, buf) in [&o, &a, &b, &bias].iter().enumerate().take(nb) {
-            entries.push(wgpu::BindGroupEntry { binding: i as u32 + 1, resource: buf.as_entire_binding() });
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: buf.as_entire_binding(),
+            });
         }
-        let bg = device.create_bind_group(&wgpu::BindGroupDescriptor { label: None, layout: &layout, entries: &entries });
+        let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
         let run = |times: usize| {
             let mut enc = device.create_command_encoder(&Default::default());
             {
@@ -433,7 +539,8 @@ fn probe() {
         queue.submit([enc.finish()]);
         rb.slice(..).map_async(wgpu::MapMode::Read, |_| ());
         device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-        let out: Vec<f32> = bytemuck::cast_slice(&rb.slice(..).get_mapped_range().unwrap()).to_vec();
+        let out: Vec<f32> =
+            bytemuck::cast_slice(&rb.slice(..).get_mapped_range().unwrap()).to_vec();
         rb.unmap();
         let mut err = 0.0f64;
         for s in 0..64 {

@@ -39,11 +39,20 @@ pub fn subgroup_shader() -> Shader {
     static SOURCE: OnceLock<&'static str> = OnceLock::new();
     let source = SOURCE.get_or_init(|| {
         let all = SHADER.source;
-        let start = all.find(SUBGROUP_BEGIN).expect("matmul.wgsl: subgroup module start marker") + SUBGROUP_BEGIN.len();
-        let end = all[start..].find(SUBGROUP_END).expect("matmul.wgsl: subgroup module end marker") + start;
+        let start = all
+            .find(SUBGROUP_BEGIN)
+            .expect("matmul.wgsl: subgroup module start marker")
+            + SUBGROUP_BEGIN.len();
+        let end = all[start..]
+            .find(SUBGROUP_END)
+            .expect("matmul.wgsl: subgroup module end marker")
+            + start;
         all[start..end].to_string().leak()
     });
-    Shader { name: "matmul_subgroup", source }
+    Shader {
+        name: "matmul_subgroup",
+        source,
+    }
 }
 
 /// Where a fused bias is added: along N (bias `[N]`, added to every row of the `[M, N]` result)
@@ -147,8 +156,14 @@ struct Problem {
 
 fn problem(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Problem {
     let (sa, sb) = (a.shape(), b.shape());
-    assert!(sa.len() >= 2, "matmul: a must have at least 2 dims, got {sa:?}");
-    assert!(sb.len() >= 2, "matmul: b must have at least 2 dims, got {sb:?}");
+    assert!(
+        sa.len() >= 2,
+        "matmul: a must have at least 2 dims, got {sa:?}"
+    );
+    assert!(
+        sb.len() >= 2,
+        "matmul: b must have at least 2 dims, got {sb:?}"
+    );
     let (ra, ca) = (sa[sa.len() - 2], sa[sa.len() - 1]);
     let (rb, cb) = (sb[sb.len() - 2], sb[sb.len() - 1]);
     let (m, k) = if ta { (ca, ra) } else { (ra, ca) };
@@ -162,12 +177,23 @@ fn problem(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Problem {
     let (batch_a, batch_b): (usize, usize) = (lead_a.iter().product(), lead_b.iter().product());
     let (a_batched, b_batched) = (!lead_a.is_empty(), !lead_b.is_empty());
     if a_batched && b_batched {
-        assert_eq!(batch_a, batch_b, "matmul: batch dims differ: a {sa:?}, b {sb:?}");
+        assert_eq!(
+            batch_a, batch_b,
+            "matmul: batch dims differ: a {sa:?}, b {sb:?}"
+        );
     }
     let lead = if a_batched { lead_a } else { lead_b };
     let mut out_shape = lead.to_vec();
     out_shape.extend([m, n]);
-    Problem { batch: batch_a.max(batch_b), a_batched, b_batched, m, k, n, out_shape }
+    Problem {
+        batch: batch_a.max(batch_b),
+        a_batched,
+        b_batched,
+        m,
+        k,
+        n,
+        out_shape,
+    }
 }
 
 /// The shape `matmul(a, b, ta, tb)` returns.
@@ -184,7 +210,13 @@ pub fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Tensor {
 }
 
 /// [`matmul`] with an optional fused bias (see [`BiasAlong`]).
-pub fn matmul_bias(a: &Tensor, b: &Tensor, ta: bool, tb: bool, bias: Option<(&Tensor, BiasAlong)>) -> Tensor {
+pub fn matmul_bias(
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+    bias: Option<(&Tensor, BiasAlong)>,
+) -> Tensor {
     matmul_bias_with(variant(a.gpu()), a, b, ta, tb, bias)
 }
 
@@ -231,7 +263,10 @@ pub fn matmul_into_with(
         pr.out_shape
     );
     for (name, t) in [("a", a), ("b", b)] {
-        assert!(!out.same_buffer(t), "matmul: out must not share a buffer with {name}");
+        assert!(
+            !out.same_buffer(t),
+            "matmul: out must not share a buffer with {name}"
+        );
     }
     let limit = u32::MAX as usize;
     assert!(
@@ -244,9 +279,21 @@ pub fn matmul_into_with(
     let bias_t = match bias {
         Some((t, along)) => {
             let want = if along == BiasAlong::N { pr.n } else { pr.m };
-            assert_eq!(t.numel(), want, "matmul: bias along {along:?} must have {want} elements, has shape {:?}", t.shape());
-            assert!(!out.same_buffer(t), "matmul: out must not share a buffer with the bias");
-            flags |= if along == BiasAlong::N { BIAS_N } else { BIAS_M };
+            assert_eq!(
+                t.numel(),
+                want,
+                "matmul: bias along {along:?} must have {want} elements, has shape {:?}",
+                t.shape()
+            );
+            assert!(
+                !out.same_buffer(t),
+                "matmul: out must not share a buffer with the bias"
+            );
+            flags |= if along == BiasAlong::N {
+                BIAS_N
+            } else {
+                BIAS_M
+            };
             t
         }
         None => {
@@ -262,27 +309,54 @@ pub fn matmul_into_with(
         }
         v => v,
     };
-    let shader = if v == Variant::CpuSubgroup { subgroup_shader() } else { SHADER };
+    let shader = if v == Variant::CpuSubgroup {
+        subgroup_shader()
+    } else {
+        SHADER
+    };
     let (tile_m, tile_n) = v.tile();
     let row_tiles = pr.m.div_ceil(tile_m);
     let zsplit = row_tiles.div_ceil(MAX_GROUPS);
     let gx = row_tiles.div_ceil(zsplit);
     let gy = pr.n.div_ceil(tile_n);
     let gz = pr.batch * zsplit;
-    assert!(gy <= MAX_GROUPS, "matmul: N = {} needs {gy} column tiles (> {MAX_GROUPS})", pr.n);
-    assert!(gz <= MAX_GROUPS, "matmul: batch {} x {zsplit} row-tile groups exceeds {MAX_GROUPS}", pr.batch);
+    assert!(
+        gy <= MAX_GROUPS,
+        "matmul: N = {} needs {gy} column tiles (> {MAX_GROUPS})",
+        pr.n
+    );
+    assert!(
+        gz <= MAX_GROUPS,
+        "matmul: batch {} x {zsplit} row-tile groups exceeds {MAX_GROUPS}",
+        pr.batch
+    );
     let params = Params {
         m: pr.m as u32,
         n: pr.n as u32,
         k: pr.k as u32,
         flags,
-        a_bs: if pr.a_batched { (pr.m * pr.k) as u32 } else { 0 },
-        b_bs: if pr.b_batched { (pr.k * pr.n) as u32 } else { 0 },
+        a_bs: if pr.a_batched {
+            (pr.m * pr.k) as u32
+        } else {
+            0
+        },
+        b_bs: if pr.b_batched {
+            (pr.k * pr.n) as u32
+        } else {
+            0
+        },
         zsplit: zsplit as u32,
         gx: gx as u32,
     };
     let constants = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
-    gpu.launch(&shader, v.entry(), &constants, &params, &[out, a, b, bias_t], [gx as u32, gy as u32, gz as u32]);
+    gpu.launch(
+        &shader,
+        v.entry(),
+        &constants,
+        &params,
+        &[out, a, b, bias_t],
+        [gx as u32, gy as u32, gz as u32],
+    );
 }
 
 const MAX_GROUPS: usize = 65_535;
@@ -296,7 +370,10 @@ pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
         "sum_rows_into: x {:?} does not end in {cols} columns",
         x.shape()
     );
-    assert!(!out.same_buffer(x), "sum_rows_into: out must not share a buffer with x");
+    assert!(
+        !out.same_buffer(x),
+        "sum_rows_into: out must not share a buffer with x"
+    );
     let rows = x.numel() / cols;
     let gpu = out.gpu();
     // Rows per partial sum: few chunks on a CPU (each chunk is one pass over its rows), more on
@@ -307,8 +384,24 @@ pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
     let part = Tensor::uninit(gpu, &[chunks, cols]);
     let gx = cols.div_ceil(64);
     assert!(gx <= MAX_GROUPS, "sum_rows_into: too many columns ({cols})");
-    let p1 = Params { m: rows as u32, n: cols as u32, k: chunk as u32, flags: 0, a_bs: 0, b_bs: 0, zsplit: 1, gx: 0 };
-    gpu.launch(&SHADER, "colsum_partial", &[], &p1, &[&part, x], [gx as u32, chunks as u32, 1]);
+    let p1 = Params {
+        m: rows as u32,
+        n: cols as u32,
+        k: chunk as u32,
+        flags: 0,
+        a_bs: 0,
+        b_bs: 0,
+        zsplit: 1,
+        gx: 0,
+    };
+    gpu.launch(
+        &SHADER,
+        "colsum_partial",
+        &[],
+        &p1,
+        &[&part, x],
+        [gx as u32, chunks as u32, 1],
+    );
     let p2 = Params {
         m: chunks as u32,
         n: cols as u32,
@@ -319,7 +412,14 @@ pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
         zsplit: 1,
         gx: 0,
     };
-    gpu.launch(&SHADER, "colsum_finish", &[], &p2, &[out, &part], [gx as u32, 1, 1]);
+    gpu.launch(
+        &SHADER,
+        "colsum_finish",
+        &[],
+        &p2,
+        &[out, &part],
+        [gx as u32, 1, 1],
+    );
 }
 
 /// y = x @ w^T + bias. x: `[rows.., in]`, w: `[out, in]` (PyTorch Linear layout), bias `[out]`.
@@ -339,7 +439,12 @@ pub fn linear_with(v: Variant, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) ->
 }
 
 fn linear_dims(x: &Tensor, w: &Tensor) -> (usize, usize, usize) {
-    assert_eq!(w.shape().len(), 2, "linear: w must be [out, in], got {:?}", w.shape());
+    assert_eq!(
+        w.shape().len(),
+        2,
+        "linear: w must be [out, in], got {:?}",
+        w.shape()
+    );
     let (fan_out, fan_in) = (w.dim(0), w.dim(1));
     assert!(
         !x.shape().is_empty() && x.dim(-1) == fan_in,
@@ -352,7 +457,13 @@ fn linear_dims(x: &Tensor, w: &Tensor) -> (usize, usize, usize) {
 
 /// Backward of [`linear`]: returns dx = dy @ w (shape of x); accumulates dw += dy^T @ x (over all
 /// leading rows, one product of the flattened `[rows, ..]` matrices) and db += column sums of dy.
-pub fn linear_backward(dy: &Tensor, x: &Tensor, w: &Tensor, dw: &Tensor, db: Option<&Tensor>) -> Tensor {
+pub fn linear_backward(
+    dy: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    dw: &Tensor,
+    db: Option<&Tensor>,
+) -> Tensor {
     linear_backward_with(variant(dy.gpu()), dy, x, w, dw, db)
 }
 
@@ -366,14 +477,29 @@ pub fn linear_backward_with(
     db: Option<&Tensor>,
 ) -> Tensor {
     let (rows, fan_in, fan_out) = linear_dims(x, w);
-    assert_eq!(dy.numel(), rows * fan_out, "linear_backward: dy {:?} does not match x {:?} and w {:?}", dy.shape(), x.shape(), w.shape());
-    assert_eq!(dw.shape(), w.shape(), "linear_backward: dw must have w's shape");
+    assert_eq!(
+        dy.numel(),
+        rows * fan_out,
+        "linear_backward: dy {:?} does not match x {:?} and w {:?}",
+        dy.shape(),
+        x.shape(),
+        w.shape()
+    );
+    assert_eq!(
+        dw.shape(),
+        w.shape(),
+        "linear_backward: dw must have w's shape"
+    );
     let dy2 = dy.reshape(&[rows, fan_out]);
     let x2 = x.reshape(&[rows, fan_in]);
     let dx = matmul_bias_with(v, &dy2, w, false, false, None);
     matmul_into_with(v, dw, &dy2, &x2, true, false, None, true);
     if let Some(db) = db {
-        assert_eq!(db.numel(), fan_out, "linear_backward: db must have {fan_out} elements");
+        assert_eq!(
+            db.numel(),
+            fan_out,
+            "linear_backward: db must have {fan_out} elements"
+        );
         sum_rows_into(db, &dy2, true);
     }
     dx.reshape(x.shape())

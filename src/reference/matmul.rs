@@ -118,8 +118,16 @@ pub fn matmul_backward(
                 let g = dout[p * m * n + i * n + j];
                 for l in 0..k {
                     // out[i,j] += A[i,l] * B[l,j]
-                    let ai = if ta { abase + l * m + i } else { abase + i * k + l };
-                    let bi = if tb { bbase + j * k + l } else { bbase + l * n + j };
+                    let ai = if ta {
+                        abase + l * m + i
+                    } else {
+                        abase + i * k + l
+                    };
+                    let bi = if tb {
+                        bbase + j * k + l
+                    } else {
+                        bbase + l * n + j
+                    };
                     da[ai] += g * b[bi];
                     db[bi] += g * a[ai];
                 }
@@ -150,7 +158,14 @@ pub fn bias_backward(dout: &[f64], batch: usize, m: usize, n: usize, along: Bias
 
 /// `y = x @ w^T + bias`: x `[rows, fan_in]`, w `[fan_out, fan_in]` (PyTorch Linear layout),
 /// bias `[fan_out]`; y `[rows, fan_out]`.
-pub fn linear(x: &[f64], w: &[f64], bias: Option<&[f64]>, rows: usize, fan_in: usize, fan_out: usize) -> Vec<f64> {
+pub fn linear(
+    x: &[f64],
+    w: &[f64],
+    bias: Option<&[f64]>,
+    rows: usize,
+    fan_in: usize,
+    fan_out: usize,
+) -> Vec<f64> {
     assert_eq!(x.len(), rows * fan_in, "x has the wrong length");
     assert_eq!(w.len(), fan_out * fan_in, "w has the wrong length");
     let mut y = vec![0.0; rows * fan_out];

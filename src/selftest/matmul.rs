@@ -86,7 +86,16 @@ fn product(
     } else {
         Tensor::uninit(gpu, &out_shape)
     };
-    mm::matmul_into_with(v, &out, &a, &b, ta, tb, bias.map(|along| (&bt, along)), accumulate);
+    mm::matmul_into_with(
+        v,
+        &out,
+        &a,
+        &b,
+        ta,
+        tb,
+        bias.map(|along| (&bt, along)),
+        accumulate,
+    );
     let mut op = format!("matmul[{}] ta={} tb={}", name(v), ta as u8, tb as u8);
     if let Some(along) = bias {
         op.push_str(&format!(" bias={along:?}"));
@@ -98,7 +107,14 @@ fn product(
     compare(op, shape, &out.to_vec(), &want, TOL)
 }
 
-fn linear_checks(gpu: &Gpu, rng: &mut Rng, v: Variant, lead: &[usize], fan_in: usize, fan_out: usize) -> Vec<Check> {
+fn linear_checks(
+    gpu: &Gpu,
+    rng: &mut Rng,
+    v: Variant,
+    lead: &[usize],
+    fan_in: usize,
+    fan_out: usize,
+) -> Vec<Check> {
     let rows: usize = lead.iter().product();
     let mut xs = lead.to_vec();
     xs.push(fan_in);
@@ -118,21 +134,49 @@ fn linear_checks(gpu: &Gpu, rng: &mut Rng, v: Variant, lead: &[usize], fan_in: u
     let y_ref = reference::linear(&xv, &wv, Some(&bv), rows, fan_in, fan_out);
     let dx = mm::linear_backward_with(v, &dy, &x, &w, &dw, Some(&db));
     assert_eq!(dx.shape(), x.shape(), "linear_backward dx shape");
-    let (dx_ref, dw_ref, db_ref) = reference::linear_backward(&dyv, &xv, &wv, rows, fan_in, fan_out);
+    let (dx_ref, dw_ref, db_ref) =
+        reference::linear_backward(&dyv, &xv, &wv, rows, fan_in, fan_out);
     let dw_want: Vec<f64> = dw_ref.iter().zip(&dw0).map(|(g, o)| g + o).collect();
     let db_want: Vec<f64> = db_ref.iter().zip(&db0).map(|(g, o)| g + o).collect();
     vec![
-        compare(format!("linear[{tag}]"), shape.clone(), &y.to_vec(), &y_ref, TOL),
-        compare(format!("linear_backward dx[{tag}]"), shape.clone(), &dx.to_vec(), &dx_ref, TOL),
-        compare(format!("linear_backward dw+=[{tag}]"), shape.clone(), &dw.to_vec(), &dw_want, TOL),
-        compare(format!("linear_backward db+=[{tag}]"), shape, &db.to_vec(), &db_want, TOL),
+        compare(
+            format!("linear[{tag}]"),
+            shape.clone(),
+            &y.to_vec(),
+            &y_ref,
+            TOL,
+        ),
+        compare(
+            format!("linear_backward dx[{tag}]"),
+            shape.clone(),
+            &dx.to_vec(),
+            &dx_ref,
+            TOL,
+        ),
+        compare(
+            format!("linear_backward dw+=[{tag}]"),
+            shape.clone(),
+            &dw.to_vec(),
+            &dw_want,
+            TOL,
+        ),
+        compare(
+            format!("linear_backward db+=[{tag}]"),
+            shape,
+            &db.to_vec(),
+            &db_want,
+            TOL,
+        ),
     ]
 }
 
 /// The variants this adapter can run (`CpuSubgroup` only with 8-wide subgroups; elsewhere it
 /// would silently fall back to `Cpu`, which is checked anyway).
 pub fn variants(gpu: &Gpu) -> Vec<Variant> {
-    Variant::ALL.into_iter().filter(|&v| v != Variant::CpuSubgroup || mm::subgroup_kernel_available(gpu)).collect()
+    Variant::ALL
+        .into_iter()
+        .filter(|&v| v != Variant::CpuSubgroup || mm::subgroup_kernel_available(gpu))
+        .collect()
 }
 
 pub fn checks(gpu: &Gpu) -> Vec<Check> {
@@ -144,26 +188,161 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
         for t in combos {
             // Odd sizes (every kernel's edges; mm_cpu_sg falls back to mm_cpu here), then sizes
             // mm_cpu_sg takes but that are not multiples of its 32 x 64 tile.
-            out.push(product(gpu, rng, v, (37, 53, 29), (None, None), t, None, false));
-            out.push(product(gpu, rng, v, (44, 36, 76), (None, None), t, None, false));
+            out.push(product(
+                gpu,
+                rng,
+                v,
+                (37, 53, 29),
+                (None, None),
+                t,
+                None,
+                false,
+            ));
+            out.push(product(
+                gpu,
+                rng,
+                v,
+                (44, 36, 76),
+                (None, None),
+                t,
+                None,
+                false,
+            ));
         }
         // mm_cpu_sg with ta and K % 4 != 0 (its zero-filled K tail).
-        out.push(product(gpu, rng, v, (40, 37, 68), (None, None), (true, false), None, false));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (40, 37, 68),
+            (None, None),
+            (true, false),
+            None,
+            false,
+        ));
         // Batched, and each operand broadcast over the other's batch.
-        out.push(product(gpu, rng, v, (21, 12, 36), (Some(3), Some(3)), (false, false), None, false));
-        out.push(product(gpu, rng, v, (20, 12, 36), (Some(3), Some(3)), (true, true), None, false));
-        out.push(product(gpu, rng, v, (21, 16, 40), (None, Some(3)), (false, true), None, false));
-        out.push(product(gpu, rng, v, (24, 13, 36), (Some(3), None), (true, false), None, false));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (21, 12, 36),
+            (Some(3), Some(3)),
+            (false, false),
+            None,
+            false,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (20, 12, 36),
+            (Some(3), Some(3)),
+            (true, true),
+            None,
+            false,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (21, 16, 40),
+            (None, Some(3)),
+            (false, true),
+            None,
+            false,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (24, 13, 36),
+            (Some(3), None),
+            (true, false),
+            None,
+            false,
+        ));
         // Accumulation into random contents, and fused bias along N and M.
-        out.push(product(gpu, rng, v, (37, 53, 29), (None, None), (false, true), None, true));
-        out.push(product(gpu, rng, v, (44, 36, 76), (None, None), (true, false), None, true));
-        out.push(product(gpu, rng, v, (37, 53, 29), (None, None), (false, false), Some(BiasAlong::N), false));
-        out.push(product(gpu, rng, v, (44, 36, 76), (None, None), (false, true), Some(BiasAlong::N), false));
-        out.push(product(gpu, rng, v, (37, 53, 29), (None, None), (true, false), Some(BiasAlong::M), true));
-        out.push(product(gpu, rng, v, (44, 36, 76), (Some(2), None), (false, false), Some(BiasAlong::M), false));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (37, 53, 29),
+            (None, None),
+            (false, true),
+            None,
+            true,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (44, 36, 76),
+            (None, None),
+            (true, false),
+            None,
+            true,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (37, 53, 29),
+            (None, None),
+            (false, false),
+            Some(BiasAlong::N),
+            false,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (44, 36, 76),
+            (None, None),
+            (false, true),
+            Some(BiasAlong::N),
+            false,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (37, 53, 29),
+            (None, None),
+            (true, false),
+            Some(BiasAlong::M),
+            true,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (44, 36, 76),
+            (Some(2), None),
+            (false, false),
+            Some(BiasAlong::M),
+            false,
+        ));
         // Bigger than one tile in every direction.
-        out.push(product(gpu, rng, v, (129, 65, 131), (None, None), (false, false), None, false));
-        out.push(product(gpu, rng, v, (132, 68, 136), (None, None), (false, true), None, false));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (129, 65, 131),
+            (None, None),
+            (false, false),
+            None,
+            false,
+        ));
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (132, 68, 136),
+            (None, None),
+            (false, true),
+            None,
+            false,
+        ));
         // linear and its backward (leading dims flattened into rows).
         out.extend(linear_checks(gpu, rng, v, &[3, 7], 36, 20));
         out.extend(linear_checks(gpu, rng, v, &[2, 5], 33, 19));
