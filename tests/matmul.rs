@@ -11,7 +11,11 @@ use ddpm::reference::random::Rng;
 
 #[test]
 fn kernels_match_reference() {
-    common::assert_all_pass(ddpm::selftest::matmul::checks(&common::gpu()));
+    let checks = ddpm::selftest::matmul::checks(&common::gpu());
+    for c in &checks {
+        eprintln!("{:<50} {:<28} err {:.2e} (tol {:.0e})", c.op, c.shape, c.max_rel_err, c.tolerance);
+    }
+    common::assert_all_pass(checks);
 }
 
 // ------------------------------------------------------------------------------------------
