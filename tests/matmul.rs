@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Instant;
 
+use ddpm::ops::matmul as mm;
 use ddpm::reference::matmul as reference;
 use ddpm::reference::random::Rng;
 
@@ -13,7 +14,10 @@ use ddpm::reference::random::Rng;
 fn kernels_match_reference() {
     let checks = ddpm::selftest::matmul::checks(&common::gpu());
     for c in &checks {
-        eprintln!("{:<50} {:<28} err {:.2e} (tol {:.0e})", c.op, c.shape, c.max_rel_err, c.tolerance);
+        eprintln!(
+            "{:<50} {:<28} err {:.2e} (tol {:.0e})",
+            c.op, c.shape, c.max_rel_err, c.tolerance
+        );
     }
     common::assert_all_pass(checks);
 }
@@ -180,19 +184,6 @@ fn subgroup_module_validates_and_translates() {
         .expect("main module validates without subgroups");
 }
 
-#[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    flags: u32,
-    a_bs: u32,
-    b_bs: u32,
-    zsplit: u32,
-    gx: u32,
-}
-
 /// A raw device with the SUBGROUP feature, if the first Vulkan/any adapter offers 8-wide ones.
 fn subgroup_device() -> Option<(wgpu::Device, wgpu::Queue)> {
     let instance =
@@ -244,58 +235,35 @@ fn download(device: &wgpu::Device, queue: &wgpu::Queue, buf: &wgpu::Buffer) -> V
     out
 }
 
-/// Runs mm_cpu_sg once (same Params and grid as `ops::matmul` uses for it).
-#[allow(clippy::too_many_arguments)]
-fn run_subgroup_kernel(
+/// Runs one product as planned by `ops::matmul::plan` on a raw device (which must have the
+/// SUBGROUP feature when the plan is `mm_cpu_sg`). Returns the output.
+fn run_plan(
     device: &wgpu::Device,
     queue: &wgpu::Queue,
     module: &wgpu::ShaderModule,
-    (batch, a_batched, b_batched): (usize, bool, bool),
-    (m, k, n): (usize, usize, usize),
-    (ta, tb): (bool, bool),
-    a: &[f32],
-    b: &[f32],
-    bias: &[f32],
-    flags: u32,
-    out0: &[f32],
+    plan: &ddpm::ops::matmul::Plan,
+    buffers: [&[f32]; 4], // out (initial contents), a, b, bias
 ) -> Vec<f32> {
-    let constants = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
     let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
         label: None,
         layout: None,
         module,
-        entry_point: Some("mm_cpu_sg"),
+        entry_point: Some(plan.entry),
         compilation_options: wgpu::PipelineCompilationOptions {
-            constants: &constants,
+            constants: &plan.constants,
             zero_initialize_workgroup_memory: false,
         },
         cache: None,
     });
-    let row_tiles = m.div_ceil(32);
-    let p = Params {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        flags,
-        a_bs: if a_batched { (m * k) as u32 } else { 0 },
-        b_bs: if b_batched { (k * n) as u32 } else { 0 },
-        zsplit: 1,
-        gx: row_tiles as u32,
-    };
     use wgpu::util::DeviceExt;
     let pbuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
         label: None,
-        contents: bytemuck::bytes_of(&p),
+        contents: bytemuck::cast_slice(&plan.params),
         usage: wgpu::BufferUsages::UNIFORM,
     });
-    let (o, a, b, bias) = (
-        upload(device, out0),
-        upload(device, a),
-        upload(device, b),
-        upload(device, bias),
-    );
-    let entries: Vec<wgpu::BindGroupEntry> = [&pbuf, &o, &a, &b, &bias]
-        .iter()
+    let bufs: Vec<wgpu::Buffer> = buffers.iter().map(|d| upload(device, d)).collect();
+    let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&pbuf)
+        .chain(&bufs)
         .enumerate()
         .map(|(i, buf)| wgpu::BindGroupEntry {
             binding: i as u32,
@@ -312,10 +280,11 @@ fn run_subgroup_kernel(
         let mut pass = enc.begin_compute_pass(&Default::default());
         pass.set_pipeline(&pipeline);
         pass.set_bind_group(0, &bg, &[]);
-        pass.dispatch_workgroups(row_tiles as u32, n.div_ceil(64) as u32, batch as u32);
+        let [x, y, z] = plan.workgroups;
+        pass.dispatch_workgroups(x, y, z);
     }
     queue.submit([enc.finish()]);
-    download(device, queue, &o)
+    download(device, queue, &bufs[0])
 }
 
 fn max_rel_err(got: &[f32], want: &[f64]) -> f64 {
@@ -375,18 +344,46 @@ fn subgroup_kernel_matches_reference() {
                 *w += o;
             }
         }
-        let got = run_subgroup_kernel(
+        let a_shape: Vec<usize> = match (batch_a > 1, ta) {
+            (true, false) => vec![batch_a, m, k],
+            (true, true) => vec![batch_a, k, m],
+            (false, false) => vec![m, k],
+            (false, true) => vec![k, m],
+        };
+        let b_shape: Vec<usize> = match (batch_b > 1, tb) {
+            (true, false) => vec![batch_b, k, n],
+            (true, true) => vec![batch_b, n, k],
+            (false, false) => vec![k, n],
+            (false, true) => vec![n, k],
+        };
+        let sizes = mm::sizes(&a_shape, &b_shape, ta, tb);
+        let bias_along = if flags & 2 != 0 {
+            Some(mm::BiasAlong::N)
+        } else if flags & 4 != 0 {
+            Some(mm::BiasAlong::M)
+        } else {
+            None
+        };
+        let plan = mm::plan(
+            mm::Variant::CpuSubgroup,
+            true,
+            &sizes,
+            ta,
+            tb,
+            bias_along,
+            flags & 1 != 0,
+        );
+        assert_eq!(
+            plan.variant,
+            mm::Variant::CpuSubgroup,
+            "case must take the subgroup kernel"
+        );
+        let got = run_plan(
             &device,
             &queue,
             &module,
-            (batch, batch_a > 1, batch_b > 1),
-            (m, k, n),
-            (ta, tb),
-            &f32v(&a),
-            &f32v(&b),
-            &f32v(&bias),
-            flags,
-            &f32v(&out0),
+            &plan,
+            [&f32v(&out0), &f32v(&a), &f32v(&b), &f32v(&bias)],
         );
         let err = max_rel_err(&got, &want);
         // Tolerance as in selftest::matmul (f32 rounding over K <= 68 terms is ~1e-7).
@@ -481,6 +478,18 @@ fn probe() {
             },
             cache: None,
         });
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+        struct Params {
+            m: u32,
+            n: u32,
+            k: u32,
+            flags: u32,
+            a_bs: u32,
+            b_bs: u32,
+            zsplit: u32,
+            gx: u32,
+        }
         let p = Params {
             m: n as u32,
             n: n as u32,

@@ -120,7 +120,7 @@ pub fn subgroup_kernel_available(gpu: &Gpu) -> bool {
 }
 
 /// Whether `mm_cpu_sg` takes this product (alignment for its vec4 loads and stores).
-fn subgroup_shape_ok(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> bool {
+pub fn subgroup_shape_ok(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> bool {
     n % 4 == 0 && (if ta { m % 4 == 0 } else { k % 4 == 0 }) && (!tb || k % 4 == 0)
 }
 
@@ -142,20 +142,25 @@ struct Params {
     gx: u32,
 }
 
-/// The sizes of one (batched) product, derived from the operand shapes.
+/// The sizes of one (batched) product, derived from the operand shapes by [`sizes`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Problem {
-    batch: usize,
-    a_batched: bool,
-    b_batched: bool,
-    m: usize,
-    k: usize,
-    n: usize,
-    out_shape: Vec<usize>,
+pub struct Sizes {
+    /// Number of matrices in the result (the product of the leading dims).
+    pub batch: usize,
+    /// Whether `a` has leading dims (else it is shared by every batch index).
+    pub a_batched: bool,
+    /// Whether `b` has leading dims.
+    pub b_batched: bool,
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    /// `[batch.., M, N]`.
+    pub out_shape: Vec<usize>,
 }
 
-fn problem(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Problem {
-    let (sa, sb) = (a.shape(), b.shape());
+/// The sizes of `op(a) @ op(b)`, checking that the shapes agree.
+pub fn sizes(a_shape: &[usize], b_shape: &[usize], ta: bool, tb: bool) -> Sizes {
+    let (sa, sb) = (a_shape, b_shape);
     assert!(
         sa.len() >= 2,
         "matmul: a must have at least 2 dims, got {sa:?}"
@@ -185,7 +190,7 @@ fn problem(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Problem {
     let lead = if a_batched { lead_a } else { lead_b };
     let mut out_shape = lead.to_vec();
     out_shape.extend([m, n]);
-    Problem {
+    Sizes {
         batch: batch_a.max(batch_b),
         a_batched,
         b_batched,
@@ -196,9 +201,88 @@ fn problem(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Problem {
     }
 }
 
+/// How one product is dispatched: the kernel, its override constants, its parameter block and
+/// its grid. Bindings are always (params, out, a, b, bias). [`matmul_into_with`] launches it on
+/// a [`Gpu`]; tests and benchmarks use it to run `mm_cpu_sg` on a raw device with subgroups.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    /// The variant that runs (`CpuSubgroup` falls back to `Cpu` for shapes it does not take).
+    pub variant: Variant,
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub constants: [(&'static str, f64); 2],
+    /// The `Params` block of `shaders/matmul.wgsl`, as its 8 u32 fields.
+    pub params: [u32; 8],
+    pub workgroups: [u32; 3],
+}
+
+/// The [`Plan`] for `out (+)= op(a) @ op(b) (+ bias)`. `subgroups`: whether the device can run
+/// `mm_cpu_sg` ([`subgroup_kernel_available`]); without it `CpuSubgroup` falls back to `Cpu`.
+pub fn plan(
+    v: Variant,
+    subgroups: bool,
+    s: &Sizes,
+    ta: bool,
+    tb: bool,
+    bias: Option<BiasAlong>,
+    accumulate: bool,
+) -> Plan {
+    let v = match v {
+        Variant::CpuSubgroup if !(subgroups && subgroup_shape_ok(s.m, s.k, s.n, ta, tb)) => {
+            Variant::Cpu
+        }
+        v => v,
+    };
+    let shader = if v == Variant::CpuSubgroup {
+        subgroup_shader()
+    } else {
+        SHADER
+    };
+    let mut flags = if accumulate { ACCUMULATE } else { 0 };
+    flags |= match bias {
+        None => 0,
+        Some(BiasAlong::N) => BIAS_N,
+        Some(BiasAlong::M) => BIAS_M,
+    };
+    let (tile_m, tile_n) = v.tile();
+    let row_tiles = s.m.div_ceil(tile_m);
+    let zsplit = row_tiles.div_ceil(MAX_GROUPS);
+    let gx = row_tiles.div_ceil(zsplit);
+    let gy = s.n.div_ceil(tile_n);
+    let gz = s.batch * zsplit;
+    assert!(
+        gy <= MAX_GROUPS,
+        "matmul: N = {} needs {gy} column tiles (> {MAX_GROUPS})",
+        s.n
+    );
+    assert!(
+        gz <= MAX_GROUPS,
+        "matmul: batch {} x {zsplit} row-tile groups exceeds {MAX_GROUPS}",
+        s.batch
+    );
+    let params = Params {
+        m: s.m as u32,
+        n: s.n as u32,
+        k: s.k as u32,
+        flags,
+        a_bs: if s.a_batched { (s.m * s.k) as u32 } else { 0 },
+        b_bs: if s.b_batched { (s.k * s.n) as u32 } else { 0 },
+        zsplit: zsplit as u32,
+        gx: gx as u32,
+    };
+    Plan {
+        variant: v,
+        shader,
+        entry: v.entry(),
+        constants: [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)],
+        params: bytemuck::cast(params),
+        workgroups: [gx as u32, gy as u32, gz as u32],
+    }
+}
+
 /// The shape `matmul(a, b, ta, tb)` returns.
 pub fn output_shape(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Vec<usize> {
-    problem(a, b, ta, tb).out_shape
+    sizes(a.shape(), b.shape(), ta, tb).out_shape
 }
 
 /// out = op(a) @ op(b) for every batch index; op(x) = x^T when the flag is set.
@@ -252,7 +336,7 @@ pub fn matmul_into_with(
     bias: Option<(&Tensor, BiasAlong)>,
     accumulate: bool,
 ) {
-    let pr = problem(a, b, ta, tb);
+    let pr = sizes(a.shape(), b.shape(), ta, tb);
     assert_eq!(
         out.shape(),
         &pr.out_shape[..],
@@ -274,7 +358,6 @@ pub fn matmul_into_with(
         "matmul: operands too large for 32-bit indexing"
     );
     let gpu = out.gpu();
-    let mut flags = if accumulate { ACCUMULATE } else { 0 };
     let dummy;
     let bias_t = match bias {
         Some((t, along)) => {
@@ -289,11 +372,6 @@ pub fn matmul_into_with(
                 !out.same_buffer(t),
                 "matmul: out must not share a buffer with the bias"
             );
-            flags |= if along == BiasAlong::N {
-                BIAS_N
-            } else {
-                BIAS_M
-            };
             t
         }
         None => {
@@ -301,61 +379,22 @@ pub fn matmul_into_with(
             &dummy
         }
     };
-    let v = match v {
-        Variant::CpuSubgroup
-            if !(subgroup_kernel_available(gpu) && subgroup_shape_ok(pr.m, pr.k, pr.n, ta, tb)) =>
-        {
-            Variant::Cpu
-        }
-        v => v,
-    };
-    let shader = if v == Variant::CpuSubgroup {
-        subgroup_shader()
-    } else {
-        SHADER
-    };
-    let (tile_m, tile_n) = v.tile();
-    let row_tiles = pr.m.div_ceil(tile_m);
-    let zsplit = row_tiles.div_ceil(MAX_GROUPS);
-    let gx = row_tiles.div_ceil(zsplit);
-    let gy = pr.n.div_ceil(tile_n);
-    let gz = pr.batch * zsplit;
-    assert!(
-        gy <= MAX_GROUPS,
-        "matmul: N = {} needs {gy} column tiles (> {MAX_GROUPS})",
-        pr.n
+    let plan = plan(
+        v,
+        subgroup_kernel_available(gpu),
+        &pr,
+        ta,
+        tb,
+        bias.map(|(_, along)| along),
+        accumulate,
     );
-    assert!(
-        gz <= MAX_GROUPS,
-        "matmul: batch {} x {zsplit} row-tile groups exceeds {MAX_GROUPS}",
-        pr.batch
-    );
-    let params = Params {
-        m: pr.m as u32,
-        n: pr.n as u32,
-        k: pr.k as u32,
-        flags,
-        a_bs: if pr.a_batched {
-            (pr.m * pr.k) as u32
-        } else {
-            0
-        },
-        b_bs: if pr.b_batched {
-            (pr.k * pr.n) as u32
-        } else {
-            0
-        },
-        zsplit: zsplit as u32,
-        gx: gx as u32,
-    };
-    let constants = [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)];
     gpu.launch(
-        &shader,
-        v.entry(),
-        &constants,
-        &params,
+        &plan.shader,
+        plan.entry,
+        &plan.constants,
+        &plan.params,
         &[out, a, b, bias_t],
-        [gx as u32, gy as u32, gz as u32],
+        plan.workgroups,
     );
 }
 
