@@ -1,0 +1,589 @@
+//! Matmul family: every kernel variant against the float64 reference (through `selftest`), the
+//! subgroup kernel on a device that enables subgroups, and finite-difference checks of the
+//! reference backward passes.
+
+mod common;
+
+use std::time::Instant;
+
+use ddpm::ops::matmul as mm;
+use ddpm::reference::matmul as reference;
+use ddpm::reference::random::Rng;
+
+#[test]
+fn kernels_match_reference() {
+    let checks = ddpm::selftest::matmul::checks(&common::gpu());
+    for c in &checks {
+        eprintln!(
+            "{:<50} {:<28} err {:.2e} (tol {:.0e})",
+            c.op, c.shape, c.max_rel_err, c.tolerance
+        );
+    }
+    common::assert_all_pass(checks);
+}
+
+// ------------------------------------------------------------------------------------------
+// Finite differences of the float64 reference: L = sum(g * f(inputs)) for a random g; each
+// input element is nudged by +-h and (L+ - L-) / 2h compared with the backward pass.
+
+const H: f64 = 1e-6;
+
+fn fd_check(
+    name: &str,
+    inputs: &mut [Vec<f64>],
+    grads: &[Vec<f64>],
+    loss: &dyn Fn(&[Vec<f64>]) -> f64,
+) {
+    let scale = grads
+        .iter()
+        .flatten()
+        .fold(0.0f64, |m, g| m.max(g.abs()))
+        .max(1e-12);
+    let mut worst = 0.0f64;
+    for t in 0..inputs.len() {
+        for i in 0..inputs[t].len() {
+            let x0 = inputs[t][i];
+            inputs[t][i] = x0 + H;
+            let lp = loss(inputs);
+            inputs[t][i] = x0 - H;
+            let lm = loss(inputs);
+            inputs[t][i] = x0;
+            let fd = (lp - lm) / (2.0 * H);
+            worst = worst.max((fd - grads[t][i]).abs() / scale);
+        }
+    }
+    // The losses are (multi)linear in each input, so central differences are exact up to
+    // rounding: about 1e-16 * |L| / h relative.
+    assert!(
+        worst < 1e-6,
+        "{name}: finite differences disagree with the backward pass (rel err {worst:.2e})"
+    );
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[test]
+fn reference_linear_backward_matches_finite_differences() {
+    let mut rng = Rng::new(11);
+    let (rows, fan_in, fan_out) = (5, 4, 3);
+    let g = rng.normal_vec(rows * fan_out);
+    let mut inputs = vec![
+        rng.normal_vec(rows * fan_in),
+        rng.normal_vec(fan_out * fan_in),
+        rng.normal_vec(fan_out),
+    ];
+    let (dx, dw, db) =
+        reference::linear_backward(&g, &inputs[0], &inputs[1], rows, fan_in, fan_out);
+    let loss = |v: &[Vec<f64>]| {
+        dot(
+            &g,
+            &reference::linear(&v[0], &v[1], Some(&v[2]), rows, fan_in, fan_out),
+        )
+    };
+    fd_check("linear", &mut inputs, &[dx, dw, db], &loss);
+}
+
+#[test]
+fn reference_matmul_backward_matches_finite_differences() {
+    let mut rng = Rng::new(12);
+    let (m, k, n) = (3, 4, 5);
+    for (batch_a, batch_b) in [(2, 2), (1, 3), (3, 1), (1, 1)] {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let batch = batch_a.max(batch_b);
+            let g = rng.normal_vec(batch * m * n);
+            let mut inputs = vec![
+                rng.normal_vec(batch_a * m * k),
+                rng.normal_vec(batch_b * k * n),
+            ];
+            let (da, db) = reference::matmul_backward(
+                &inputs[0], &inputs[1], &g, batch_a, batch_b, m, k, n, ta, tb,
+            );
+            let loss = |v: &[Vec<f64>]| {
+                dot(
+                    &g,
+                    &reference::matmul(&v[0], &v[1], batch_a, batch_b, m, k, n, ta, tb),
+                )
+            };
+            fd_check(
+                &format!("matmul batch {batch_a}/{batch_b} ta={ta} tb={tb}"),
+                &mut inputs,
+                &[da, db],
+                &loss,
+            );
+        }
+    }
+}
+
+#[test]
+fn reference_bias_backward_matches_finite_differences() {
+    let mut rng = Rng::new(13);
+    let (batch, m, k, n) = (2, 3, 2, 4);
+    let a = rng.normal_vec(batch * m * k);
+    let b = rng.normal_vec(k * n);
+    for along in [reference::BiasAlong::N, reference::BiasAlong::M] {
+        let len = if along == reference::BiasAlong::N {
+            n
+        } else {
+            m
+        };
+        let g = rng.normal_vec(batch * m * n);
+        let mut inputs = vec![rng.normal_vec(len)];
+        let db = reference::bias_backward(&g, batch, m, n, along);
+        let loss = |v: &[Vec<f64>]| {
+            dot(
+                &g,
+                &reference::matmul_bias(
+                    &a,
+                    &b,
+                    batch,
+                    1,
+                    m,
+                    k,
+                    n,
+                    false,
+                    false,
+                    Some((&v[0], along)),
+                ),
+            )
+        };
+        fd_check(&format!("bias along {along:?}"), &mut inputs, &[db], &loss);
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// The subgroup kernel (mm_cpu_sg) is compiled as its own module; the runtime only creates it on
+// devices with the SUBGROUP feature. These tests cover it whatever the runtime requests.
+
+#[test]
+fn subgroup_module_validates_and_translates() {
+    let shader = ddpm::ops::matmul::subgroup_shader();
+    let module = naga::front::wgsl::parse_str(shader.source).expect("subgroup module parses");
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .expect("subgroup module validates");
+    for (ta, tb) in [(0.0, 0.0), (0.0, 1.0), (1.0, 0.0), (1.0, 1.0)] {
+        let mut constants = naga::back::PipelineConstants::default();
+        constants.insert("TA".to_string(), ta);
+        constants.insert("TB".to_string(), tb);
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .expect("overrides");
+        naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
+    }
+    // The first module must not use subgroup operations (it has to load on every device).
+    let main = ddpm::shader!("matmul");
+    let module = naga::front::wgsl::parse_str(main.source).expect("main module parses");
+    let caps = naga::valid::Capabilities::all() - naga::valid::Capabilities::SUBGROUP;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        .validate(&module)
+        .expect("main module validates without subgroups");
+}
+
+/// A raw device with the SUBGROUP feature, if the first Vulkan/any adapter offers 8-wide ones.
+fn subgroup_device() -> Option<(wgpu::Device, wgpu::Queue)> {
+    let instance =
+        wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+    let adapter = adapters.into_iter().find(|a| {
+        let info = a.get_info();
+        a.features().contains(wgpu::Features::SUBGROUP)
+            && info.subgroup_min_size == 8
+            && info.subgroup_max_size == 8
+    })?;
+    pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: None,
+        required_features: wgpu::Features::SUBGROUP,
+        required_limits: adapter.limits(),
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    }))
+    .ok()
+}
+
+fn upload(device: &wgpu::Device, data: &[f32]) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: None,
+        contents: bytemuck::cast_slice(data),
+        usage: wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST,
+    })
+}
+
+fn download(device: &wgpu::Device, queue: &wgpu::Queue, buf: &wgpu::Buffer) -> Vec<f32> {
+    let rb = device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: buf.size(),
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let mut enc = device.create_command_encoder(&Default::default());
+    enc.copy_buffer_to_buffer(buf, 0, &rb, 0, buf.size());
+    queue.submit([enc.finish()]);
+    rb.slice(..)
+        .map_async(wgpu::MapMode::Read, |r| r.expect("map"));
+    device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+    let out = bytemuck::cast_slice(&rb.slice(..).get_mapped_range().unwrap()).to_vec();
+    rb.unmap();
+    out
+}
+
+/// Runs one product as planned by `ops::matmul::plan` on a raw device (which must have the
+/// SUBGROUP feature when the plan is `mm_cpu_sg`). Returns the output.
+fn run_plan(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    module: &wgpu::ShaderModule,
+    plan: &ddpm::ops::matmul::Plan,
+    buffers: [&[f32]; 4], // out (initial contents), a, b, bias
+) -> Vec<f32> {
+    let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+        label: None,
+        layout: None,
+        module,
+        entry_point: Some(plan.entry),
+        compilation_options: wgpu::PipelineCompilationOptions {
+            constants: &plan.constants,
+            zero_initialize_workgroup_memory: false,
+        },
+        cache: None,
+    });
+    use wgpu::util::DeviceExt;
+    let pbuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        label: None,
+        contents: bytemuck::cast_slice(&plan.params),
+        usage: wgpu::BufferUsages::UNIFORM,
+    });
+    let bufs: Vec<wgpu::Buffer> = buffers.iter().map(|d| upload(device, d)).collect();
+    let entries: Vec<wgpu::BindGroupEntry> = std::iter::once(&pbuf)
+        .chain(&bufs)
+        .enumerate()
+        .map(|(i, buf)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: buf.as_entire_binding(),
+        })
+        .collect();
+    let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: None,
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &entries,
+    });
+    let mut enc = device.create_command_encoder(&Default::default());
+    {
+        let mut pass = enc.begin_compute_pass(&Default::default());
+        pass.set_pipeline(&pipeline);
+        pass.set_bind_group(0, &bg, &[]);
+        let [x, y, z] = plan.workgroups;
+        pass.dispatch_workgroups(x, y, z);
+    }
+    queue.submit([enc.finish()]);
+    download(device, queue, &bufs[0])
+}
+
+fn max_rel_err(got: &[f32], want: &[f64]) -> f64 {
+    ddpm::selftest::max_rel_err(got, want)
+}
+
+#[test]
+fn subgroup_kernel_matches_reference() {
+    let Some((device, queue)) = subgroup_device() else {
+        eprintln!("no adapter with 8-wide subgroups: skipped");
+        return;
+    };
+    let shader = ddpm::ops::matmul::subgroup_shader();
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("matmul_subgroup"),
+        source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+    });
+    let mut rng = Rng::new(21);
+    let f32v = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let mut normal =
+        |n: usize| -> Vec<f64> { rng.normal_vec(n).iter().map(|&x| x as f32 as f64).collect() };
+    // (batch_a, batch_b, m, k, n, ta, tb, flags): flags bit 0 accumulate, 1 bias N, 2 bias M.
+    let cases = [
+        (1, 1, 44, 36, 76, false, false, 0u32),
+        (1, 1, 44, 36, 76, false, true, 0),
+        (1, 1, 44, 36, 76, true, false, 0),
+        (1, 1, 44, 36, 76, true, true, 0),
+        (1, 1, 40, 37, 68, true, false, 0),
+        (1, 1, 132, 68, 136, false, true, 0),
+        (3, 3, 20, 12, 36, true, true, 0),
+        (1, 3, 21, 16, 40, false, true, 0),
+        (3, 1, 24, 13, 36, true, false, 1),
+        (1, 1, 44, 36, 76, false, false, 1 | 2),
+        (1, 1, 44, 36, 76, true, true, 4),
+        (2, 1, 44, 36, 76, false, true, 1 | 4),
+    ];
+    for (batch_a, batch_b, m, k, n, ta, tb, flags) in cases {
+        let batch = usize::max(batch_a, batch_b);
+        let a = normal(batch_a * m * k);
+        let b = normal(batch_b * k * n);
+        let bias = normal(if flags & 4 != 0 { m } else { n });
+        let out0 = if flags & 1 != 0 {
+            normal(batch * m * n)
+        } else {
+            vec![f64::NAN; batch * m * n]
+        };
+        let along = if flags & 2 != 0 {
+            Some((&bias[..], reference::BiasAlong::N))
+        } else if flags & 4 != 0 {
+            Some((&bias[..], reference::BiasAlong::M))
+        } else {
+            None
+        };
+        let mut want = reference::matmul_bias(&a, &b, batch_a, batch_b, m, k, n, ta, tb, along);
+        if flags & 1 != 0 {
+            for (w, o) in want.iter_mut().zip(&out0) {
+                *w += o;
+            }
+        }
+        let a_shape: Vec<usize> = match (batch_a > 1, ta) {
+            (true, false) => vec![batch_a, m, k],
+            (true, true) => vec![batch_a, k, m],
+            (false, false) => vec![m, k],
+            (false, true) => vec![k, m],
+        };
+        let b_shape: Vec<usize> = match (batch_b > 1, tb) {
+            (true, false) => vec![batch_b, k, n],
+            (true, true) => vec![batch_b, n, k],
+            (false, false) => vec![k, n],
+            (false, true) => vec![n, k],
+        };
+        let sizes = mm::sizes(&a_shape, &b_shape, ta, tb);
+        let bias_along = if flags & 2 != 0 {
+            Some(mm::BiasAlong::N)
+        } else if flags & 4 != 0 {
+            Some(mm::BiasAlong::M)
+        } else {
+            None
+        };
+        let plan = mm::plan(
+            mm::Variant::CpuSubgroup,
+            true,
+            &sizes,
+            ta,
+            tb,
+            bias_along,
+            flags & 1 != 0,
+        );
+        assert_eq!(
+            plan.variant,
+            mm::Variant::CpuSubgroup,
+            "case must take the subgroup kernel"
+        );
+        let got = run_plan(
+            &device,
+            &queue,
+            &module,
+            &plan,
+            [&f32v(&out0), &f32v(&a), &f32v(&b), &f32v(&bias)],
+        );
+        let err = max_rel_err(&got, &want);
+        // Tolerance as in selftest::matmul (f32 rounding over K <= 68 terms is ~1e-7).
+        assert!(err < 1e-5, "mm_cpu_sg batch {batch_a}/{batch_b} {m}x{k}x{n} ta={ta} tb={tb} flags={flags}: err {err:.2e}");
+    }
+}
+
+/// Temporary probe on a raw wgpu device (with subgroups when offered): times the entry
+/// $PROBE_ENTRY of $PROBE_WGSL (tile $PROBE_TM x $PROBE_TN per workgroup) at n = $PROBE_N.
+#[test]
+#[ignore]
+fn probe() {
+    let path = std::env::var("PROBE_WGSL").unwrap_or("shaders/matmul.wgsl".into());
+    let src = std::fs::read_to_string(path).unwrap();
+    let env = |k: &str, d: &str| std::env::var(k).unwrap_or(d.into());
+    let entry = env("PROBE_ENTRY", "mm_cpu");
+    let tm: usize = env("PROBE_TM", "8").parse().unwrap();
+    let tn: usize = env("PROBE_TN", "32").parse().unwrap();
+    let n: usize = env("PROBE_N", "1024").parse().unwrap();
+    let reps: usize = env("PROBE_REPS", "3").parse().unwrap();
+    let combos = env("PROBE_T", "ff,ft,tf,tt");
+    let consts: Vec<(String, f64)> = env("PROBE_CONSTS", "")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap();
+            (k.to_string(), v.parse().unwrap())
+        })
+        .collect();
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
+    desc.backends = wgpu::Backends::VULKAN;
+    let instance = wgpu::Instance::new(desc);
+    let adapter =
+        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).swap_remove(0);
+    let features = adapter.features() & wgpu::Features::SUBGROUP;
+    println!(
+        "adapter {} subgroup={}",
+        adapter.get_info().name,
+        !features.is_empty()
+    );
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+        label: None,
+        required_features: features,
+        required_limits: adapter.limits(),
+        experimental_features: wgpu::ExperimentalFeatures::disabled(),
+        memory_hints: wgpu::MemoryHints::Performance,
+        trace: wgpu::Trace::Off,
+    }))
+    .unwrap();
+    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: None,
+        source: wgpu::ShaderSource::Wgsl(src.into()),
+    });
+    let mut rng = ddpm::reference::random::Rng::new(1);
+    let av: Vec<f32> = (0..n * n).map(|_| rng.normal() as f32).collect();
+    let bv: Vec<f32> = (0..n * n).map(|_| rng.normal() as f32).collect();
+    use wgpu::util::DeviceExt;
+    let storage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
+    let mk = |d: &[f32]| {
+        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(d),
+            usage: storage,
+        })
+    };
+    let a = mk(&av);
+    let b = mk(&bv);
+    let o = mk(&vec![0.0; n * n]);
+    let bias = mk(&[0.0; 4]);
+    let rb = device.create_buffer(&wgpu::BufferDescriptor {
+        label: None,
+        size: (n * n * 4) as u64,
+        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    for combo in combos.split(',') {
+        let ta = combo.as_bytes()[0] == b't';
+        let tb = combo.as_bytes()[1] == b't';
+        let mut c: Vec<(&str, f64)> = consts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
+        c.push(("TA", ta as u32 as f64));
+        c.push(("TB", tb as u32 as f64));
+        let t0 = Instant::now();
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: None,
+            layout: None,
+            module: &module,
+            entry_point: Some(&entry),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants: &c,
+                zero_initialize_workgroup_memory: false,
+            },
+            cache: None,
+        });
+        #[repr(C)]
+        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+        struct Params {
+            m: u32,
+            n: u32,
+            k: u32,
+            flags: u32,
+            a_bs: u32,
+            b_bs: u32,
+            zsplit: u32,
+            gx: u32,
+        }
+        let p = Params {
+            m: n as u32,
+            n: n as u32,
+            k: n as u32,
+            flags: 0,
+            a_bs: 0,
+            b_bs: 0,
+            zsplit: 1,
+            gx: n.div_ceil(tm) as u32,
+        };
+        let pbuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::bytes_of(&p),
+            usage: wgpu::BufferUsages::UNIFORM,
+        });
+        let layout = pipeline.get_bind_group_layout(0);
+        let nb: usize = env("PROBE_BINDS", "4").parse().unwrap();
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: pbuf.as_entire_binding(),
+        }];
+        for (i, buf) in [&o, &a, &b, &bias].iter().enumerate().take(nb) {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: buf.as_entire_binding(),
+            });
+        }
+        let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: None,
+            layout: &layout,
+            entries: &entries,
+        });
+        let run = |times: usize| {
+            let mut enc = device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bg, &[]);
+                for _ in 0..times {
+                    pass.dispatch_workgroups(n.div_ceil(tm) as u32, n.div_ceil(tn) as u32, 1);
+                }
+            }
+            queue.submit([enc.finish()]);
+            device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+        };
+        let c0 = cpu_seconds();
+        run(1);
+        let compile = t0.elapsed().as_secs_f64();
+        println!("  compile+first: cpu {:.2}s", cpu_seconds() - c0);
+        let mut best = f64::MAX;
+        let cpu0 = cpu_seconds();
+        for _ in 0..reps {
+            let t = Instant::now();
+            run(1);
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let cpu = (cpu_seconds() - cpu0) / reps as f64;
+        let mut enc = device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(&o, 0, &rb, 0, (n * n * 4) as u64);
+        queue.submit([enc.finish()]);
+        rb.slice(..).map_async(wgpu::MapMode::Read, |_| ());
+        device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
+        let out: Vec<f32> =
+            bytemuck::cast_slice(&rb.slice(..).get_mapped_range().unwrap()).to_vec();
+        rb.unmap();
+        let mut err = 0.0f64;
+        for s in 0..64 {
+            let i = (s * 7919 + 3) % n;
+            let j = (s * 104729 + 5) % n;
+            let mut r = 0.0f64;
+            for l in 0..n {
+                let x = if ta { av[l * n + i] } else { av[i * n + l] } as f64;
+                let y = if tb { bv[j * n + l] } else { bv[l * n + j] } as f64;
+                r += x * y;
+            }
+            err = err.max((out[i * n + j] as f64 - r).abs());
+        }
+        println!(
+            "{entry} {combo} n={n}: {:.2} ms, {:.1} GFLOP/s, cpu {:.0} ms -> {:.1} GFLOP/s on 2 idle cores (compile+first {:.2}s) err {err:.2e}",
+            best * 1e3,
+            2.0 * (n as f64).powi(3) / best / 1e9,
+            cpu * 1e3,
+            2.0 * (n as f64).powi(3) / (cpu / 2.0) / 1e9,
+            compile
+        );
+    }
+}
+
+/// User + system CPU time of this process (all threads), from /proc/self/stat.
+fn cpu_seconds() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = &s[s.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // fields after the command: state(0) ... utime(11) stime(12)
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
