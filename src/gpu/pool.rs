@@ -7,13 +7,13 @@ use super::context::MemoryStats;
 
 /// Storage buffers are rounded up to a size class so they can be reused by tensors of similar
 /// size: powers of two and 1.5x powers of two for small buffers (at most a third slack), and
-/// multiples of 1/8 of the power of two above 1 MiB (at most 12.5% slack on big tensors such
+/// multiples of 1/16 of the power of two above 1 MiB (at most 12.5% slack on big tensors such
 /// as the flat parameter buffers).
 pub(crate) fn size_class(bytes: u64) -> u64 {
     let bytes = bytes.max(256);
     let p = bytes.next_power_of_two();
     if bytes > 1 << 20 {
-        return bytes.next_multiple_of(p / 8);
+        return bytes.next_multiple_of(p / 16);
     }
     let three_quarters = p / 4 * 3;
     if bytes <= three_quarters && p >= 1024 {
