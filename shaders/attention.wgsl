@@ -147,7 +147,8 @@ fn attn_fwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
             ps += s[j];
         }
         lsum = lsum * alpha + ps;
-        // o_i = alpha o_i + sum_j p_ij v_j
+        // o_i = alpha o_i + sum_j p_ij v_j; the last block also normalises (o = acc / lsum).
+        let fin = select(vec4<f32>(1.0), 1.0 / lsum, j0 + KB >= p.l);
         for (var ch = 0u; ch < p.d; ch++) {
             var acc = vec4<f32>(0.0);
             if (j0 > 0u) {
@@ -156,13 +157,8 @@ fn attn_fwd_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
             for (var j = 0u; j < KB; j++) {
                 acc += s[j] * v_in[kv0 + min(j0 + j, last) * p.c + ch];
             }
-            store_rows_o(qo + ch, valid, acc);
+            store_rows_o(qo + ch, valid, acc * fin);
         }
-    }
-    let inv = 1.0 / lsum;
-    for (var ch = 0u; ch < p.d; ch++) {
-        let acc = inv * vec4<f32>(o_out[qo.x + ch], o_out[qo.y + ch], o_out[qo.z + ch], o_out[qo.w + ch]);
-        store_rows_o(qo + ch, valid, acc);
     }
     let lse = m + log(lsum);
     store_rows_lse(bh * p.l + rows, valid, lse);
@@ -856,6 +852,8 @@ fn attn_fwd_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
         s2 = tile_exp(s2, mb);
         s3 = tile_exp(s3, mb);
         lsum = lsum * alpha + ((tile_sum(s0) + tile_sum(s1)) + (tile_sum(s2) + tile_sum(s3)));
+        // The last block also normalises (o = acc / lsum).
+        let fin = select(vec4<f32>(1.0), 1.0 / lsum, j0 + 32u >= p.l);
         for (var ch = 0u; ch < d4; ch++) {
             var a = mat4x4<f32>();
             if (j0 > 0u) {
@@ -866,14 +864,8 @@ fn attn_fwd_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             a = combine8(a, s1, v4[k1 + ch]);
             a = combine8(a, s2, v4[k2 + ch]);
             a = combine8(a, s3, v4[k3 + ch]);
-            store_o4(own, ch, a);
+            store_o4(own, ch, mat4x4<f32>(fin.x * a[0], fin.y * a[1], fin.z * a[2], fin.w * a[3]));
         }
-    }
-    let inv = 1.0 / lsum;
-    for (var ch = 0u; ch < d4; ch++) {
-        let a = mat4x4<f32>(inv.x * o4[own.at.x + ch], inv.y * o4[own.at.y + ch],
-                            inv.z * o4[own.at.z + ch], inv.w * o4[own.at.w + ch]);
-        store_o4(own, ch, a);
     }
     store_rows_lse(bh * p.l + own.rows, own.valid, m + log(lsum));
 }

@@ -13,7 +13,10 @@ fn kernels_match_reference() {
     let gpu = common::gpu();
     let checks = ddpm::selftest::attention::checks(&gpu);
     for c in &checks {
-        println!("{:<34} {:<30} err {:.2e} (tol {:.0e})", c.op, c.shape, c.max_rel_err, c.tolerance);
+        println!(
+            "{:<34} {:<30} err {:.2e} (tol {:.0e})",
+            c.op, c.shape, c.max_rel_err, c.tolerance
+        );
     }
     common::assert_all_pass(checks);
 }
@@ -23,7 +26,11 @@ fn kernels_match_reference() {
 #[test]
 fn reference_backward_matches_finite_differences() {
     let mut rng = Rng::new(7);
-    for &(b, l, c, heads, gain) in &[(1usize, 5usize, 6usize, 2usize, 1.0f64), (2, 4, 8, 1, 2.5), (1, 3, 12, 4, 1.0)] {
+    for &(b, l, c, heads, gain) in &[
+        (1usize, 5usize, 6usize, 2usize, 1.0f64),
+        (2, 4, 8, 1, 2.5),
+        (1, 3, 12, 4, 1.0),
+    ] {
         let n = b * l * c;
         let q: Vec<f64> = (0..n).map(|_| gain * rng.normal()).collect();
         let k = rng.normal_vec(n);
@@ -57,7 +64,11 @@ fn reference_backward_matches_finite_differences() {
                 let numeric = (loss(&qp, &kp, &vp) - loss(&qm, &km, &vm)) / (2.0 * h);
                 let err = (numeric - grad[i]).abs() / (1.0 + grad[i].abs());
                 worst = worst.max(err);
-                assert!(err < 1e-7, "[{b},{l},{c}] heads {heads}: grad {which} [{i}]: numeric {numeric} vs {}", grad[i]);
+                assert!(
+                    err < 1e-7,
+                    "[{b},{l},{c}] heads {heads}: grad {which} [{i}]: numeric {numeric} vs {}",
+                    grad[i]
+                );
             }
         }
         println!("[{b},{l},{c}] heads {heads}: worst finite-difference error {worst:.1e}");
@@ -79,7 +90,11 @@ fn reference_forward_is_a_softmax() {
         for h in 0..heads {
             let s = reference::scores(&q, &k, n, h, l, c, heads);
             for i in 0..l {
-                let direct = s[i * l..(i + 1) * l].iter().map(|x| x.exp()).sum::<f64>().ln();
+                let direct = s[i * l..(i + 1) * l]
+                    .iter()
+                    .map(|x| x.exp())
+                    .sum::<f64>()
+                    .ln();
                 assert!((direct - lse[(n * heads + h) * l + i]).abs() < 1e-12);
             }
         }

@@ -27,20 +27,31 @@ use crate::gpu::{DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
 /// The whole file, subgroup kernels included (valid only on devices with `SUBGROUP`).
-const SOURCE: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/shaders/attention.wgsl"));
+const SOURCE: &str = include_str!(concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/shaders/attention.wgsl"
+));
 /// The line that starts the subgroup kernels, which are cut off for devices without subgroups.
 const SUBGROUP_MARKER: &str = "// ==== subgroup kernels";
 
 fn shader(subgroups: bool) -> Shader {
     if subgroups {
-        Shader { name: "attention_subgroup", source: SOURCE }
+        Shader {
+            name: "attention_subgroup",
+            source: SOURCE,
+        }
     } else {
         static BASE: OnceLock<&'static str> = OnceLock::new();
         let source = *BASE.get_or_init(|| {
-            let cut = SOURCE.find(SUBGROUP_MARKER).expect("attention.wgsl lost its subgroup marker");
+            let cut = SOURCE
+                .find(SUBGROUP_MARKER)
+                .expect("attention.wgsl lost its subgroup marker");
             &SOURCE[..cut]
         });
-        Shader { name: "attention", source }
+        Shader {
+            name: "attention",
+            source,
+        }
     }
 }
 
@@ -79,7 +90,7 @@ pub fn has_subgroups_of_8(gpu: &Gpu) -> bool {
 pub fn supported(variant: Variant, gpu: &Gpu, c: usize, heads: usize) -> bool {
     match variant {
         Variant::Rows | Variant::Tiled => true,
-        Variant::RowsSubgroup => has_subgroups_of_8(gpu) && c % 4 == 0 && (c / heads) % 4 == 0,
+        Variant::RowsSubgroup => has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4),
     }
 }
 
@@ -90,7 +101,9 @@ pub fn supported(variant: Variant, gpu: &Gpu, c: usize, heads: usize) -> bool {
 /// `RowsSubgroup` ~7 ms; `Tiled` is slow there (every barrier is a coroutine switch).
 pub fn variant(gpu: &Gpu, c: usize, heads: usize) -> Variant {
     match gpu.class() {
-        DeviceClass::Cpu if supported(Variant::RowsSubgroup, gpu, c, heads) => Variant::RowsSubgroup,
+        DeviceClass::Cpu if supported(Variant::RowsSubgroup, gpu, c, heads) => {
+            Variant::RowsSubgroup
+        }
         DeviceClass::Cpu => Variant::Rows,
         DeviceClass::Gpu => Variant::Tiled,
     }
@@ -128,14 +141,47 @@ struct Dims {
 
 /// Validates shapes.
 fn dims(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Dims {
-    assert_eq!(q.shape().len(), 3, "attention: q must be [B, L, C], got {:?}", q.shape());
-    assert_eq!(k.shape(), q.shape(), "attention: k {:?} differs from q {:?}", k.shape(), q.shape());
-    assert_eq!(v.shape(), q.shape(), "attention: v {:?} differs from q {:?}", v.shape(), q.shape());
+    assert_eq!(
+        q.shape().len(),
+        3,
+        "attention: q must be [B, L, C], got {:?}",
+        q.shape()
+    );
+    assert_eq!(
+        k.shape(),
+        q.shape(),
+        "attention: k {:?} differs from q {:?}",
+        k.shape(),
+        q.shape()
+    );
+    assert_eq!(
+        v.shape(),
+        q.shape(),
+        "attention: v {:?} differs from q {:?}",
+        v.shape(),
+        q.shape()
+    );
     let (b, l, c) = (q.dim(0), q.dim(1), q.dim(2));
-    assert!(heads > 0 && c % heads == 0, "attention: {c} channels do not split into {heads} heads");
-    assert!(b * heads <= 65_535, "attention: batch x heads = {} exceeds 65535", b * heads);
-    assert!(l < (1 << 24) && b * l * c < (1 << 32), "attention: tensor too large for u32 indexing");
-    Dims { b, l, c, heads, d: c / heads }
+    assert!(
+        heads > 0 && c.is_multiple_of(heads),
+        "attention: {c} channels do not split into {heads} heads"
+    );
+    assert!(
+        b * heads <= 65_535,
+        "attention: batch x heads = {} exceeds 65535",
+        b * heads
+    );
+    assert!(
+        l < (1 << 24) && b * l * c < (1 << 32),
+        "attention: tensor too large for u32 indexing"
+    );
+    Dims {
+        b,
+        l,
+        c,
+        heads,
+        d: c / heads,
+    }
 }
 
 impl Dims {
@@ -206,7 +252,13 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> (Tensor, T
 }
 
 /// [`attention`] with a forced kernel variant (panics if the device or shape cannot run it).
-pub fn attention_with(variant: Variant, q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> (Tensor, Tensor) {
+pub fn attention_with(
+    variant: Variant,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+) -> (Tensor, Tensor) {
     let dm = dims(q, k, v, heads);
     let gpu = q.gpu();
     check_variant(variant, gpu, &dm);
@@ -244,9 +296,25 @@ pub fn attention_backward_with(
     heads: usize,
 ) -> (Tensor, Tensor, Tensor) {
     let dm = dims(q, k, v, heads);
-    assert_eq!(o.shape(), q.shape(), "attention_backward: o {:?} differs from q {:?}", o.shape(), q.shape());
-    assert_eq!(dout.shape(), q.shape(), "attention_backward: dout {:?} differs from q {:?}", dout.shape(), q.shape());
-    assert_eq!(lse.shape(), [dm.b, heads, dm.l], "attention_backward: lse must be [B, heads, L]");
+    assert_eq!(
+        o.shape(),
+        q.shape(),
+        "attention_backward: o {:?} differs from q {:?}",
+        o.shape(),
+        q.shape()
+    );
+    assert_eq!(
+        dout.shape(),
+        q.shape(),
+        "attention_backward: dout {:?} differs from q {:?}",
+        dout.shape(),
+        q.shape()
+    );
+    assert_eq!(
+        lse.shape(),
+        [dm.b, heads, dm.l],
+        "attention_backward: lse must be [B, heads, L]"
+    );
     let gpu = q.gpu();
     check_variant(variant, gpu, &dm);
     let dd = Tensor::uninit(gpu, &[dm.b, heads, dm.l]);
@@ -262,6 +330,11 @@ pub fn attention_backward_with(
     let dk = Tensor::uninit(gpu, q.shape());
     let dv = Tensor::uninit(gpu, q.shape());
     dm.launch(gpu, variant, "attn_bwd_dq", &[q, k, v, dout, lse, &dd, &dq]);
-    dm.launch(gpu, variant, "attn_bwd_dkdv", &[q, k, v, dout, lse, &dd, &dk, &dv]);
+    dm.launch(
+        gpu,
+        variant,
+        "attn_bwd_dkdv",
+        &[q, k, v, dout, lse, &dd, &dk, &dv],
+    );
     (dq, dk, dv)
 }

@@ -19,13 +19,28 @@ fn at(n: usize, t: usize, h: usize, l: usize, c: usize, d: usize) -> usize {
 }
 
 fn check_dims(len: usize, b: usize, l: usize, c: usize, heads: usize, what: &str) -> usize {
-    assert!(heads > 0 && c % heads == 0, "attention: {c} channels do not split into {heads} heads");
-    assert_eq!(len, b * l * c, "attention reference: {what} has {len} values, expected {b}x{l}x{c}");
+    assert!(
+        heads > 0 && c.is_multiple_of(heads),
+        "attention: {c} channels do not split into {heads} heads"
+    );
+    assert_eq!(
+        len,
+        b * l * c,
+        "attention reference: {what} has {len} values, expected {b}x{l}x{c}"
+    );
     c / heads
 }
 
 /// The scaled scores `s_ij` of one batch `n` and head `h`, as an `l x l` matrix (row i, column j).
-pub fn scores(q: &[f64], k: &[f64], n: usize, h: usize, l: usize, c: usize, heads: usize) -> Vec<f64> {
+pub fn scores(
+    q: &[f64],
+    k: &[f64],
+    n: usize,
+    h: usize,
+    l: usize,
+    c: usize,
+    heads: usize,
+) -> Vec<f64> {
     let d = c / heads;
     let scale = 1.0 / (d as f64).sqrt();
     let mut s = vec![0.0; l * l];
@@ -96,6 +111,7 @@ pub fn attention(
 /// `ds_ij = p_ij (dp_ij - D_i)` where `D_i = sum_j p_ij dp_ij = dout_i . o_i`,
 /// `dq_i = scale * sum_j ds_ij k_j`, `dk_j = scale * sum_i ds_ij q_i`.
 /// The probabilities are recomputed here from `q` and `k`.
+#[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     q: &[f64],
     k: &[f64],
@@ -111,7 +127,11 @@ pub fn attention_backward(
     check_dims(v.len(), b, l, c, heads, "v");
     check_dims(dout.len(), b, l, c, heads, "dout");
     let scale = 1.0 / (d as f64).sqrt();
-    let (mut dq, mut dk, mut dv) = (vec![0.0; b * l * c], vec![0.0; b * l * c], vec![0.0; b * l * c]);
+    let (mut dq, mut dk, mut dv) = (
+        vec![0.0; b * l * c],
+        vec![0.0; b * l * c],
+        vec![0.0; b * l * c],
+    );
     for n in 0..b {
         for h in 0..heads {
             let mut p = scores(q, k, n, h, l, c, heads);

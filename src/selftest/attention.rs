@@ -45,7 +45,8 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
         let (v, vr) = random_tensor(gpu, &mut rng, &shape);
         let (dout, dr) = random_tensor(gpu, &mut rng, &shape);
         let (o_ref, lse_ref) = reference::attention(&qr, &kr, &vr, b, l, c, heads);
-        let (dq_ref, dk_ref, dv_ref) = reference::attention_backward(&qr, &kr, &vr, &dr, b, l, c, heads);
+        let (dq_ref, dk_ref, dv_ref) =
+            reference::attention_backward(&qr, &kr, &vr, &dr, b, l, c, heads);
         let label = format!("[{b}, {l}, {c}] heads {heads} q x{q_gain}");
         for variant in Variant::ALL {
             if !att::supported(variant, gpu, c, heads) {
@@ -53,12 +54,43 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
             }
             let name = variant.name();
             let (o, lse) = att::attention_with(variant, &q, &k, &v, heads);
-            out.push(compare(format!("attention {name} o"), &label, &o.to_vec(), &o_ref, TOL_O));
-            out.push(compare(format!("attention {name} lse"), &label, &lse.to_vec(), &lse_ref, TOL_LSE));
-            let (dq, dk, dv) = att::attention_backward_with(variant, &q, &k, &v, &o, &lse, &dout, heads);
-            out.push(compare(format!("attention {name} dq"), &label, &dq.to_vec(), &dq_ref, TOL_GRAD));
-            out.push(compare(format!("attention {name} dk"), &label, &dk.to_vec(), &dk_ref, TOL_GRAD));
-            out.push(compare(format!("attention {name} dv"), &label, &dv.to_vec(), &dv_ref, TOL_GRAD));
+            out.push(compare(
+                format!("attention {name} o"),
+                &label,
+                &o.to_vec(),
+                &o_ref,
+                TOL_O,
+            ));
+            out.push(compare(
+                format!("attention {name} lse"),
+                &label,
+                &lse.to_vec(),
+                &lse_ref,
+                TOL_LSE,
+            ));
+            let (dq, dk, dv) =
+                att::attention_backward_with(variant, &q, &k, &v, &o, &lse, &dout, heads);
+            out.push(compare(
+                format!("attention {name} dq"),
+                &label,
+                &dq.to_vec(),
+                &dq_ref,
+                TOL_GRAD,
+            ));
+            out.push(compare(
+                format!("attention {name} dk"),
+                &label,
+                &dk.to_vec(),
+                &dk_ref,
+                TOL_GRAD,
+            ));
+            out.push(compare(
+                format!("attention {name} dv"),
+                &label,
+                &dv.to_vec(),
+                &dv_ref,
+                TOL_GRAD,
+            ));
         }
     }
     out
