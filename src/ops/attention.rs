@@ -34,26 +34,45 @@ const SOURCE: &str = include_str!(concat!(
 /// The line that starts the subgroup kernels, which are cut off for devices without subgroups.
 const SUBGROUP_MARKER: &str = "// ==== subgroup kernels";
 
-fn shader(subgroups: bool) -> Shader {
+/// The WGSL source: the whole file with `subgroups`, else the part before the subgroup kernels
+/// (a module using subgroup operations does not validate on a device without `SUBGROUP`).
+pub fn shader_source(subgroups: bool) -> &'static str {
     if subgroups {
-        Shader {
-            name: "attention_subgroup",
-            source: SOURCE,
-        }
+        SOURCE
     } else {
         static BASE: OnceLock<&'static str> = OnceLock::new();
-        let source = *BASE.get_or_init(|| {
+        BASE.get_or_init(|| {
             let cut = SOURCE
                 .find(SUBGROUP_MARKER)
                 .expect("attention.wgsl lost its subgroup marker");
             &SOURCE[..cut]
-        });
-        Shader {
-            name: "attention",
-            source,
-        }
+        })
     }
 }
+
+fn shader(subgroups: bool) -> Shader {
+    let name = if subgroups {
+        "attention_subgroup"
+    } else {
+        "attention"
+    };
+    Shader {
+        name,
+        source: shader_source(subgroups),
+    }
+}
+
+/// Entry points of the base module (every device) and of the subgroup part.
+pub const ENTRY_POINTS: [&str; 7] = [
+    "attn_bwd_prep",
+    "attn_fwd_rows",
+    "attn_bwd_dq_rows",
+    "attn_bwd_dkdv_rows",
+    "attn_fwd_tiled",
+    "attn_bwd_dq_tiled",
+    "attn_bwd_dkdv_tiled",
+];
+pub const SUBGROUP_ENTRY_POINTS: [&str; 3] = ["attn_fwd_sg", "attn_bwd_dq_sg", "attn_bwd_dkdv_sg"];
 
 /// Kernel variant; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +109,9 @@ pub fn has_subgroups_of_8(gpu: &Gpu) -> bool {
 pub fn supported(variant: Variant, gpu: &Gpu, c: usize, heads: usize) -> bool {
     match variant {
         Variant::Rows | Variant::Tiled => true,
-        Variant::RowsSubgroup => has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4),
+        Variant::RowsSubgroup => {
+            has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4)
+        }
     }
 }
 
