@@ -637,8 +637,10 @@ fn attn_bwd_dkdv_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_inv
 // ==== subgroup kernels (kept only when the device has subgroups; see src/ops/attention.rs) ====
 //
 // *_sg kernels: one invocation owns 4 rows (vec4 lanes / matrix columns), the subgroup (8 lanes)
-// owns 32 rows; the other side is walked in blocks of 32 rows, of which lane i loads rows
-// 8t + i (t = 0..3) one channel quad at a time, and subgroupShuffle hands each row to every lane.
+// owns 32 rows; the other side is walked in blocks of 64 (forward) or 32 (backward) rows, of
+// which lane i loads rows 8t + i one channel quad at a time, and subgroupShuffle hands each row
+// to every lane. Costs on lavapipe: a vec4 storage load or store is a loop over the 8 lanes,
+// ~500 instructions; a shuffle ~15; so the blocks are as large as the registers allow.
 // Requires subgroups of exactly 8 invocations, d % 4 == 0 and C % 4 == 0.
 // Dispatch: (ceil(groups / WG), B * heads, 1), groups = ceil(L / 4), WG a multiple of 8; lanes
 // past the last group work on clamped rows (so every shuffle sees a full subgroup) and store nothing.
@@ -813,7 +815,8 @@ fn store_dv4(o: Own, ch: u32, a: mat4x4<f32>) {
     if (o.valid.w) { dv4[o.at.w + ch] = a[3]; }
 }
 
-// attn_fwd_sg: as attn_fwd_rows. Bindings: 1 q, 2 k, 3 v (read), 4 o, 5 lse (write).
+// attn_fwd_sg: as attn_fwd_rows, in blocks of 64 keys (8 tiles: the o read-modify-write and the
+// q loads are paid once per 64 keys). Bindings: 1 q, 2 k, 3 v (read), 4 o, 5 lse (write).
 @compute @workgroup_size(WG)
 fn attn_fwd_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32,
                @builtin(subgroup_invocation_id) sl: u32) {
@@ -824,46 +827,72 @@ fn attn_fwd_sg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let d4 = p.d / 4u;
     var m = vec4<f32>(NEG_BIG);
     var lsum = vec4<f32>(0.0);
-    for (var j0 = 0u; j0 < p.l; j0 += 32u) {
-        let k0 = other_row(n, h, j0, 0u, sl);
-        let k1 = other_row(n, h, j0, 1u, sl);
-        let k2 = other_row(n, h, j0, 2u, sl);
-        let k3 = other_row(n, h, j0, 3u, sl);
+    for (var j0 = 0u; j0 < p.l; j0 += 64u) {
+        let kr0 = other_row(n, h, j0, 0u, sl);
+        let kr1 = other_row(n, h, j0, 1u, sl);
+        let kr2 = other_row(n, h, j0, 2u, sl);
+        let kr3 = other_row(n, h, j0, 3u, sl);
+        let kr4 = other_row(n, h, j0, 4u, sl);
+        let kr5 = other_row(n, h, j0, 5u, sl);
+        let kr6 = other_row(n, h, j0, 6u, sl);
+        let kr7 = other_row(n, h, j0, 7u, sl);
         var s0 = zero_tile();
         var s1 = zero_tile();
         var s2 = zero_tile();
         var s3 = zero_tile();
+        var s4 = zero_tile();
+        var s5 = zero_tile();
+        var s6 = zero_tile();
+        var s7 = zero_tile();
         for (var ch = 0u; ch < d4; ch++) {
             let q = mat4x4<f32>(q4[own.at.x + ch], q4[own.at.y + ch], q4[own.at.z + ch], q4[own.at.w + ch]);
-            s0 = dots8(s0, q, k4[k0 + ch]);
-            s1 = dots8(s1, q, k4[k1 + ch]);
-            s2 = dots8(s2, q, k4[k2 + ch]);
-            s3 = dots8(s3, q, k4[k3 + ch]);
+            s0 = dots8(s0, q, k4[kr0 + ch]);
+            s1 = dots8(s1, q, k4[kr1 + ch]);
+            s2 = dots8(s2, q, k4[kr2 + ch]);
+            s3 = dots8(s3, q, k4[kr3 + ch]);
+            s4 = dots8(s4, q, k4[kr4 + ch]);
+            s5 = dots8(s5, q, k4[kr5 + ch]);
+            s6 = dots8(s6, q, k4[kr6 + ch]);
+            s7 = dots8(s7, q, k4[kr7 + ch]);
         }
-        s0 = tile_scale_mask(s0, j0);
+        s0 = tile_scale_mask(s0, j0 + 0u);
         s1 = tile_scale_mask(s1, j0 + 8u);
         s2 = tile_scale_mask(s2, j0 + 16u);
         s3 = tile_scale_mask(s3, j0 + 24u);
-        let mb = max(max(m, max(tile_max(s0), tile_max(s1))), max(tile_max(s2), tile_max(s3)));
+        s4 = tile_scale_mask(s4, j0 + 32u);
+        s5 = tile_scale_mask(s5, j0 + 40u);
+        s6 = tile_scale_mask(s6, j0 + 48u);
+        s7 = tile_scale_mask(s7, j0 + 56u);
+        let mb = max(max(max(m, max(tile_max(s0), tile_max(s1))), max(tile_max(s2), tile_max(s3))),
+                     max(max(tile_max(s4), tile_max(s5)), max(tile_max(s6), tile_max(s7))));
         let alpha = exp(m - mb);
         m = mb;
         s0 = tile_exp(s0, mb);
         s1 = tile_exp(s1, mb);
         s2 = tile_exp(s2, mb);
         s3 = tile_exp(s3, mb);
-        lsum = lsum * alpha + ((tile_sum(s0) + tile_sum(s1)) + (tile_sum(s2) + tile_sum(s3)));
+        s4 = tile_exp(s4, mb);
+        s5 = tile_exp(s5, mb);
+        s6 = tile_exp(s6, mb);
+        s7 = tile_exp(s7, mb);
+        lsum = lsum * alpha + (((tile_sum(s0) + tile_sum(s1)) + (tile_sum(s2) + tile_sum(s3)))
+                            + ((tile_sum(s4) + tile_sum(s5)) + (tile_sum(s6) + tile_sum(s7))));
         // The last block also normalises (o = acc / lsum).
-        let fin = select(vec4<f32>(1.0), 1.0 / lsum, j0 + 32u >= p.l);
+        let fin = select(vec4<f32>(1.0), 1.0 / lsum, j0 + 64u >= p.l);
         for (var ch = 0u; ch < d4; ch++) {
             var a = mat4x4<f32>();
             if (j0 > 0u) {
                 a = mat4x4<f32>(alpha.x * o4[own.at.x + ch], alpha.y * o4[own.at.y + ch],
                                 alpha.z * o4[own.at.z + ch], alpha.w * o4[own.at.w + ch]);
             }
-            a = combine8(a, s0, v4[k0 + ch]);
-            a = combine8(a, s1, v4[k1 + ch]);
-            a = combine8(a, s2, v4[k2 + ch]);
-            a = combine8(a, s3, v4[k3 + ch]);
+            a = combine8(a, s0, v4[kr0 + ch]);
+            a = combine8(a, s1, v4[kr1 + ch]);
+            a = combine8(a, s2, v4[kr2 + ch]);
+            a = combine8(a, s3, v4[kr3 + ch]);
+            a = combine8(a, s4, v4[kr4 + ch]);
+            a = combine8(a, s5, v4[kr5 + ch]);
+            a = combine8(a, s6, v4[kr6 + ch]);
+            a = combine8(a, s7, v4[kr7 + ch]);
             store_o4(own, ch, mat4x4<f32>(fin.x * a[0], fin.y * a[1], fin.z * a[2], fin.w * a[3]));
         }
     }
