@@ -19,9 +19,9 @@
 // - `*_sg` (CPU adapters with subgroups of exactly 8, d a multiple of 4), after the marker line
 //   near the end of this file (the Rust side drops that part on adapters without subgroups):
 //   like `*_rows`, but with vec4 loads, and the other side's rows are loaded once per subgroup
-//   (lane i loads row 8t + i of a block of 32) and handed to all 8 lanes with subgroupShuffle.
+//   (lane i loads row 8t + i of a block of 64) and handed to all 8 lanes with subgroupShuffle.
 //   On lavapipe every storage load is a loop over the 8 lanes, so loads dominate; a shuffle is
-//   a cheap register operation. The 4 x 32 score block lives in registers as 4 `Tile`s.
+//   a cheap register operation. The 4 x 64 score block lives in registers as 8 `Tile`s.
 // - `*_tiled` (real GPUs): a workgroup of 128 invocations owns 32 rows; blocks of 32 rows of the
 //   other side are staged through workgroup memory 32 channels at a time; accumulators are
 //   registers (up to 256 channels per workgroup; wider heads are split over grid z).

@@ -118,8 +118,9 @@ pub fn supported(variant: Variant, gpu: &Gpu, c: usize, heads: usize) -> bool {
 /// The variant used on this adapter for `C` channels in `heads` heads: on CPU adapters
 /// `RowsSubgroup` where supported, else `Rows`; on GPUs `Tiled`.
 ///
-/// Measured on lavapipe (2 cores, [8, 256 tokens, 128 ch], forward, CPU time / 2): `Rows` ~58 ms,
-/// `RowsSubgroup` ~7 ms; `Tiled` is slow there (every barrier is a coroutine switch).
+/// Measured on lavapipe (2 cores, [8, 256 tokens, 128 ch], forward, process CPU time / 2 on a
+/// loaded machine): `Rows` ~45 ms, `RowsSubgroup` ~6 ms, `Tiled` ~330 ms (on a CPU every
+/// workgroup barrier is a coroutine switch).
 pub fn variant(gpu: &Gpu, c: usize, heads: usize) -> Variant {
     match gpu.class() {
         DeviceClass::Cpu if supported(Variant::RowsSubgroup, gpu, c, heads) => {
