@@ -130,3 +130,71 @@ fn rejects_heads_that_do_not_divide_channels() {
     let q = ddpm::Tensor::zeros(&gpu, &[1, 4, 6]);
     let _ = att::attention_with(Variant::Rows, &q, &q, &q, 4);
 }
+
+/// The shader parses, validates and translates to SPIR-V, MSL and HLSL for every entry point with
+/// the override values the ops use (no device needed): the base module with no capabilities, the
+/// whole file (subgroup kernels included) with the SUBGROUP capability.
+#[test]
+fn shader_translates_with_naga() {
+    for subgroups in [false, true] {
+        let src = att::shader_source(subgroups);
+        let (caps, entries): (_, Vec<&str>) = if subgroups {
+            let mut all = att::ENTRY_POINTS.to_vec();
+            all.extend(att::SUBGROUP_ENTRY_POINTS);
+            (naga::valid::Capabilities::SUBGROUP, all)
+        } else {
+            (
+                naga::valid::Capabilities::empty(),
+                att::ENTRY_POINTS.to_vec(),
+            )
+        };
+        let module = naga::front::wgsl::parse_str(src)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("subgroups {subgroups}: {e:?}"));
+        for entry in entries {
+            for (name, value) in [("WG", 16.0), ("DCH", 8.0), ("DCH", 1.0)] {
+                let mut pc = naga::back::PipelineConstants::default();
+                pc.insert(name.into(), value);
+                let ep = Some((naga::ShaderStage::Compute, entry));
+                let (m, i) =
+                    naga::back::pipeline_constants::process_overrides(&module, &info, ep, &pc)
+                        .unwrap_or_else(|e| panic!("{entry}: {e:?}"));
+                let spv_opts = naga::back::spv::PipelineOptions {
+                    shader_stage: naga::ShaderStage::Compute,
+                    entry_point: entry.to_string(),
+                };
+                let spv = naga::back::spv::Options {
+                    lang_version: (1, 3),
+                    ..Default::default()
+                };
+                naga::back::spv::write_vec(&m, &i, &spv, Some(&spv_opts))
+                    .unwrap_or_else(|e| panic!("{entry} spv: {e:?}"));
+                let msl = naga::back::msl::Options {
+                    lang_version: (2, 1),
+                    ..Default::default()
+                };
+                let msl_pipe = naga::back::msl::PipelineOptions {
+                    entry_point: Some((naga::ShaderStage::Compute, entry.to_string())),
+                    ..Default::default()
+                };
+                naga::back::msl::write_string(&m, &i, &msl, &msl_pipe)
+                    .unwrap_or_else(|e| panic!("{entry} msl: {e:?}"));
+                let hlsl = naga::back::hlsl::Options {
+                    shader_model: naga::back::hlsl::ShaderModel::V6_0,
+                    ..Default::default()
+                };
+                let mut out = String::new();
+                let hlsl_pipe = naga::back::hlsl::PipelineOptions {
+                    entry_point: Some((naga::ShaderStage::Compute, entry.to_string())),
+                };
+                naga::back::hlsl::Writer::new(&mut out, &hlsl, &hlsl_pipe)
+                    .write(&m, &i, None)
+                    .unwrap_or_else(|e| panic!("{entry} hlsl: {e:?}"));
+            }
+        }
+    }
+}

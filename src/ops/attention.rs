@@ -34,26 +34,45 @@ const SOURCE: &str = include_str!(concat!(
 /// The line that starts the subgroup kernels, which are cut off for devices without subgroups.
 const SUBGROUP_MARKER: &str = "// ==== subgroup kernels";
 
-fn shader(subgroups: bool) -> Shader {
+/// The WGSL source: the whole file with `subgroups`, else the part before the subgroup kernels
+/// (a module using subgroup operations does not validate on a device without `SUBGROUP`).
+pub fn shader_source(subgroups: bool) -> &'static str {
     if subgroups {
-        Shader {
-            name: "attention_subgroup",
-            source: SOURCE,
-        }
+        SOURCE
     } else {
         static BASE: OnceLock<&'static str> = OnceLock::new();
-        let source = *BASE.get_or_init(|| {
+        BASE.get_or_init(|| {
             let cut = SOURCE
                 .find(SUBGROUP_MARKER)
                 .expect("attention.wgsl lost its subgroup marker");
             &SOURCE[..cut]
-        });
-        Shader {
-            name: "attention",
-            source,
-        }
+        })
     }
 }
+
+fn shader(subgroups: bool) -> Shader {
+    let name = if subgroups {
+        "attention_subgroup"
+    } else {
+        "attention"
+    };
+    Shader {
+        name,
+        source: shader_source(subgroups),
+    }
+}
+
+/// Entry points of the base module (every device) and of the subgroup part.
+pub const ENTRY_POINTS: [&str; 7] = [
+    "attn_bwd_prep",
+    "attn_fwd_rows",
+    "attn_bwd_dq_rows",
+    "attn_bwd_dkdv_rows",
+    "attn_fwd_tiled",
+    "attn_bwd_dq_tiled",
+    "attn_bwd_dkdv_tiled",
+];
+pub const SUBGROUP_ENTRY_POINTS: [&str; 3] = ["attn_fwd_sg", "attn_bwd_dq_sg", "attn_bwd_dkdv_sg"];
 
 /// Kernel variant; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,15 +109,18 @@ pub fn has_subgroups_of_8(gpu: &Gpu) -> bool {
 pub fn supported(variant: Variant, gpu: &Gpu, c: usize, heads: usize) -> bool {
     match variant {
         Variant::Rows | Variant::Tiled => true,
-        Variant::RowsSubgroup => has_subgroups_of_8(gpu) && c % 4 == 0 && (c / heads) % 4 == 0,
+        Variant::RowsSubgroup => {
+            has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4)
+        }
     }
 }
 
 /// The variant used on this adapter for `C` channels in `heads` heads: on CPU adapters
 /// `RowsSubgroup` where supported, else `Rows`; on GPUs `Tiled`.
 ///
-/// Measured on lavapipe (2 cores, [8, 256 tokens, 128 ch], forward, CPU time / 2): `Rows` ~58 ms,
-/// `RowsSubgroup` ~7 ms; `Tiled` is slow there (every barrier is a coroutine switch).
+/// Measured on lavapipe (2 cores, [8, 256 tokens, 128 ch], forward, process CPU time / 2 on a
+/// loaded machine): `Rows` ~45 ms, `RowsSubgroup` ~6 ms, `Tiled` ~330 ms (on a CPU every
+/// workgroup barrier is a coroutine switch).
 pub fn variant(gpu: &Gpu, c: usize, heads: usize) -> Variant {
     match gpu.class() {
         DeviceClass::Cpu if supported(Variant::RowsSubgroup, gpu, c, heads) => {
@@ -163,7 +185,7 @@ fn dims(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Dims {
     );
     let (b, l, c) = (q.dim(0), q.dim(1), q.dim(2));
     assert!(
-        heads > 0 && c % heads == 0,
+        heads > 0 && c.is_multiple_of(heads),
         "attention: {c} channels do not split into {heads} heads"
     );
     assert!(

@@ -20,7 +20,7 @@ fn at(n: usize, t: usize, h: usize, l: usize, c: usize, d: usize) -> usize {
 
 fn check_dims(len: usize, b: usize, l: usize, c: usize, heads: usize, what: &str) -> usize {
     assert!(
-        heads > 0 && c % heads == 0,
+        heads > 0 && c.is_multiple_of(heads),
         "attention: {c} channels do not split into {heads} heads"
     );
     assert_eq!(
@@ -111,6 +111,7 @@ pub fn attention(
 /// `ds_ij = p_ij (dp_ij - D_i)` where `D_i = sum_j p_ij dp_ij = dout_i . o_i`,
 /// `dq_i = scale * sum_j ds_ij k_j`, `dk_j = scale * sum_i ds_ij q_i`.
 /// The probabilities are recomputed here from `q` and `k`.
+#[allow(clippy::too_many_arguments)]
 pub fn attention_backward(
     q: &[f64],
     k: &[f64],
