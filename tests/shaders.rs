@@ -18,13 +18,16 @@ fn shader_files() -> Vec<std::path::PathBuf> {
 fn translate(path: &Path) -> Result<(), String> {
     let source = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let module = naga::front::wgsl::parse_str(&source).map_err(|e| e.emit_to_string(&source))?;
-    let mut validator = naga::valid::Validator::new(
+    // Subgroup operations are allowed: kernels that use them are compiled only on adapters that
+    // report the SUBGROUP feature (the back ends below target versions that have them).
+    let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    );
-    let info = validator
-        .validate(&module)
-        .map_err(|e| e.emit_to_string(&source))?;
+        naga::valid::Capabilities::SUBGROUP,
+    )
+    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+    .validate(&module)
+    .map_err(|e| e.emit_to_string(&source))?;
     // Entry points are translated one at a time (as a pipeline compiles them): kernels of one
     // file may reuse a binding number with a different access mode in different entry points.
     for ep in &module.entry_points {
@@ -56,7 +59,10 @@ fn translate(path: &Path) -> Result<(), String> {
         naga::back::msl::write_string(&module, &info, &msl_options, &msl_pipeline)
             .map_err(|e| format!("{name}: MSL: {e}"))?;
 
-        let hlsl_options = naga::back::hlsl::Options::default();
+        let hlsl_options = naga::back::hlsl::Options {
+            shader_model: naga::back::hlsl::ShaderModel::V6_0,
+            ..Default::default()
+        };
         let hlsl_pipeline = naga::back::hlsl::PipelineOptions {
             entry_point: Some((stage, name.clone())),
         };
