@@ -1,144 +1,803 @@
-// 2-D convolution (NCHW, weights [Cout, Cin, KH, KW]) with stride and per-side zero padding,
-// and its backward passes. Direct loops: one invocation per output element of each pass.
+// 2-D convolution (cross-correlation, PyTorch semantics), forward and backward.
 //
-//   y[n,co,oy,ox] = b[co] + sum_{ci,ky,kx} x[n,ci,oy*s+ky-pt, ox*s+kx-pl] * w[co,ci,ky,kx]
-//
-// Dispatch (all entry points): grid_1d(total outputs, 64); index = (wid.x + wid.y*nwg.x)*64 + lid.
+// Layouts: x [N, Cin, H, W]; weight [Cout, Cin, KH, KW]; y [N, Cout, Hout, Wout]; all f32.
+// Two families of kernels (chosen per adapter in src/ops/conv.rs):
+//  - `direct_*` / `wgrad_direct_*`: barrier-free register-blocked kernels for CPU adapters
+//    (lavapipe), where every storage-buffer load costs a per-lane loop: they load vec4s only,
+//    from a zero-padded copy of the input whose rows are multiples of 4 floats (`pad`), and
+//    from weights repacked as [Cin*KH*KW, CoutP] (`pack_weights`), and keep a large block of
+//    accumulators per invocation so that each load feeds many FMAs.
+//  - `gemm_*`: implicit-GEMM kernels with shared-memory tiles for real GPUs (any kernel size,
+//    stride and padding, bounds-checked im2col on the fly).
+// The input gradient is computed as a stride-1 convolution of the zero-dilated, padded output
+// gradient with the flipped, transposed weights (`pack_weights` with flip = 1), so every
+// forward kernel also serves the backward-input pass.
 
 struct Params {
-    n: u32, cin: u32, h: u32, w: u32,
-    cout: u32, ho: u32, wo: u32, kh: u32,
-    kw: u32, stride: u32, pad_top: u32, pad_left: u32,
-    has_bias: u32, accumulate: u32, total: u32, _pad: u32,
+    n: u32,        // batch (or planes for `pad`)
+    cin: u32,      // input channels of the convolution
+    h: u32,        // input rows (padded rows Hp for direct kernels)
+    w: u32,        // input columns (padded row length Wp for direct kernels)
+    cout: u32,     // output channels
+    hout: u32,
+    wout: u32,
+    kh: u32,
+    kw: u32,
+    stride: u32,
+    pad_top: u32,  // i32 bit pattern where noted
+    pad_left: u32, // i32 bit pattern where noted
+    e0: u32,       // entry-specific, see each entry point
+    e1: u32,
+    e2: u32,
+    e3: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 
-fn linear_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * 64u + lid;
+// ---------------------------------------------------------------------------------------------
+// pad: dst[q, py, px] = src[q, (py - top) / d, (px - left) / d] when py - top >= 0 is a multiple
+// of the dilation d and the quotient is inside [0, H); likewise columns; zero otherwise.
+// `top` and `left` are i32 (negative values crop). q runs over N*C planes.
+// Bindings: 1 src [planes, H, W] (f32), 2 dst [planes, Hp, Wp] as vec4 (Wp % 4 == 0).
+// Params: n = planes, h = H, w = W, hout = Hp, wout = Wp, pad_top/pad_left = top/left (i32),
+// stride = d. Dispatch: grid_1d(planes * Hp * Wp / 4, 64); one invocation writes one vec4.
+@group(0) @binding(1) var<storage, read> pad_src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> pad_dst: array<vec4<f32>>;
+
+fn pad_read(plane: u32, py: u32, px: u32) -> f32 {
+    let ry = i32(py) - bitcast<i32>(p.pad_top);
+    let rx = i32(px) - bitcast<i32>(p.pad_left);
+    let d = i32(p.stride);
+    if (ry < 0 || rx < 0 || ry % d != 0 || rx % d != 0) {
+        return 0.0;
+    }
+    let sy = u32(ry / d);
+    let sx = u32(rx / d);
+    if (sy >= p.h || sx >= p.w) {
+        return 0.0;
+    }
+    return pad_src[(plane * p.h + sy) * p.w + sx];
 }
 
-// ---- forward: bindings 1 = x, 2 = w, 3 = bias ([Cout]; a dummy when has_bias = 0), 4 = y.
-@group(0) @binding(1) var<storage, read> fx: array<f32>;
-@group(0) @binding(2) var<storage, read> fw: array<f32>;
-@group(0) @binding(3) var<storage, read> fb: array<f32>;
-@group(0) @binding(4) var<storage, read_write> fy: array<f32>;
+@compute @workgroup_size(64)
+fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+       @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
+    let wq = p.wout / 4u;
+    if (i >= p.n * p.hout * wq) {
+        return;
+    }
+    let qx = i % wq;
+    let t = i / wq;
+    let py = t % p.hout;
+    let plane = t / p.hout;
+    let px = qx * 4u;
+    pad_dst[i] = vec4<f32>(pad_read(plane, py, px), pad_read(plane, py, px + 1u),
+                           pad_read(plane, py, px + 2u), pad_read(plane, py, px + 3u));
+}
+
+// ---------------------------------------------------------------------------------------------
+// pack_weights: repacks w [Cout, Cin, KH, KW] as a [rows, OP] matrix, OP = e1 (a multiple of
+// 16, columns past the real count are zero):
+//   flip = 0 (forward):       out[(ci*KH + ky)*KW + kx, co] = w[co, ci, ky, kx]
+//   flip = 1 (input grad):    out[(co*KH + ky)*KW + kx, ci] = w[co, ci, KH-1-ky, KW-1-kx]
+// Bindings: 1 w (f32), 2 out (f32). Params: cin, cout, kh, kw, e0 = flip, e1 = OP.
+// Dispatch: grid_1d(rows * OP, 64); one invocation per output element.
+@group(0) @binding(1) var<storage, read> pk_w: array<f32>;
+@group(0) @binding(2) var<storage, read_write> pk_out: array<f32>;
 
 @compute @workgroup_size(64)
-fn forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-    let i = linear_index(wid, nwg, lid);
-    if (i >= p.total) { return; }
-    let ox = i % p.wo;
-    let oy = (i / p.wo) % p.ho;
-    let co = (i / (p.wo * p.ho)) % p.cout;
-    let n = i / (p.wo * p.ho * p.cout);
-    var acc = 0.0;
-    if (p.has_bias != 0u) { acc = fb[co]; }
-    let iy0 = i32(oy * p.stride) - i32(p.pad_top);
-    let ix0 = i32(ox * p.stride) - i32(p.pad_left);
+fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
+    let op = p.e1;
+    let kk = p.kh * p.kw;
+    let flip = p.e0 != 0u;
+    let rows = select(p.cin, p.cout, flip) * kk;
+    if (i >= rows * op) {
+        return;
+    }
+    let o = i % op;
+    let r = i / op;
+    let tap = r % kk;
+    let a = r / kk;
+    var v = 0.0;
+    if (flip) {
+        if (o < p.cin) {
+            v = pk_w[(a * p.cin + o) * kk + (kk - 1u - tap)];
+        }
+    } else if (o < p.cout) {
+        v = pk_w[(o * p.cin + a) * kk + tap];
+    }
+    pk_out[i] = v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Direct forward kernels (CPU adapters).
+//   y[n, co, oy, ox] = bias[co] + sum_{ci,ky,kx} wp[(ci*KH + ky)*KW + kx, co] * xp[n, ci, oy*S + ky, ox*S + kx]
+// xp: the input already padded (`pad`) to [N, Cin, Hp, Wp], Wp % 4 == 0, with the convolution's
+// padding applied, so no bounds checks are needed. Outputs are grouped by 4 consecutive pixels
+// of one output row ("quads", Wout rounded up to QW = ceil(Wout/4) quads per row); one
+// invocation computes 16 output channels x 4 quads (64 vec4 accumulators), for any 4 quads in
+// the flat quad order (they may span rows and images, which keeps small images efficient).
+// Bindings: 1 xp (vec4), 2 wp [Cin*KH*KW, CoutP] (vec4), 3 bias [Cout] (read only if e1 != 0;
+// bind any read-only buffer otherwise), 4 y [N, Cout, Hout, Wout] (f32).
+// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, e0 = CoutP, e1 = has_bias.
+// Dispatch: workgroup_size 32; [ceil(ceil(N*Hout*QW / 4) / 32), CoutP / 16, 1].
+// `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp must be >= 4*QW*STRIDE + 4.
+// `direct_k1`: 1x1, stride 1; Wp >= 4*QW.
+
+@group(0) @binding(1) var<storage, read> d_x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> d_w: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> d_bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> d_y: array<f32>;
+
+override STRIDE: u32 = 1u;
+
+// acc[c * 4 + v]: the 4 pixels of quad v for tile channel c.
+var<private> acc: array<vec4<f32>, 64>;
+// Per quad: first element of its output row segment in y (channel 0), and whether it exists.
+var<private> q_y: array<u32, 4>;
+var<private> q_ok: array<bool, 4>;
+var<private> q_x: array<u32, 4>; // vec4 index in xp of (n, ci = 0, oy*S, 4*qx*S)
+var<private> q_w: array<u32, 4>; // valid pixels in the quad (1..4)
+
+// acc[c0 + c, v] += w[c] * s_v for the 4 channels c0..c0+3 in w and the 4 quads.
+fn mac4(c0: u32, w: vec4<f32>, s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32>) {
+    let b = c0 * 4u;
+    acc[b + 0u] = fma(s0, vec4<f32>(w.x), acc[b + 0u]);
+    acc[b + 1u] = fma(s1, vec4<f32>(w.x), acc[b + 1u]);
+    acc[b + 2u] = fma(s2, vec4<f32>(w.x), acc[b + 2u]);
+    acc[b + 3u] = fma(s3, vec4<f32>(w.x), acc[b + 3u]);
+    acc[b + 4u] = fma(s0, vec4<f32>(w.y), acc[b + 4u]);
+    acc[b + 5u] = fma(s1, vec4<f32>(w.y), acc[b + 5u]);
+    acc[b + 6u] = fma(s2, vec4<f32>(w.y), acc[b + 6u]);
+    acc[b + 7u] = fma(s3, vec4<f32>(w.y), acc[b + 7u]);
+    acc[b + 8u] = fma(s0, vec4<f32>(w.z), acc[b + 8u]);
+    acc[b + 9u] = fma(s1, vec4<f32>(w.z), acc[b + 9u]);
+    acc[b + 10u] = fma(s2, vec4<f32>(w.z), acc[b + 10u]);
+    acc[b + 11u] = fma(s3, vec4<f32>(w.z), acc[b + 11u]);
+    acc[b + 12u] = fma(s0, vec4<f32>(w.w), acc[b + 12u]);
+    acc[b + 13u] = fma(s1, vec4<f32>(w.w), acc[b + 13u]);
+    acc[b + 14u] = fma(s2, vec4<f32>(w.w), acc[b + 14u]);
+    acc[b + 15u] = fma(s3, vec4<f32>(w.w), acc[b + 15u]);
+}
+
+// One filter tap for all 16 channels: w row `wrow` of the packed weights (16 channels from
+// column vec4 `wc`, i.e. channel co0), input windows s0..s3 of the 4 quads.
+fn tap(wrow: u32, wc: u32, s0: vec4<f32>, s1: vec4<f32>, s2: vec4<f32>, s3: vec4<f32>) {
+    let wi = wrow * (p.e0 / 4u) + wc;
+    mac4(0u, d_w[wi], s0, s1, s2, s3);
+    mac4(4u, d_w[wi + 1u], s0, s1, s2, s3);
+    mac4(8u, d_w[wi + 2u], s0, s1, s2, s3);
+    mac4(12u, d_w[wi + 3u], s0, s1, s2, s3);
+}
+
+// The window of 4 outputs at columns 4 consecutive positions shifted by 1 / 2 (stride 1).
+fn sh1(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(a.yzw, b.x);
+}
+fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(a.zw, b.xy);
+}
+
+// Sets up quad v of invocation `inv`: output location, xp offset.
+fn quad_setup(v: u32, inv: u32, s: u32) {
+    let qw = (p.wout + 3u) / 4u;
+    let nq = p.n * p.hout * qw;
+    let q = min(inv * 4u + v, nq - 1u);
+    q_ok[v] = inv * 4u + v < nq;
+    let qx = q % qw;
+    let t = q / qw;
+    let oy = t % p.hout;
+    let n = t / p.hout;
+    q_y[v] = (n * p.cout * p.hout + oy) * p.wout + qx * 4u;
+    q_w[v] = min(4u, p.wout - qx * 4u);
+    q_x[v] = ((n * p.cin * p.h + oy * s) * p.w + qx * 4u * s) / 4u;
+}
+
+fn put(v: u32, co: u32, val: vec4<f32>) {
+    if (!q_ok[v] || co >= p.cout) {
+        return;
+    }
+    let i = q_y[v] + co * p.hout * p.wout;
+    var b = 0.0;
+    if (p.e1 != 0u) {
+        b = d_bias[co];
+    }
+    d_y[i] = val.x + b;
+    if (q_w[v] > 1u) {
+        d_y[i + 1u] = val.y + b;
+    }
+    if (q_w[v] > 2u) {
+        d_y[i + 2u] = val.z + b;
+    }
+    if (q_w[v] > 3u) {
+        d_y[i + 3u] = val.w + b;
+    }
+}
+
+fn store_ch(c: u32, co: u32) {
+    put(0u, co, acc[c * 4u + 0u]);
+    put(1u, co, acc[c * 4u + 1u]);
+    put(2u, co, acc[c * 4u + 2u]);
+    put(3u, co, acc[c * 4u + 3u]);
+}
+
+fn store_all(co0: u32) {
+    store_ch(0u, co0);
+    store_ch(1u, co0 + 1u);
+    store_ch(2u, co0 + 2u);
+    store_ch(3u, co0 + 3u);
+    store_ch(4u, co0 + 4u);
+    store_ch(5u, co0 + 5u);
+    store_ch(6u, co0 + 6u);
+    store_ch(7u, co0 + 7u);
+    store_ch(8u, co0 + 8u);
+    store_ch(9u, co0 + 9u);
+    store_ch(10u, co0 + 10u);
+    store_ch(11u, co0 + 11u);
+    store_ch(12u, co0 + 12u);
+    store_ch(13u, co0 + 13u);
+    store_ch(14u, co0 + 14u);
+    store_ch(15u, co0 + 15u);
+}
+
+fn direct_setup(wid: vec3<u32>, lid: u32) {
+    let inv = wid.x * 32u + lid;
+    quad_setup(0u, inv, STRIDE);
+    quad_setup(1u, inv, STRIDE);
+    quad_setup(2u, inv, STRIDE);
+    quad_setup(3u, inv, STRIDE);
+    // Whole-array assignment (not a loop): every access to `acc` must use a constant index
+    // so that the compiler keeps it in registers instead of indexable memory.
+    acc = array<vec4<f32>, 64>();
+}
+
+@compute @workgroup_size(32)
+fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    direct_setup(wid, lid);
+    let wc = wid.y * 4u;           // vec4 column of channel co0 = 16 * wid.y
+    let plane = p.h * p.w / 4u;    // vec4s per input plane
+    let row = p.w / 4u;            // vec4s per input row
     for (var ci = 0u; ci < p.cin; ci++) {
-        let xbase = (n * p.cin + ci) * p.h * p.w;
-        let wbase = (co * p.cin + ci) * p.kh * p.kw;
-        for (var ky = 0u; ky < p.kh; ky++) {
-            let iy = iy0 + i32(ky);
-            if (iy < 0 || iy >= i32(p.h)) { continue; }
-            for (var kx = 0u; kx < p.kw; kx++) {
-                let ix = ix0 + i32(kx);
-                if (ix < 0 || ix >= i32(p.w)) { continue; }
-                acc += fx[xbase + u32(iy) * p.w + u32(ix)] * fw[wbase + ky * p.kw + kx];
+        for (var ky = 0u; ky < 3u; ky++) {
+            let o = ci * plane + ky * row;
+            let r = (ci * 3u + ky) * 3u;
+            let a0 = d_x[q_x[0] + o];
+            let a1 = d_x[q_x[1] + o];
+            let a2 = d_x[q_x[2] + o];
+            let a3 = d_x[q_x[3] + o];
+            let b0 = d_x[q_x[0] + o + 1u];
+            let b1 = d_x[q_x[1] + o + 1u];
+            let b2 = d_x[q_x[2] + o + 1u];
+            let b3 = d_x[q_x[3] + o + 1u];
+            if (STRIDE == 1u) {
+                tap(r, wc, a0, a1, a2, a3);
+                tap(r + 1u, wc, sh1(a0, b0), sh1(a1, b1), sh1(a2, b2), sh1(a3, b3));
+                tap(r + 2u, wc, sh2(a0, b0), sh2(a1, b1), sh2(a2, b2), sh2(a3, b3));
+            } else {
+                // Stride 2: outputs 0..3 read columns kx, kx+2, kx+4, kx+6 of a|b|c.
+                let c0 = d_x[q_x[0] + o + 2u].x;
+                let c1 = d_x[q_x[1] + o + 2u].x;
+                let c2 = d_x[q_x[2] + o + 2u].x;
+                let c3 = d_x[q_x[3] + o + 2u].x;
+                tap(r, wc, vec4<f32>(a0.xz, b0.xz), vec4<f32>(a1.xz, b1.xz),
+                    vec4<f32>(a2.xz, b2.xz), vec4<f32>(a3.xz, b3.xz));
+                tap(r + 1u, wc, vec4<f32>(a0.yw, b0.yw), vec4<f32>(a1.yw, b1.yw),
+                    vec4<f32>(a2.yw, b2.yw), vec4<f32>(a3.yw, b3.yw));
+                tap(r + 2u, wc, vec4<f32>(a0.z, b0.xz, c0), vec4<f32>(a1.z, b1.xz, c1),
+                    vec4<f32>(a2.z, b2.xz, c2), vec4<f32>(a3.z, b3.xz, c3));
             }
         }
     }
-    fy[i] = acc;
+    store_all(wid.y * 16u);
 }
 
-// ---- backward input: dx[n,ci,iy,ix] = sum over (co,ky,kx) with oy*s = iy+pt-ky (and the same
-// for x) inside the output of dy[n,co,oy,ox] * w[co,ci,ky,kx].
-// Bindings 1 = dy, 2 = w, 3 = dx.
-@group(0) @binding(1) var<storage, read> idy: array<f32>;
-@group(0) @binding(2) var<storage, read> iw: array<f32>;
-@group(0) @binding(3) var<storage, read_write> idx: array<f32>;
+@compute @workgroup_size(32)
+fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    direct_setup(wid, lid);
+    let wc = wid.y * 4u;
+    let plane = p.h * p.w / 4u;
+    for (var ci = 0u; ci < p.cin; ci++) {
+        let o = ci * plane;
+        tap(ci, wc, d_x[q_x[0] + o], d_x[q_x[1] + o], d_x[q_x[2] + o], d_x[q_x[3] + o]);
+    }
+    store_all(wid.y * 16u);
+}
 
-@compute @workgroup_size(64)
-fn backward_input(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                  @builtin(local_invocation_index) lid: u32) {
-    let i = linear_index(wid, nwg, lid);
-    if (i >= p.total) { return; }
-    let ix = i % p.w;
-    let iy = (i / p.w) % p.h;
-    let ci = (i / (p.w * p.h)) % p.cin;
-    let n = i / (p.w * p.h * p.cin);
-    var acc = 0.0;
-    for (var ky = 0u; ky < p.kh; ky++) {
-        let ty = i32(iy + p.pad_top) - i32(ky);
-        if (ty < 0 || ty % i32(p.stride) != 0) { continue; }
-        let oy = u32(ty) / p.stride;
-        if (oy >= p.ho) { continue; }
-        for (var kx = 0u; kx < p.kw; kx++) {
-            let tx = i32(ix + p.pad_left) - i32(kx);
-            if (tx < 0 || tx % i32(p.stride) != 0) { continue; }
-            let ox = u32(tx) / p.stride;
-            if (ox >= p.wo) { continue; }
-            for (var co = 0u; co < p.cout; co++) {
-                acc += idy[((n * p.cout + co) * p.ho + oy) * p.wo + ox]
-                     * iw[((co * p.cin + ci) * p.kh + ky) * p.kw + kx];
-            }
+// ---------------------------------------------------------------------------------------------
+// Direct weight-gradient kernels (CPU adapters).
+//   dw[co, ci, ky, kx] (+)= sum over output pixels (n, oy, ox) in this split of
+//                           dy[n, co, oy, ox] * xp[n, ci, oy*S + ky, ox*S + kx]
+// dyq: dy with each row padded with zeros to 4*QW columns, read as vec4 ([N, Cout, Hout, 4*QW]);
+// xp: the padded input exactly as for the forward kernels. The reduction runs over output rows
+// (n, oy) r0..r1 of this split (e0 rows per split) and the QW quads of each row: per quad,
+// one vec4 of dy per channel times the vec4 input window of each tap, dot-accumulated.
+// Tile per invocation: `wgrad_direct_k3`: 16 co x 4 ci x 9 taps (stride STRIDE = 1 or 2);
+// `wgrad_direct_k1`: 16 co x 16 ci (1x1, stride 1). 576 / 256 scalar accumulators.
+// Bindings: 1 dyq (vec4), 2 xp (vec4), 3 out (f32, read_write):
+//   e1 = 0: out is dw [Cout, Cin, KH, KW] and the kernel adds its sums into it (one split);
+//   e1 = 1: out is partial sums [splits, Cout, Cin, KH, KW], written (see `wgrad_reduce`).
+// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = rows per split, e1 = mode.
+// Dispatch: workgroup_size 8; [ceil(ceil(Cout/16) * ceil(Cin/CI) / 8), splits, 1].
+
+@group(0) @binding(1) var<storage, read> g_dy: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> g_x: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> g_out: array<f32>;
+
+// wacc[t * 16 + c]: channel co0 + c, t = ci_local * KH*KW + tap.
+var<private> wacc: array<f32, 576>;
+var<private> dv: array<vec4<f32>, 16>;
+var<private> xq: array<u32, 16>; // vec4 index in xp of (n, ci0 + i, oy*S, 0) for this row
+var<private> g_co0: u32;
+var<private> g_ci0: u32;
+var<private> g_split: u32;
+
+fn wmac(t: u32, win: vec4<f32>) {
+    let b = t * 16u;
+    wacc[b + 0u] += dot(dv[0], win);
+    wacc[b + 1u] += dot(dv[1], win);
+    wacc[b + 2u] += dot(dv[2], win);
+    wacc[b + 3u] += dot(dv[3], win);
+    wacc[b + 4u] += dot(dv[4], win);
+    wacc[b + 5u] += dot(dv[5], win);
+    wacc[b + 6u] += dot(dv[6], win);
+    wacc[b + 7u] += dot(dv[7], win);
+    wacc[b + 8u] += dot(dv[8], win);
+    wacc[b + 9u] += dot(dv[9], win);
+    wacc[b + 10u] += dot(dv[10], win);
+    wacc[b + 11u] += dot(dv[11], win);
+    wacc[b + 12u] += dot(dv[12], win);
+    wacc[b + 13u] += dot(dv[13], win);
+    wacc[b + 14u] += dot(dv[14], win);
+    wacc[b + 15u] += dot(dv[15], win);
+}
+
+// Loads dy of channel co0 + c for quad qx of the current row (zero past Cout).
+fn load_dv(c: u32, base: u32, plane: u32, qx: u32) {
+    let co = g_co0 + c;
+    let v = g_dy[base + min(co, p.cout - 1u) * plane + qx];
+    dv[c] = select(vec4<f32>(0.0), v, co < p.cout);
+}
+
+fn load_dv_all(base: u32, plane: u32, qx: u32) {
+    load_dv(0u, base, plane, qx);
+    load_dv(1u, base, plane, qx);
+    load_dv(2u, base, plane, qx);
+    load_dv(3u, base, plane, qx);
+    load_dv(4u, base, plane, qx);
+    load_dv(5u, base, plane, qx);
+    load_dv(6u, base, plane, qx);
+    load_dv(7u, base, plane, qx);
+    load_dv(8u, base, plane, qx);
+    load_dv(9u, base, plane, qx);
+    load_dv(10u, base, plane, qx);
+    load_dv(11u, base, plane, qx);
+    load_dv(12u, base, plane, qx);
+    load_dv(13u, base, plane, qx);
+    load_dv(14u, base, plane, qx);
+    load_dv(15u, base, plane, qx);
+}
+
+// The three taps of one kernel row ky for local input channel cl; `o`: vec4 index of the
+// first input vec4 of the window (row oy*S + ky, column 4*qx*S).
+fn wky(t: u32, o: u32) {
+    let a = g_x[o];
+    let b = g_x[o + 1u];
+    if (STRIDE == 1u) {
+        wmac(t, a);
+        wmac(t + 1u, sh1(a, b));
+        wmac(t + 2u, sh2(a, b));
+    } else {
+        let c = g_x[o + 2u].x;
+        wmac(t, vec4<f32>(a.xz, b.xz));
+        wmac(t + 1u, vec4<f32>(a.yw, b.yw));
+        wmac(t + 2u, vec4<f32>(a.z, b.xz, c));
+    }
+}
+
+fn wci(cl: u32, qx: u32) {
+    let o = xq[cl] + qx * STRIDE;
+    let row = p.w / 4u;
+    wky(cl * 9u, o);
+    wky(cl * 9u + 3u, o + row);
+    wky(cl * 9u + 6u, o + 2u * row);
+}
+
+fn wput(v: f32, co: u32, ci: u32, tap: u32) {
+    if (co >= p.cout || ci >= p.cin) {
+        return;
+    }
+    let kk = p.kh * p.kw;
+    let i = (co * p.cin + ci) * kk + tap;
+    if (p.e1 == 0u) {
+        g_out[i] += v;
+    } else {
+        g_out[g_split * p.cout * p.cin * kk + i] = v;
+    }
+}
+
+// Stores the 16 channels of accumulator row t (input channel ci, tap).
+fn wstore_t(t: u32, ci: u32, tap: u32) {
+    let b = t * 16u;
+    wput(wacc[b + 0u], g_co0 + 0u, ci, tap);
+    wput(wacc[b + 1u], g_co0 + 1u, ci, tap);
+    wput(wacc[b + 2u], g_co0 + 2u, ci, tap);
+    wput(wacc[b + 3u], g_co0 + 3u, ci, tap);
+    wput(wacc[b + 4u], g_co0 + 4u, ci, tap);
+    wput(wacc[b + 5u], g_co0 + 5u, ci, tap);
+    wput(wacc[b + 6u], g_co0 + 6u, ci, tap);
+    wput(wacc[b + 7u], g_co0 + 7u, ci, tap);
+    wput(wacc[b + 8u], g_co0 + 8u, ci, tap);
+    wput(wacc[b + 9u], g_co0 + 9u, ci, tap);
+    wput(wacc[b + 10u], g_co0 + 10u, ci, tap);
+    wput(wacc[b + 11u], g_co0 + 11u, ci, tap);
+    wput(wacc[b + 12u], g_co0 + 12u, ci, tap);
+    wput(wacc[b + 13u], g_co0 + 13u, ci, tap);
+    wput(wacc[b + 14u], g_co0 + 14u, ci, tap);
+    wput(wacc[b + 15u], g_co0 + 15u, ci, tap);
+}
+
+fn wstore_k3(cl: u32) {
+    let ci = g_ci0 + cl;
+    wstore_t(cl * 9u + 0u, ci, 0u);
+    wstore_t(cl * 9u + 1u, ci, 1u);
+    wstore_t(cl * 9u + 2u, ci, 2u);
+    wstore_t(cl * 9u + 3u, ci, 3u);
+    wstore_t(cl * 9u + 4u, ci, 4u);
+    wstore_t(cl * 9u + 5u, ci, 5u);
+    wstore_t(cl * 9u + 6u, ci, 6u);
+    wstore_t(cl * 9u + 7u, ci, 7u);
+    wstore_t(cl * 9u + 8u, ci, 8u);
+}
+
+fn set_xq(i: u32, n: u32, oy: u32) {
+    let ci = min(g_ci0 + i, p.cin - 1u);
+    xq[i] = ((n * p.cin + ci) * p.h + oy * STRIDE) * (p.w / 4u);
+}
+
+// Sets up the tile of invocation (wid, lid) with `ci_per` input channels; returns false if the
+// invocation has no tile.
+fn wgrad_setup(wid: vec3<u32>, lid: u32, ci_per: u32) -> bool {
+    let inv = wid.x * 8u + lid;
+    let ncb = (p.cout + 15u) / 16u;
+    let nib = (p.cin + ci_per - 1u) / ci_per;
+    g_co0 = (inv % ncb) * 16u;
+    g_ci0 = (inv / ncb) * ci_per;
+    g_split = wid.y;
+    wacc = array<f32, 576>();
+    return inv < ncb * nib;
+}
+
+@compute @workgroup_size(8)
+fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if (!wgrad_setup(wid, lid, 4u)) {
+        return;
+    }
+    let qw = (p.wout + 3u) / 4u;
+    let rows = p.n * p.hout;
+    let r0 = wid.y * p.e0;
+    let r1 = min(r0 + p.e0, rows);
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.hout;
+        let oy = r % p.hout;
+        set_xq(0u, n, oy);
+        set_xq(1u, n, oy);
+        set_xq(2u, n, oy);
+        set_xq(3u, n, oy);
+        let base = (n * p.cout * p.hout + oy) * qw;
+        for (var qx = 0u; qx < qw; qx++) {
+            load_dv_all(base, p.hout * qw, qx);
+            wci(0u, qx);
+            wci(1u, qx);
+            wci(2u, qx);
+            wci(3u, qx);
         }
     }
-    idx[i] = acc;
+    wstore_k3(0u);
+    wstore_k3(1u);
+    wstore_k3(2u);
+    wstore_k3(3u);
 }
 
-// ---- backward weight: dw[co,ci,ky,kx] (+)= sum_{n,oy,ox} dy[n,co,oy,ox] * x[n,ci,iy,ix].
-// Bindings 1 = dy, 2 = x, 3 = dw.
-@group(0) @binding(1) var<storage, read> wdy: array<f32>;
-@group(0) @binding(2) var<storage, read> wx: array<f32>;
-@group(0) @binding(3) var<storage, read_write> wdw: array<f32>;
+fn w1(cl: u32, qx: u32) {
+    wmac(cl, g_x[xq[cl] + qx]);
+}
+
+@compute @workgroup_size(8)
+fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    if (!wgrad_setup(wid, lid, 16u)) {
+        return;
+    }
+    let qw = (p.wout + 3u) / 4u;
+    let rows = p.n * p.hout;
+    let r0 = wid.y * p.e0;
+    let r1 = min(r0 + p.e0, rows);
+    for (var r = r0; r < r1; r++) {
+        let n = r / p.hout;
+        let oy = r % p.hout;
+        set_xq(0u, n, oy);
+        set_xq(1u, n, oy);
+        set_xq(2u, n, oy);
+        set_xq(3u, n, oy);
+        set_xq(4u, n, oy);
+        set_xq(5u, n, oy);
+        set_xq(6u, n, oy);
+        set_xq(7u, n, oy);
+        set_xq(8u, n, oy);
+        set_xq(9u, n, oy);
+        set_xq(10u, n, oy);
+        set_xq(11u, n, oy);
+        set_xq(12u, n, oy);
+        set_xq(13u, n, oy);
+        set_xq(14u, n, oy);
+        set_xq(15u, n, oy);
+        let base = (n * p.cout * p.hout + oy) * qw;
+        for (var qx = 0u; qx < qw; qx++) {
+            load_dv_all(base, p.hout * qw, qx);
+            w1(0u, qx);
+            w1(1u, qx);
+            w1(2u, qx);
+            w1(3u, qx);
+            w1(4u, qx);
+            w1(5u, qx);
+            w1(6u, qx);
+            w1(7u, qx);
+            w1(8u, qx);
+            w1(9u, qx);
+            w1(10u, qx);
+            w1(11u, qx);
+            w1(12u, qx);
+            w1(13u, qx);
+            w1(14u, qx);
+            w1(15u, qx);
+        }
+    }
+    wstore_t(0u, g_ci0 + 0u, 0u);
+    wstore_t(1u, g_ci0 + 1u, 0u);
+    wstore_t(2u, g_ci0 + 2u, 0u);
+    wstore_t(3u, g_ci0 + 3u, 0u);
+    wstore_t(4u, g_ci0 + 4u, 0u);
+    wstore_t(5u, g_ci0 + 5u, 0u);
+    wstore_t(6u, g_ci0 + 6u, 0u);
+    wstore_t(7u, g_ci0 + 7u, 0u);
+    wstore_t(8u, g_ci0 + 8u, 0u);
+    wstore_t(9u, g_ci0 + 9u, 0u);
+    wstore_t(10u, g_ci0 + 10u, 0u);
+    wstore_t(11u, g_ci0 + 11u, 0u);
+    wstore_t(12u, g_ci0 + 12u, 0u);
+    wstore_t(13u, g_ci0 + 13u, 0u);
+    wstore_t(14u, g_ci0 + 14u, 0u);
+    wstore_t(15u, g_ci0 + 15u, 0u);
+}
+
+// ---------------------------------------------------------------------------------------------
+// wgrad_reduce: dw[i] += sum_{s < S} part[s * len + i].
+// Bindings: 1 part (f32), 2 dw (f32, read_write). Params: e0 = len, e1 = S.
+// Dispatch: grid_1d(len, 64); one invocation per weight element.
+@group(0) @binding(1) var<storage, read> r_part: array<f32>;
+@group(0) @binding(2) var<storage, read_write> r_dw: array<f32>;
 
 @compute @workgroup_size(64)
-fn backward_weight(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_index) lid: u32) {
-    let i = linear_index(wid, nwg, lid);
-    if (i >= p.total) { return; }
-    let kx = i % p.kw;
-    let ky = (i / p.kw) % p.kh;
-    let ci = (i / (p.kw * p.kh)) % p.cin;
-    let co = i / (p.kw * p.kh * p.cin);
-    var acc = 0.0;
+fn wgrad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
+    if (i >= p.e0) {
+        return;
+    }
+    var s = 0.0;
+    for (var k = 0u; k < p.e1; k++) {
+        s += r_part[k * p.e0 + i];
+    }
+    r_dw[i] += s;
+}
+
+// ---------------------------------------------------------------------------------------------
+// bias_grad: db[co] += sum_{n, pix} dy[n, co, pix].
+// Bindings: 1 dy [N, Cout, HW] (f32), 2 db [Cout] (f32, read_write). Params: n, cout, e0 = HW.
+// Dispatch: [Cout, 1, 1]; one workgroup of 64 per channel: strided partial sums, then a tree
+// reduction in workgroup memory.
+@group(0) @binding(1) var<storage, read> b_dy: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b_db: array<f32>;
+var<workgroup> b_red: array<f32, 64>;
+
+@compute @workgroup_size(64)
+fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let co = wid.x;
+    let hw = p.e0;
+    var s = 0.0;
     for (var n = 0u; n < p.n; n++) {
-        let dbase = (n * p.cout + co) * p.ho * p.wo;
-        let xbase = (n * p.cin + ci) * p.h * p.w;
-        for (var oy = 0u; oy < p.ho; oy++) {
-            let iy = i32(oy * p.stride + ky) - i32(p.pad_top);
-            if (iy < 0 || iy >= i32(p.h)) { continue; }
-            for (var ox = 0u; ox < p.wo; ox++) {
-                let ix = i32(ox * p.stride + kx) - i32(p.pad_left);
-                if (ix < 0 || ix >= i32(p.w)) { continue; }
-                acc += wdy[dbase + oy * p.wo + ox] * wx[xbase + u32(iy) * p.w + u32(ix)];
+        let base = (n * p.cout + co) * hw;
+        for (var i = lid; i < hw; i += 64u) {
+            s += b_dy[base + i];
+        }
+    }
+    b_red[lid] = s;
+    workgroupBarrier();
+    for (var k = 32u; k > 0u; k >>= 1u) {
+        if (lid < k) {
+            b_red[lid] += b_red[lid + k];
+        }
+        workgroupBarrier();
+    }
+    if (lid == 0u) {
+        b_db[co] += b_red[0];
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Implicit-GEMM kernels (real GPUs). Shared-memory tiles of 64 x 64 outputs, K in chunks of
+// 16, 256 invocations each computing a 4 x 4 register block. The im2col matrix is never
+// stored: B[k, pix] with k = (ci*KH + ky)*KW + kx and pix = (n*Hout + oy)*Wout + ox reads
+//   x[n, ci, oy*S + ky - pad_top, ox*S + kx - pad_left]  (zero outside the image).
+
+var<workgroup> t_a: array<vec4<f32>, 256>; // [16 k][64 m] as vec4 along m
+var<workgroup> t_b: array<vec4<f32>, 256>; // [16 k][64 n] as vec4 along n
+
+// Index into x of im2col element (k, pixel (n, oy, ox)), or -1 where it reads zero padding.
+fn im2col_index(k: u32, n: u32, oy: u32, ox: u32) -> i32 {
+    let kk = p.kh * p.kw;
+    let ci = k / kk;
+    let tap = k % kk;
+    let ky = tap / p.kw;
+    let kx = tap % p.kw;
+    let iy = i32(oy * p.stride + ky) - i32(p.pad_top);
+    let ix = i32(ox * p.stride + kx) - i32(p.pad_left);
+    if (ci >= p.cin || iy < 0 || ix < 0 || iy >= i32(p.h) || ix >= i32(p.w)) {
+        return -1;
+    }
+    return i32(((n * p.cin + ci) * p.h + u32(iy)) * p.w + u32(ix));
+}
+
+// The 4x4 register-block product of one K chunk held in t_a / t_b.
+fn gemm_chunk(acc4: ptr<function, array<vec4<f32>, 4>>, ty: u32, tx: u32) {
+    for (var k = 0u; k < 16u; k++) {
+        let a = t_a[k * 16u + ty];
+        let b = t_b[k * 16u + tx];
+        (*acc4)[0] = fma(vec4<f32>(a.x), b, (*acc4)[0]);
+        (*acc4)[1] = fma(vec4<f32>(a.y), b, (*acc4)[1]);
+        (*acc4)[2] = fma(vec4<f32>(a.z), b, (*acc4)[2]);
+        (*acc4)[3] = fma(vec4<f32>(a.w), b, (*acc4)[3]);
+    }
+}
+
+// gemm_conv: y[n, co, oy, ox] = bias[co] + sum_k wp[k, co] * B[k, pix], K = Cin*KH*KW.
+// Bindings: 1 x [N, Cin, H, W] (f32), 2 wp [K, CoutP] (f32), 3 bias (read only if e1 != 0),
+// 4 y (f32). Params: all geometry fields (pad as u32), e0 = CoutP, e1 = has_bias.
+// Dispatch: [ceil(N*Hout*Wout / 64), ceil(Cout / 64), 1]; workgroup 256 = 16 x 16 threads,
+// thread (ty, tx) computes channels co0 + 4*ty .. +3 and pixels pix0 + 4*tx .. +3.
+@group(0) @binding(1) var<storage, read> m_x: array<f32>;
+@group(0) @binding(2) var<storage, read> m_w: array<f32>;
+@group(0) @binding(3) var<storage, read> m_bias: array<f32>;
+@group(0) @binding(4) var<storage, read_write> m_y: array<f32>;
+
+@compute @workgroup_size(256)
+fn gemm_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    let hw = p.hout * p.wout;
+    let npix = p.n * hw;
+    let kdim = p.cin * p.kh * p.kw;
+    let co0 = wid.y * 64u;
+    let pix0 = wid.x * 64u;
+    // This thread loads B column j = lid % 64 (fixed pixel) for rows lid / 64 + 4r.
+    let j = lid % 64u;
+    let pix = min(pix0 + j, npix - 1u);
+    let bn = pix / hw;
+    let boy = (pix % hw) / p.wout;
+    let box = pix % p.wout;
+    let pix_ok = pix0 + j < npix;
+    var acc4 = array<vec4<f32>, 4>();
+    for (var k0 = 0u; k0 < kdim; k0 += 16u) {
+        for (var r = 0u; r < 4u; r++) {
+            let e = lid + 256u * r;
+            let kl = e / 64u;
+            let m = e % 64u;
+            let k = k0 + kl;
+            let co = co0 + m;
+            var a = 0.0;
+            if (k < kdim && co < p.e0) {
+                a = m_w[k * p.e0 + co];
+            }
+            t_a[kl * 16u + m / 4u][m % 4u] = a;
+            var b = 0.0;
+            if (k < kdim && pix_ok) {
+                let xi = im2col_index(k, bn, boy, box);
+                if (xi >= 0) {
+                    b = m_x[u32(xi)];
+                }
+            }
+            t_b[kl * 16u + j / 4u][j % 4u] = b;
+        }
+        workgroupBarrier();
+        gemm_chunk(&acc4, ty, tx);
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 4u; i++) {
+        let co = co0 + ty * 4u + i;
+        if (co >= p.cout) {
+            continue;
+        }
+        var bias = 0.0;
+        if (p.e1 != 0u) {
+            bias = m_bias[co];
+        }
+        for (var jj = 0u; jj < 4u; jj++) {
+            let q = pix0 + tx * 4u + jj;
+            if (q < npix) {
+                let n = q / hw;
+                m_y[(n * p.cout + co) * hw + q % hw] = acc4[i][jj] + bias;
             }
         }
     }
-    if (p.accumulate != 0u) { acc += wdw[i]; }
-    wdw[i] = acc;
 }
 
-// ---- backward bias: db[co] (+)= sum_{n,oy,ox} dy[n,co,oy,ox]. Bindings 1 = dy, 2 = db.
-@group(0) @binding(1) var<storage, read> bdy: array<f32>;
-@group(0) @binding(2) var<storage, read_write> bdb: array<f32>;
+// gemm_wgrad: dW[co, k] (+)= sum over pixels pix of split s of dy[n, co, pix] * B[k, pix].
+// M = Cout (tile 64), N = K = Cin*KH*KW (tile 64), reduced over pixels in chunks of 16.
+// Bindings: 1 dy [N, Cout, Hout, Wout] (f32), 2 x [N, Cin, H, W] (f32), 3 out (f32, rw):
+//   e1 = 0: out = dw [Cout, K], sums are added into it; e1 = 1: out = partials [S, Cout, K].
+// Params: geometry, e0 = pixels per split (a multiple of 16), e1 = mode.
+// Dispatch: [ceil(K / 64), ceil(Cout / 64), S]; workgroup 256; thread (ty, tx) computes
+// channels co0 + 4*ty .. +3 and columns k0 + 4*tx .. +3.
+@group(0) @binding(1) var<storage, read> v_dy: array<f32>;
+@group(0) @binding(2) var<storage, read> v_x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> v_out: array<f32>;
 
-@compute @workgroup_size(64)
-fn backward_bias(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                 @builtin(local_invocation_index) lid: u32) {
-    let co = linear_index(wid, nwg, lid);
-    if (co >= p.total) { return; }
-    var acc = 0.0;
-    let plane = p.ho * p.wo;
-    for (var n = 0u; n < p.n; n++) {
-        let base = (n * p.cout + co) * plane;
-        for (var j = 0u; j < plane; j++) {
-            acc += bdy[base + j];
+@compute @workgroup_size(256)
+fn gemm_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let tx = lid % 16u;
+    let ty = lid / 16u;
+    let hw = p.hout * p.wout;
+    let npix = p.n * hw;
+    let kdim = p.cin * p.kh * p.kw;
+    let kc0 = wid.x * 64u;
+    let co0 = wid.y * 64u;
+    let p0 = wid.z * p.e0;
+    let p1 = min(p0 + p.e0, npix);
+    var acc4 = array<vec4<f32>, 4>();
+    for (var q0 = p0; q0 < p1; q0 += 16u) {
+        for (var r = 0u; r < 4u; r++) {
+            // Element e of the 16 x 64 chunk: pixel e % 16, row (channel / column) e / 16.
+            let e = lid + 256u * r;
+            let pl = e % 16u;
+            let m = e / 16u;
+            let q = q0 + pl;
+            let n = q / hw;
+            let pp = q % hw;
+            var a = 0.0;
+            let co = co0 + m;
+            if (q < p1 && co < p.cout) {
+                a = v_dy[(n * p.cout + co) * hw + pp];
+            }
+            t_a[pl * 16u + m / 4u][m % 4u] = a;
+            var b = 0.0;
+            let k = kc0 + m;
+            if (q < p1 && k < kdim) {
+                let xi = im2col_index(k, n, pp / p.wout, pp % p.wout);
+                if (xi >= 0) {
+                    b = v_x[u32(xi)];
+                }
+            }
+            t_b[pl * 16u + m / 4u][m % 4u] = b;
+        }
+        workgroupBarrier();
+        gemm_chunk(&acc4, ty, tx);
+        workgroupBarrier();
+    }
+    let total = p.cout * kdim;
+    for (var i = 0u; i < 4u; i++) {
+        let co = co0 + ty * 4u + i;
+        for (var jj = 0u; jj < 4u; jj++) {
+            let k = kc0 + tx * 4u + jj;
+            if (co < p.cout && k < kdim) {
+                let idx = co * kdim + k;
+                if (p.e1 == 0u) {
+                    v_out[idx] += acc4[i][jj];
+                } else {
+                    v_out[wid.z * total + idx] = acc4[i][jj];
+                }
+            }
         }
     }
-    if (p.accumulate != 0u) { acc += bdb[co]; }
-    bdb[co] = acc;
 }

@@ -1,8 +1,23 @@
-//! 2-D convolution forward and backward (`shaders/conv2d.wgsl`): direct loops, one
-//! invocation per output element of each pass. Simple and correct on every adapter; the
-//! tuned variants are future work (see BENCHMARKS.md).
+//! 2-D convolution (PyTorch `conv2d` semantics: cross-correlation, zero padding), forward and
+//! the three backward passes (input, weight, bias). Kernels: `shaders/conv2d.wgsl`.
+//!
+//! Two kernel variants, picked per adapter by [`variant`]:
+//! - [`ConvVariant::Direct`] (CPU adapters such as lavapipe): barrier-free, register-blocked
+//!   kernels. On lavapipe every storage-buffer load is a per-lane loop (a vec4 load costs about
+//!   as much as 150 lane-FMAs), so these kernels load only aligned vec4s, from a zero-padded copy
+//!   of the input whose rows are a multiple of 4 floats, and compute 16 output channels x 16
+//!   pixels (forward) or 16 x 4 x 9 weight entries (weight gradient) per invocation.
+//!   Supports 3x3 with stride 1 or 2 and 1x1 with stride 1 (any padding); other shapes use Gemm.
+//! - [`ConvVariant::Gemm`] (real GPUs): implicit GEMM with 64 x 64 shared-memory tiles, any
+//!   kernel size, stride and padding.
+//!
+//! The input gradient is a stride-1 convolution of the output gradient, dilated by the stride
+//! and padded by `k - 1 - pad`, with the flipped, transposed weights:
+//! `dx[n, ci, iy, ix] = sum_{co, ky', kx'} dyd[n, co, iy + ky', ix + kx'] * w[co, ci, kh-1-ky', kw-1-kx']`
+//! where `dyd[n, co, oy*s + kh-1-top, ox*s + kw-1-left] = dy[n, co, oy, ox]` and zero elsewhere
+//! (substituting `ky = kh-1-ky'` gives `iy = oy*s + ky - top`, the forward relation).
 
-use crate::gpu::{grid_1d, Shader};
+use crate::gpu::{grid_1d, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
 const SHADER: Shader = crate::shader!("conv2d");
@@ -18,180 +33,444 @@ pub struct ConvGeometry {
 impl ConvGeometry {
     /// 3x3 "same" conv: stride 1, padding 1 everywhere.
     pub fn same3x3() -> Self {
-        ConvGeometry {
-            stride: 1,
-            pad: [1; 4],
-        }
+        ConvGeometry { stride: 1, pad: [1, 1, 1, 1] }
     }
     /// 1x1: stride 1, no padding.
     pub fn pointwise() -> Self {
-        ConvGeometry {
-            stride: 1,
-            pad: [0; 4],
-        }
+        ConvGeometry { stride: 1, pad: [0, 0, 0, 0] }
     }
-    /// DDPM's downsample with downsample_padding = 0: one zero row at the bottom and one zero
-    /// column at the right (`F.pad(x, (0, 1, 0, 1))`), then 3x3 stride 2.
+    /// The DDPM downsample with downsample_padding=0: F.pad(x,(0,1,0,1)) then 3x3 stride 2 pad 0,
+    /// i.e. pad = [0,1,0,1] (one zero row at the bottom, one zero column at the right), stride 2.
     pub fn downsample_asymmetric() -> Self {
-        ConvGeometry {
-            stride: 2,
-            pad: [0, 1, 0, 1],
-        }
+        ConvGeometry { stride: 2, pad: [0, 1, 0, 1] }
     }
-    /// 3x3 stride 2 padding 1 (downsample_padding = 1).
+    /// stride 2 padding 1 (downsample_padding=1).
     pub fn downsample_symmetric() -> Self {
-        ConvGeometry {
-            stride: 2,
-            pad: [1; 4],
-        }
+        ConvGeometry { stride: 2, pad: [1, 1, 1, 1] }
     }
+    /// `(Hout, Wout)` for an `h x w` input and a `kh x kw` kernel.
     pub fn output_hw(&self, h: usize, w: usize, kh: usize, kw: usize) -> (usize, usize) {
         let [t, b, l, r] = self.pad;
+        assert!(self.stride >= 1, "conv stride must be at least 1");
         assert!(
             h + t + b >= kh && w + l + r >= kw,
-            "kernel larger than the padded input"
+            "conv kernel {kh}x{kw} larger than the padded input {}x{}",
+            h + t + b,
+            w + l + r
         );
-        (
-            (h + t + b - kh) / self.stride + 1,
-            (w + l + r - kw) / self.stride + 1,
-        )
+        ((h + t + b - kh) / self.stride + 1, (w + l + r - kw) / self.stride + 1)
     }
 }
 
+/// Kernel family (see the module documentation).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConvVariant {
+    /// Register-blocked direct convolution without barriers (CPU adapters).
+    Direct,
+    /// Implicit GEMM with shared-memory tiles (real GPUs).
+    Gemm,
+}
+
+/// True if the [`ConvVariant::Direct`] kernels handle this kernel size and stride.
+pub fn direct_supports(kh: usize, kw: usize, stride: usize) -> bool {
+    matches!((kh, kw, stride), (3, 3, 1) | (3, 3, 2) | (1, 1, 1))
+}
+
+/// The variant used for a `kh x kw` convolution with geometry `g` on this adapter: Direct on
+/// CPU adapters where it supports the shape (measured on lavapipe, 3x3 [8,64,32,32] forward:
+/// the direct kernel is several times faster than shared-memory tiles, whose barriers are
+/// costly there), Gemm everywhere else.
+pub fn variant(gpu: &Gpu, kh: usize, kw: usize, g: ConvGeometry) -> ConvVariant {
+    match gpu.class() {
+        DeviceClass::Cpu if direct_supports(kh, kw, g.stride) => ConvVariant::Direct,
+        _ => ConvVariant::Gemm,
+    }
+}
+
+/// Kernel parameters; the same layout as `Params` in `conv2d.wgsl`.
 #[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     n: u32,
     cin: u32,
     h: u32,
     w: u32,
     cout: u32,
-    ho: u32,
-    wo: u32,
+    hout: u32,
+    wout: u32,
     kh: u32,
     kw: u32,
     stride: u32,
     pad_top: u32,
     pad_left: u32,
-    has_bias: u32,
-    accumulate: u32,
-    total: u32,
-    pad: u32,
+    e0: u32,
+    e1: u32,
+    e2: u32,
+    e3: u32,
 }
 
-fn params(x_shape: [usize; 4], w: &Tensor, g: ConvGeometry, total: usize) -> Params {
-    let [n, cin, h, wd] = x_shape;
-    let ws = w.shape();
-    assert_eq!(
-        ws.len(),
-        4,
-        "conv weight must be [Cout, Cin, kh, kw], got {ws:?}"
-    );
-    assert_eq!(
-        ws[1], cin,
-        "conv weight expects {} input channels, the input has {cin}",
-        ws[1]
-    );
-    let (ho, wo) = g.output_hw(h, wd, ws[2], ws[3]);
-    let u = |v: usize| v as u32;
-    Params {
-        n: u(n),
-        cin: u(cin),
-        h: u(h),
-        w: u(wd),
-        cout: u(ws[0]),
-        ho: u(ho),
-        wo: u(wo),
-        kh: u(ws[2]),
-        kw: u(ws[3]),
-        stride: u(g.stride),
-        pad_top: u(g.pad[0]),
-        pad_left: u(g.pad[2]),
-        has_bias: 0,
-        accumulate: 0,
-        total: u(total),
-        pad: 0,
+fn u(v: usize) -> u32 {
+    u32::try_from(v).expect("conv dimension does not fit in u32")
+}
+
+/// Output channels of packed weights are padded to a multiple of this (one direct tile).
+const CO_TILE: usize = 16;
+
+/// Checked dimensions of one convolution `x [n, cin, h, w] * w [cout, cin, kh, kw]`.
+#[derive(Clone, Copy, Debug)]
+struct Dims {
+    n: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    cout: usize,
+    kh: usize,
+    kw: usize,
+    hout: usize,
+    wout: usize,
+    g: ConvGeometry,
+}
+
+impl Dims {
+    fn new(x_shape: &[usize], w_shape: &[usize], g: ConvGeometry) -> Dims {
+        assert_eq!(x_shape.len(), 4, "conv input must be [N, Cin, H, W], got {x_shape:?}");
+        assert_eq!(w_shape.len(), 4, "conv weight must be [Cout, Cin, kh, kw], got {w_shape:?}");
+        let (n, cin, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
+        let (cout, wcin, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
+        assert_eq!(cin, wcin, "conv input has {cin} channels but the weight {w_shape:?} expects {wcin}");
+        let (hout, wout) = g.output_hw(h, w, kh, kw);
+        Dims { n, cin, h, w, cout, kh, kw, hout, wout, g }
+    }
+
+    fn params(&self) -> Params {
+        Params {
+            n: u(self.n),
+            cin: u(self.cin),
+            h: u(self.h),
+            w: u(self.w),
+            cout: u(self.cout),
+            hout: u(self.hout),
+            wout: u(self.wout),
+            kh: u(self.kh),
+            kw: u(self.kw),
+            stride: u(self.g.stride),
+            pad_top: u(self.g.pad[0]),
+            pad_left: u(self.g.pad[2]),
+            ..Default::default()
+        }
+    }
+
+    fn y_shape(&self) -> [usize; 4] {
+        [self.n, self.cout, self.hout, self.wout]
+    }
+
+    /// The stride-1 convolution whose output is dx: input dyd (`cout` channels), output `cin`
+    /// channels at `h x w`, flipped weights, no padding (the padding is in dyd).
+    fn transposed(&self, hp: usize, wp: usize) -> Dims {
+        Dims {
+            n: self.n,
+            cin: self.cout,
+            h: hp,
+            w: wp,
+            cout: self.cin,
+            kh: self.kh,
+            kw: self.kw,
+            hout: self.h,
+            wout: self.w,
+            g: ConvGeometry { stride: 1, pad: [0, 0, 0, 0] },
+        }
     }
 }
 
-fn nchw(t: &Tensor) -> [usize; 4] {
-    let s = t.shape();
-    assert_eq!(s.len(), 4, "conv input must be [N, C, H, W], got {s:?}");
-    [s[0], s[1], s[2], s[3]]
+/// `dst[q, py, px] = src[q, (py - top)/d, (px - left)/d]` where that is an integer inside the
+/// source, zero elsewhere (negative `top`/`left` crop). `wp` must be a multiple of 4.
+fn pad_planes(src: &Tensor, planes: usize, h: usize, w: usize, hp: usize, wp: usize, top: isize, left: isize, dil: usize) -> Tensor {
+    assert!(wp % 4 == 0, "padded row length must be a multiple of 4");
+    let gpu = src.gpu();
+    let dst = Tensor::uninit(gpu, &[planes, hp, wp]);
+    let p = Params {
+        n: u(planes),
+        h: u(h),
+        w: u(w),
+        hout: u(hp),
+        wout: u(wp),
+        pad_top: top as i32 as u32,
+        pad_left: left as i32 as u32,
+        stride: u(dil),
+        ..Default::default()
+    };
+    gpu.launch(&SHADER, "pad", &[], &p, &[src, &dst], grid_1d(planes * hp * wp / 4, 64));
+    dst
 }
 
-/// y = conv2d(x, w) + bias. x: [N, Cin, H, W]; w: [Cout, Cin, kh, kw]; bias [Cout].
-pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) -> Tensor {
-    let xs = nchw(x);
-    let (ho, wo) = g.output_hw(xs[2], xs[3], w.dim(2), w.dim(3));
-    let y = Tensor::uninit(x.gpu(), &[xs[0], w.dim(0), ho, wo]);
-    let mut p = params(xs, w, g, y.numel());
-    p.has_bias = bias.is_some() as u32;
-    let b = bias.unwrap_or(w);
-    x.gpu().launch(
-        &SHADER,
-        "forward",
-        &[],
-        &p,
-        &[x, w, b, &y],
-        grid_1d(y.numel(), 64),
-    );
+/// Packs `w [cout, cin, kh, kw]` as `[cin*kh*kw, round_up(cout, 16)]` (flip = false) or as the
+/// flipped transpose `[cout*kh*kw, round_up(cin, 16)]` (flip = true). Returns (packed, width).
+fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
+    let s = w.shape();
+    let (cout, cin, kh, kw) = (s[0], s[1], s[2], s[3]);
+    let (rows, cols) = if flip { (cout * kh * kw, cin) } else { (cin * kh * kw, cout) };
+    let op = cols.next_multiple_of(CO_TILE);
+    let out = Tensor::uninit(w.gpu(), &[rows, op]);
+    let p = Params {
+        cin: u(cin),
+        cout: u(cout),
+        kh: u(kh),
+        kw: u(kw),
+        e0: flip as u32,
+        e1: u(op),
+        ..Default::default()
+    };
+    w.gpu().launch(&SHADER, "pack_weights", &[], &p, &[w, &out], grid_1d(rows * op, 64));
+    (out, op)
+}
+
+/// Quads (groups of 4 output columns) per output row.
+fn quads(wout: usize) -> usize {
+    wout.div_ceil(4)
+}
+
+/// Padded input layout `(hp, wp)` read by the direct kernels for a convolution `d`.
+fn direct_padded_hw(d: &Dims) -> (usize, usize) {
+    let s = d.g.stride;
+    let hp = (d.hout - 1) * s + d.kh;
+    let wp = if d.kw == 1 { 4 * quads(d.wout) } else { 4 * quads(d.wout) * s + 4 };
+    (hp, wp)
+}
+
+/// The input of the direct kernels: `x` itself if already in the padded layout, else a padded copy.
+fn direct_input(x: &Tensor, d: &Dims) -> (Tensor, usize, usize) {
+    let (hp, wp) = direct_padded_hw(d);
+    let [top, _, left, _] = d.g.pad;
+    if hp == d.h && wp == d.w && top == 0 && left == 0 {
+        return (x.clone(), hp, wp);
+    }
+    let xp = pad_planes(x, d.n * d.cin, d.h, d.w, hp, wp, top as isize, left as isize, 1);
+    (xp, hp, wp)
+}
+
+/// Direct forward of `d` on the already padded input `xp [n, cin, hp, wp]` with packed weights.
+fn direct_forward(d: &Dims, xp: &Tensor, hp: usize, wp: usize, wpk: &Tensor, op: usize, bias: Option<&Tensor>) -> Tensor {
+    assert!(direct_supports(d.kh, d.kw, d.g.stride), "the direct conv kernel does not support {}x{} stride {}", d.kh, d.kw, d.g.stride);
+    let gpu = xp.gpu();
+    let y = Tensor::uninit(gpu, &d.y_shape());
+    let mut p = d.params();
+    p.h = u(hp);
+    p.w = u(wp);
+    p.e0 = u(op);
+    p.e1 = bias.is_some() as u32;
+    let nq = d.n * d.hout * quads(d.wout);
+    let groups = nq.div_ceil(4).div_ceil(32);
+    assert!(groups <= 65_535, "conv too large for one dispatch ({nq} output quads)");
+    let b = bias.unwrap_or(wpk);
+    let grid = [groups as u32, u(op / CO_TILE), 1];
+    if d.kh == 1 {
+        gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &y], grid);
+    } else {
+        gpu.launch(&SHADER, "direct_k3", &[("STRIDE", d.g.stride as f64)], &p, &[xp, wpk, b, &y], grid);
+    }
     y
 }
 
-/// dL/dx given dy [N, Cout, Hout, Wout]; `input_hw` = (H, W) of x.
-pub fn conv2d_backward_input(
-    dy: &Tensor,
-    w: &Tensor,
-    g: ConvGeometry,
-    input_hw: (usize, usize),
-) -> Tensor {
-    let xs = [dy.dim(0), w.dim(1), input_hw.0, input_hw.1];
-    let dx = Tensor::uninit(dy.gpu(), &xs);
-    let p = params(xs, w, g, dx.numel());
-    dy.gpu().launch(
-        &SHADER,
-        "backward_input",
-        &[],
-        &p,
-        &[dy, w, &dx],
-        grid_1d(dx.numel(), 64),
-    );
-    dx
+/// Implicit-GEMM forward of `d` on the raw input (padding by bounds checks).
+fn gemm_forward(d: &Dims, x: &Tensor, wpk: &Tensor, op: usize, bias: Option<&Tensor>) -> Tensor {
+    let gpu = x.gpu();
+    let y = Tensor::uninit(gpu, &d.y_shape());
+    let mut p = d.params();
+    p.e0 = u(op);
+    p.e1 = bias.is_some() as u32;
+    let tiles = (d.n * d.hout * d.wout).div_ceil(64);
+    assert!(tiles <= 65_535, "conv too large for one dispatch ({tiles} pixel tiles)");
+    let b = bias.unwrap_or(wpk);
+    gpu.launch(&SHADER, "gemm_conv", &[], &p, &[x, wpk, b, &y], [tiles as u32, u(d.cout.div_ceil(64)), 1]);
+    y
 }
 
-/// dw += dL/dw.
+fn check_bias(bias: Option<&Tensor>, cout: usize) {
+    if let Some(b) = bias {
+        assert_eq!(b.numel(), cout, "conv bias has {} elements, expected Cout = {cout}", b.numel());
+    }
+}
+
+/// y = conv2d(x, w) + bias. x: [N, Cin, H, W]; w: [Cout, Cin, kh, kw] (PyTorch layout); bias [Cout].
+/// Returns y [N, Cout, Hout, Wout] (see [`ConvGeometry::output_hw`]).
+pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) -> Tensor {
+    let v = variant(x.gpu(), w.dim(2), w.dim(3), g);
+    conv2d_with(v, x, w, bias, g)
+}
+
+/// [`conv2d`] with a forced kernel variant (Direct only for shapes it supports).
+pub fn conv2d_with(v: ConvVariant, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) -> Tensor {
+    let d = Dims::new(x.shape(), w.shape(), g);
+    check_bias(bias, d.cout);
+    let (wpk, op) = pack_weights(w, false);
+    match v {
+        ConvVariant::Direct => {
+            let (xp, hp, wp) = direct_input(x, &d);
+            direct_forward(&d, &xp, hp, wp, &wpk, op, bias)
+        }
+        ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias),
+    }
+}
+
+/// dL/dx given dy [N, Cout, Hout, Wout]; `input_hw` = (H, W) of x (needed with stride 2).
+/// Returns dx [N, Cin, H, W].
+pub fn conv2d_backward_input(dy: &Tensor, w: &Tensor, g: ConvGeometry, input_hw: (usize, usize)) -> Tensor {
+    let v = variant(dy.gpu(), w.dim(2), w.dim(3), g);
+    conv2d_backward_input_with(v, dy, w, g, input_hw)
+}
+
+/// [`conv2d_backward_input`] with a forced kernel variant.
+pub fn conv2d_backward_input_with(v: ConvVariant, dy: &Tensor, w: &Tensor, g: ConvGeometry, input_hw: (usize, usize)) -> Tensor {
+    let ws = w.shape();
+    assert_eq!(ws.len(), 4, "conv weight must be [Cout, Cin, kh, kw], got {ws:?}");
+    let (h, wd) = input_hw;
+    let d = Dims::new(&[dy.dim(0), ws[1], h, wd], ws, g);
+    assert_eq!(dy.shape(), d.y_shape(), "conv dy shape does not match the output of input {input_hw:?} with weight {ws:?}");
+    let (wpk, op) = pack_weights(w, true);
+    // dyd[oy*s + kh-1-top, ox*s + kw-1-left] = dy[oy, ox]; a stride-1 conv of it gives dx.
+    let top = d.kh as isize - 1 - d.g.pad[0] as isize;
+    let left = d.kw as isize - 1 - d.g.pad[2] as isize;
+    let s = d.g.stride;
+    match v {
+        ConvVariant::Direct => {
+            assert!(direct_supports(d.kh, d.kw, s), "the direct conv kernel does not support {}x{} stride {s}", d.kh, d.kw);
+            let t0 = d.transposed(0, 0);
+            let (hp, wp) = direct_padded_hw(&t0);
+            let t = d.transposed(hp, wp);
+            let dyd = if hp == d.hout && wp == d.wout && top == 0 && left == 0 && s == 1 {
+                dy.clone()
+            } else {
+                pad_planes(dy, d.n * d.cout, d.hout, d.wout, hp, wp, top, left, s)
+            };
+            direct_forward(&t, &dyd, hp, wp, &wpk, op, None)
+        }
+        ConvVariant::Gemm => {
+            if s == 1 && top >= 0 && left >= 0 {
+                // Pad on the fly: a stride-1 conv of dy with padding (kh-1-top, kw-1-left).
+                let mut t = d.transposed(d.hout, d.wout);
+                t.g.pad = [top as usize, 0, left as usize, 0];
+                gemm_forward(&t, dy, &wpk, op, None)
+            } else {
+                let hp = d.h + d.kh - 1;
+                let wp = (d.w + d.kw - 1).next_multiple_of(4);
+                let dyd = pad_planes(dy, d.n * d.cout, d.hout, d.wout, hp, wp, top, left, s);
+                let t = d.transposed(hp, wp);
+                gemm_forward(&t, &dyd, &wpk, op, None)
+            }
+        }
+    }
+}
+
+/// dw += dL/dw (accumulates: parameter gradients accumulate across uses).
+/// dy [N, Cout, Hout, Wout], x [N, Cin, H, W], dw [Cout, Cin, kh, kw].
 pub fn conv2d_backward_weight(dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeometry) {
-    let mut p = params(nchw(x), dw, g, dw.numel());
-    p.accumulate = 1;
-    x.gpu().launch(
-        &SHADER,
-        "backward_weight",
-        &[],
-        &p,
-        &[dy, x, dw],
-        grid_1d(dw.numel(), 64),
-    );
+    let v = variant(dy.gpu(), dw.dim(2), dw.dim(3), g);
+    conv2d_backward_weight_with(v, dy, x, dw, g)
 }
 
-/// db += sum over n, y, x of dy.
+/// Partial sums of the weight gradient are reduced by `wgrad_reduce` when the reduction is split.
+fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize) {
+    let len = dw.numel();
+    let p = Params { e0: u(len), e1: u(splits), ..Default::default() };
+    dw.gpu().launch(&SHADER, "wgrad_reduce", &[], &p, &[part, dw], grid_1d(len, 64));
+}
+
+/// [`conv2d_backward_weight`] with a forced kernel variant.
+pub fn conv2d_backward_weight_with(v: ConvVariant, dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeometry) {
+    let d = Dims::new(x.shape(), dw.shape(), g);
+    assert_eq!(dy.shape(), d.y_shape(), "conv dy shape does not match the conv of x {:?} with weight {:?}", x.shape(), dw.shape());
+    assert!(!dw.same_buffer(dy) && !dw.same_buffer(x), "dw must not alias dy or x");
+    let gpu = dy.gpu();
+    let wlen = dw.numel();
+    match v {
+        ConvVariant::Direct => {
+            assert!(direct_supports(d.kh, d.kw, d.g.stride), "the direct conv kernel does not support {}x{} stride {}", d.kh, d.kw, d.g.stride);
+            let (xp, hp, wp) = direct_input(x, &d);
+            let qw = quads(d.wout);
+            let dyq = if 4 * qw == d.wout {
+                dy.clone()
+            } else {
+                pad_planes(dy, d.n * d.cout, d.hout, d.wout, d.hout, 4 * qw, 0, 0, 1)
+            };
+            let ci_per = if d.kh == 1 { 16 } else { 4 };
+            let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
+            // Split the reduction over output rows so that there are enough invocations to
+            // keep every core busy (lavapipe: ~128 invocations = 16 workgroups of 8).
+            let rows = d.n * d.hout;
+            let want = 128usize.div_ceil(tiles).clamp(1, rows);
+            let per = rows.div_ceil(want);
+            let splits = rows.div_ceil(per);
+            let mut p = d.params();
+            p.h = u(hp);
+            p.w = u(wp);
+            p.e0 = u(per);
+            p.e1 = (splits > 1) as u32;
+            let grid = [u(tiles.div_ceil(8)), u(splits), 1];
+            let entry = if d.kh == 1 { "wgrad_direct_k1" } else { "wgrad_direct_k3" };
+            let consts: &[(&str, f64)] = if d.kh == 1 { &[] } else { &[("STRIDE", d.g.stride as f64)] };
+            if splits == 1 {
+                gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, dw], grid);
+            } else {
+                let part = Tensor::uninit(gpu, &[splits, wlen]);
+                gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, &part], grid);
+                reduce_partials(&part, dw, splits);
+            }
+        }
+        ConvVariant::Gemm => {
+            let kdim = d.cin * d.kh * d.kw;
+            let tiles = kdim.div_ceil(64) * d.cout.div_ceil(64);
+            let npix = d.n * d.hout * d.wout;
+            // Split the pixel reduction until there are ~512 workgroups, keeping >= 256 pixels each.
+            let want = 512usize.div_ceil(tiles).clamp(1, npix.div_ceil(256).max(1));
+            let per = npix.div_ceil(want).next_multiple_of(16);
+            let splits = npix.div_ceil(per);
+            assert!(splits <= 65_535, "too many reduction splits");
+            let mut p = d.params();
+            p.e0 = u(per);
+            p.e1 = (splits > 1) as u32;
+            let grid = [u(kdim.div_ceil(64)), u(d.cout.div_ceil(64)), u(splits)];
+            if splits == 1 {
+                gpu.launch(&SHADER, "gemm_wgrad", &[], &p, &[dy, x, dw], grid);
+            } else {
+                let part = Tensor::uninit(gpu, &[splits, wlen]);
+                gpu.launch(&SHADER, "gemm_wgrad", &[], &p, &[dy, x, &part], grid);
+                reduce_partials(&part, dw, splits);
+            }
+        }
+    }
+}
+
+/// db += sum over n, y, x of dy. dy [N, Cout, Hout, Wout], db [Cout].
 pub fn conv2d_backward_bias(dy: &Tensor, db: &Tensor) {
-    let s = nchw(dy);
-    let p = Params {
-        n: s[0] as u32,
-        cout: s[1] as u32,
-        ho: s[2] as u32,
-        wo: s[3] as u32,
-        accumulate: 1,
-        total: s[1] as u32,
-        ..bytemuck::Zeroable::zeroed()
-    };
-    dy.gpu().launch(
-        &SHADER,
-        "backward_bias",
-        &[],
-        &p,
-        &[dy, db],
-        grid_1d(s[1], 64),
-    );
+    let s = dy.shape();
+    assert_eq!(s.len(), 4, "conv dy must be [N, Cout, H, W], got {s:?}");
+    assert_eq!(db.numel(), s[1], "conv db has {} elements, expected Cout = {}", db.numel(), s[1]);
+    assert!(!db.same_buffer(dy), "db must not alias dy");
+    let p = Params { n: u(s[0]), cout: u(s[1]), e0: u(s[2] * s[3]), ..Default::default() };
+    dy.gpu().launch(&SHADER, "bias_grad", &[], &p, &[dy, db], [u(s[1]), 1, 1]);
+}
+
+/// Every kernel entry point with the override constants it is used with (for warm-up).
+pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
+    vec![
+        ("pad", vec![]),
+        ("pack_weights", vec![]),
+        ("direct_k3", vec![("STRIDE", 1.0)]),
+        ("direct_k3", vec![("STRIDE", 2.0)]),
+        ("direct_k1", vec![]),
+        ("wgrad_direct_k3", vec![("STRIDE", 1.0)]),
+        ("wgrad_direct_k3", vec![("STRIDE", 2.0)]),
+        ("wgrad_direct_k1", vec![]),
+        ("wgrad_reduce", vec![]),
+        ("bias_grad", vec![]),
+        ("gemm_conv", vec![]),
+        ("gemm_wgrad", vec![]),
+    ]
+}
+
+/// Compiles every conv pipeline now (keeps compile time out of benchmarks).
+pub fn warm_up(gpu: &Gpu) {
+    for (entry, consts) in pipelines() {
+        gpu.warm_up(&SHADER, entry, &consts);
+    }
 }

@@ -1,95 +1,122 @@
-//! Checks of the convolution kernels against `reference::conv`.
-//!
-//! Tolerance 1e-5 of the largest reference value: each output sums at most Cin*kh*kw (forward,
-//! backward input: <= 7*9 here) or N*Hout*Wout (weights: <= 2*121) products of O(1) values in
-//! f32, so rounding stays ~1e-6 relative; an index error gives O(1) errors.
+//! Checks of the conv kernels (see the module doc of `selftest`): every variant, forward and
+//! the three backward passes, on odd sizes, against the float64 reference.
 
-use crate::ops::conv::{self, ConvGeometry};
+use crate::ops::conv::{self as ops, ConvGeometry, ConvVariant};
 use crate::reference::conv::{self as reference, ConvDims};
 use crate::reference::random::Rng;
 use crate::Gpu;
 
 use super::{compare, random_tensor, Check};
 
-const TOL: f64 = 1e-5;
+/// One convolution shape to check.
+struct Case {
+    n: usize,
+    cin: usize,
+    cout: usize,
+    h: usize,
+    w: usize,
+    kh: usize,
+    kw: usize,
+    g: ConvGeometry,
+    bias: bool,
+}
+
+fn cases() -> Vec<Case> {
+    let c = |n, cin, cout, h, w, k: (usize, usize), g, bias| Case { n, cin, cout, h, w, kh: k.0, kw: k.1, g, bias };
+    let s1 = ConvGeometry::same3x3();
+    let asym = ConvGeometry::downsample_asymmetric();
+    let sym = ConvGeometry::downsample_symmetric();
+    let pw = ConvGeometry::pointwise();
+    vec![
+        // The brief's odd shape, and variations crossing the 16-channel and 4-column tiles.
+        c(2, 5, 7, 9, 11, (3, 3), s1, true),
+        c(1, 3, 20, 5, 7, (3, 3), s1, false),
+        c(2, 37, 33, 6, 10, (3, 3), s1, true),
+        c(3, 2, 3, 1, 1, (3, 3), s1, true),
+        // Stride-2 downsamples, odd (13x13) and even sizes.
+        c(2, 5, 7, 13, 13, (3, 3), asym, true),
+        c(2, 6, 9, 13, 13, (3, 3), sym, false),
+        c(1, 18, 5, 8, 12, (3, 3), asym, false),
+        c(2, 4, 17, 10, 6, (3, 3), sym, true),
+        // 1x1 (the ResBlock shortcut), with and without aligned rows.
+        c(2, 5, 7, 9, 11, (1, 1), pw, true),
+        c(2, 19, 17, 4, 8, (1, 1), pw, false),
+        c(1, 40, 3, 3, 5, (1, 1), pw, true),
+    ]
+}
+
+/// Shapes only the Gemm variant supports (general kernel sizes, strides and paddings).
+fn gemm_only_cases() -> Vec<Case> {
+    vec![
+        Case { n: 2, cin: 3, cout: 5, h: 7, w: 9, kh: 2, kw: 3, g: ConvGeometry { stride: 2, pad: [1, 0, 2, 1] }, bias: true },
+        Case { n: 1, cin: 4, cout: 6, h: 11, w: 8, kh: 5, kw: 5, g: ConvGeometry { stride: 3, pad: [2, 2, 0, 3] }, bias: false },
+        Case { n: 2, cin: 3, cout: 4, h: 6, w: 7, kh: 1, kw: 1, g: ConvGeometry { stride: 2, pad: [0, 1, 1, 0] }, bias: true },
+    ]
+}
+
+fn run_case(gpu: &Gpu, rng: &mut Rng, v: ConvVariant, c: &Case, out: &mut Vec<Check>) {
+    let d = ConvDims { n: c.n, cin: c.cin, h: c.h, w: c.w, cout: c.cout, kh: c.kh, kw: c.kw, stride: c.g.stride, pad: c.g.pad };
+    let (ho, wo) = d.out_hw();
+    let shape = format!(
+        "x[{},{},{},{}] w[{},{},{},{}] s{} pad{:?}{}",
+        c.n, c.cin, c.h, c.w, c.cout, c.cin, c.kh, c.kw, c.g.stride, c.g.pad,
+        if c.bias { " +bias" } else { "" }
+    );
+    let (x, xv) = random_tensor(gpu, rng, &[c.n, c.cin, c.h, c.w]);
+    let (w, wv) = random_tensor(gpu, rng, &[c.cout, c.cin, c.kh, c.kw]);
+    let (b, bv) = random_tensor(gpu, rng, &[c.cout]);
+    let (dy, dyv) = random_tensor(gpu, rng, &[c.n, c.cout, ho, wo]);
+    let name = |op: &str| format!("conv2d {op} [{v:?}]");
+
+    // Forward: each output sums K = Cin*kh*kw products of N(0,1) values; f32 rounding error
+    // grows ~ sqrt(K) * 6e-8 relative to the typical |y| ~ sqrt(K); K <= 333 here, so errors
+    // are ~1e-6 of max|y|. 2e-5 leaves margin while any indexing mistake gives O(1) errors.
+    let bias = c.bias.then_some(&b);
+    let y = ops::conv2d_with(v, &x, &w, bias, c.g);
+    let yr = reference::conv2d(&d, &xv, &wv, c.bias.then_some(&bv[..]));
+    out.push(compare(name("forward"), &shape, &y.to_vec(), &yr, 2e-5));
+
+    // Input gradient: sums Cout*kh*kw <= 297 products (same reasoning, same tolerance).
+    let dx = ops::conv2d_backward_input_with(v, &dy, &w, c.g, (c.h, c.w));
+    let dxr = reference::conv2d_backward_input(&d, &dyv, &wv);
+    out.push(compare(name("backward input"), &shape, &dx.to_vec(), &dxr, 2e-5));
+
+    // Weight gradient accumulated into a pre-filled dw: sums N*Hout*Wout <= 198 products per
+    // entry (plus the initial value); f32 error ~ sqrt(198) * 6e-8 ~ 1e-6 relative. 2e-5.
+    let (dw, dw0) = random_tensor(gpu, rng, &[c.cout, c.cin, c.kh, c.kw]);
+    ops::conv2d_backward_weight_with(v, &dy, &x, &dw, c.g);
+    let mut dwr = dw0;
+    reference::conv2d_backward_weight(&d, &dyv, &xv, &mut dwr);
+    out.push(compare(name("backward weight"), &shape, &dw.to_vec(), &dwr, 2e-5));
+
+    // Bias gradient (variant-independent kernel, checked once per case with the Gemm pass):
+    // sums npix <= 198 values into a pre-filled db; 2e-5 as above.
+    if v == ConvVariant::Gemm {
+        let (db, db0) = random_tensor(gpu, rng, &[c.cout]);
+        ops::conv2d_backward_bias(&dy, &db);
+        let mut dbr = db0;
+        reference::conv2d_backward_bias(c.n, c.cout, ho * wo, &dyv, &mut dbr);
+        out.push(compare("conv2d backward bias", &shape, &db.to_vec(), &dbr, 2e-5));
+    }
+}
 
 pub fn checks(gpu: &Gpu) -> Vec<Check> {
-    let mut rng = Rng::new(41);
+    let mut rng = Rng::new(0xC0_4E);
     let mut out = Vec::new();
-    let cases = [
-        ("3x3 s1", 3, ConvGeometry::same3x3(), (9, 11)),
-        ("1x1", 1, ConvGeometry::pointwise(), (9, 11)),
-        (
-            "3x3 s2 pad(0,1,0,1)",
-            3,
-            ConvGeometry::downsample_asymmetric(),
-            (13, 13),
-        ),
-        (
-            "3x3 s2 pad 1",
-            3,
-            ConvGeometry::downsample_symmetric(),
-            (13, 10),
-        ),
-    ];
-    for (name, k, g, (h, w)) in cases {
-        let d = ConvDims {
-            n: 2,
-            cin: 5,
-            h,
-            w,
-            cout: 7,
-            kh: k,
-            kw: k,
-            stride: g.stride,
-            pad: g.pad,
-        };
-        let (ho, wo) = d.out_hw();
-        let shape = format!("[2,5,{h},{w}]->[2,7,{ho},{wo}]");
-        let (x, xr) = random_tensor(gpu, &mut rng, &[2, 5, h, w]);
-        let (wt, wr) = random_tensor(gpu, &mut rng, &[7, 5, k, k]);
-        let (b, br) = random_tensor(gpu, &mut rng, &[7]);
-        let y = conv::conv2d(&x, &wt, Some(&b), g).to_vec();
-        out.push(compare(
-            format!("conv2d {name}"),
-            shape.clone(),
-            &y,
-            &reference::conv2d(&d, &xr, &wr, Some(&br)),
-            TOL,
-        ));
-
-        let (dy, dyr) = random_tensor(gpu, &mut rng, &[2, 7, ho, wo]);
-        let dx = conv::conv2d_backward_input(&dy, &wt, g, (h, w)).to_vec();
-        out.push(compare(
-            format!("conv2d_backward_input {name}"),
-            shape.clone(),
-            &dx,
-            &reference::conv2d_backward_input(&d, &dyr, &wr),
-            TOL,
-        ));
-
-        // Parameter gradients accumulate: start from random values.
-        let (dw, mut dwr) = random_tensor(gpu, &mut rng, &[7, 5, k, k]);
-        conv::conv2d_backward_weight(&dy, &x, &dw, g);
-        reference::conv2d_backward_weight(&d, &dyr, &xr, &mut dwr);
-        out.push(compare(
-            format!("conv2d_backward_weight {name}"),
-            shape.clone(),
-            &dw.to_vec(),
-            &dwr,
-            TOL,
-        ));
-
-        let (db, mut dbr) = random_tensor(gpu, &mut rng, &[7]);
-        conv::conv2d_backward_bias(&dy, &db);
-        reference::conv2d_backward_bias(2, 7, ho * wo, &dyr, &mut dbr);
-        out.push(compare(
-            format!("conv2d_backward_bias {name}"),
-            shape,
-            &db.to_vec(),
-            &dbr,
-            TOL,
-        ));
+    for v in [ConvVariant::Direct, ConvVariant::Gemm] {
+        for c in cases() {
+            run_case(gpu, &mut rng, v, &c, &mut out);
+        }
     }
+    for c in gemm_only_cases() {
+        run_case(gpu, &mut rng, ConvVariant::Gemm, &c, &mut out);
+    }
+    // The public entry points (variant chosen by the adapter) on one shape.
+    let d = ConvDims { n: 2, cin: 5, h: 9, w: 11, cout: 7, kh: 3, kw: 3, stride: 1, pad: [1; 4] };
+    let (x, xv) = random_tensor(gpu, &mut rng, &[2, 5, 9, 11]);
+    let (w, wv) = random_tensor(gpu, &mut rng, &[7, 5, 3, 3]);
+    let y = ops::conv2d(&x, &w, None, ConvGeometry::same3x3());
+    let yr = reference::conv2d(&d, &xv, &wv, None);
+    out.push(compare("conv2d (auto variant)", "x[2,5,9,11] w[7,5,3,3]", &y.to_vec(), &yr, 2e-5));
     out
 }
