@@ -121,7 +121,9 @@ pub fn subgroup_kernel_available(gpu: &Gpu) -> bool {
 
 /// Whether `mm_cpu_sg` takes this product (alignment for its vec4 loads and stores).
 pub fn subgroup_shape_ok(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> bool {
-    n % 4 == 0 && (if ta { m % 4 == 0 } else { k % 4 == 0 }) && (!tb || k % 4 == 0)
+    n.is_multiple_of(4)
+        && (if ta { m.is_multiple_of(4) } else { k.is_multiple_of(4) })
+        && (!tb || k.is_multiple_of(4))
 }
 
 const ACCUMULATE: u32 = 1;
@@ -405,7 +407,7 @@ const MAX_GROUPS: usize = 65_535;
 pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
     let cols = out.numel();
     assert!(
-        x.numel() % cols == 0 && x.shape().last() == Some(&cols),
+        x.numel().is_multiple_of(cols) && x.shape().last() == Some(&cols),
         "sum_rows_into: x {:?} does not end in {cols} columns",
         x.shape()
     );
