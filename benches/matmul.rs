@@ -108,14 +108,6 @@ fn random(gpu: &Gpu, shape: &[usize], seed: u64) -> Tensor {
     Tensor::from_slice(gpu, shape, &data)
 }
 
-fn variant_name(v: Variant) -> &'static str {
-    match v {
-        Variant::CpuSubgroup => "cpu_sg",
-        Variant::Cpu => "cpu",
-        Variant::Tiled => "tiled",
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // mm_cpu_sg on a raw device with subgroups (for as long as the runtime's device has none).
 
@@ -280,7 +272,7 @@ fn benches(c: &mut Criterion) {
             if v == Variant::CpuSubgroup && !mm::subgroup_kernel_available(&gpu) {
                 continue;
             }
-            let id = format!("{} {}", variant_name(v), case.name);
+            let id = format!("{} {}", v.name(), case.name);
             bench_gpu(&mut g, &id, flops(case.flop()), &gpu, || {
                 mm::matmul_into_with(v, &out, &a, &b, case.ta, case.tb, None, false)
             });
@@ -333,7 +325,7 @@ fn summary(gpu: &Gpu, raw: Option<&Raw>) {
                 gpu.sync();
             };
             run();
-            (variant_name(v), best_of(5, run))
+            (v.name(), best_of(5, run))
         };
         let gf = |s: f64| flop / s / 1e9;
         let idle = |cpu: f64| {
