@@ -15,8 +15,17 @@
 //! - [`Variant::Tiled`] (`mm_tiled`): 64 x 64 output tiles staged through workgroup memory in
 //!   K steps of 16, a 4 x 4 micro-tile per invocation: the classic GPU kernel.
 //!
-//! Measurements behind the choice (lavapipe, Mesa 22.3, 2 cores, n = 1024): see
-//! `benches/matmul.rs` and BENCHMARKS.md.
+//! Measurements behind the choice (`cargo bench --bench matmul`, lavapipe from Mesa 22.3.6 /
+//! LLVM 15, 2 AMD EPYC cores shared with other jobs, so read them as ratios), n = 512:
+//! `mm_cpu_sg` 6.3 GFLOP/s, `mm_cpu` 1.4, `mm_tiled` 0.94, `mm_tiled128` 0.81; n = 1024:
+//! `mm_cpu_sg` 8.4, `mm_cpu` 1.4. From CPU time, `mm_cpu_sg` would do about 25-40 GFLOP/s with
+//! both cores to itself (OpenBLAS: ~115-170 by the same estimate). Why `mm_cpu_sg` looks the way
+//! it does (from profiling the JIT code): every storage load whose address is not a compile-time
+//! constant becomes a loop over the 8 lanes (~30 instructions per lane for a vec4; half of the
+//! kernel's time), there is no FMA contraction, loop-carried values are blended with the loop
+//! mask, and workgroup barriers switch coroutines; subgroup broadcasts are cheap. A 64-row tile
+//! (instead of 32) was 10-18% faster but compiles 3x slower (~6 s of LLVM per (ta, tb) pair), and
+//! 8 k per iteration or splitting K into passes gave no clear gain.
 //!
 //! Shapes: `a` is `[batch.., M, K]` (`[batch.., K, M]` when `ta`), `b` is `[batch.., K, N]`
 //! (`[batch.., N, K]` when `tb`); "batch" is the product of the leading dims. An operand with
