@@ -172,7 +172,10 @@ fn subgroup_module_validates_and_translates() {
             naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
                 .expect("overrides");
         naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
-        let msl = naga::back::msl::Options { lang_version: (2, 4), ..Default::default() };
+        let msl = naga::back::msl::Options {
+            lang_version: (2, 4),
+            ..Default::default()
+        };
         naga::back::msl::write_string(&module, &info, &msl, &Default::default()).expect("MSL");
         let hlsl = naga::back::hlsl::Options {
             shader_model: naga::back::hlsl::ShaderModel::V6_0,
