@@ -155,7 +155,7 @@ fn reference_bias_backward_matches_finite_differences() {
 // devices with the SUBGROUP feature. These tests cover it whatever the runtime requests.
 
 #[test]
-fn subgroup_module_validates_and_translates() {
+fn matmul_modules_validate_and_translate() {
     let shader = ddpm::ops::matmul::subgroup_shader();
     let module = naga::front::wgsl::parse_str(shader.source).expect("subgroup module parses");
     let info = naga::valid::Validator::new(
@@ -190,9 +190,24 @@ fn subgroup_module_validates_and_translates() {
     let main = ddpm::shader!("matmul");
     let module = naga::front::wgsl::parse_str(main.source).expect("main module parses");
     let caps = naga::valid::Capabilities::all() - naga::valid::Capabilities::SUBGROUP;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .validate(&module)
         .expect("main module validates without subgroups");
+    for (ta, tb) in [(0.0, 0.0), (1.0, 1.0)] {
+        let mut constants = naga::back::PipelineConstants::default();
+        constants.insert("TA".to_string(), ta);
+        constants.insert("TB".to_string(), tb);
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .expect("overrides");
+        naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
+        naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default())
+            .expect("MSL");
+        let mut text = String::new();
+        naga::back::hlsl::Writer::new(&mut text, &Default::default(), &Default::default())
+            .write(&module, &info, None)
+            .expect("HLSL");
+    }
 }
 
 /// A raw device with the SUBGROUP feature, if the first Vulkan/any adapter offers 8-wide ones.
