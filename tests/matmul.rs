@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::time::Instant;
-
 use ddpm::ops::matmul as mm;
 use ddpm::reference::matmul as reference;
 use ddpm::reference::random::Rng;
@@ -157,7 +155,7 @@ fn reference_bias_backward_matches_finite_differences() {
 // devices with the SUBGROUP feature. These tests cover it whatever the runtime requests.
 
 #[test]
-fn subgroup_module_validates_and_translates() {
+fn matmul_modules_validate_and_translate() {
     let shader = ddpm::ops::matmul::subgroup_shader();
     let module = naga::front::wgsl::parse_str(shader.source).expect("subgroup module parses");
     let info = naga::valid::Validator::new(
@@ -174,14 +172,42 @@ fn subgroup_module_validates_and_translates() {
             naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
                 .expect("overrides");
         naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
+        let msl = naga::back::msl::Options {
+            lang_version: (2, 4),
+            ..Default::default()
+        };
+        naga::back::msl::write_string(&module, &info, &msl, &Default::default()).expect("MSL");
+        let hlsl = naga::back::hlsl::Options {
+            shader_model: naga::back::hlsl::ShaderModel::V6_0,
+            ..Default::default()
+        };
+        let mut text = String::new();
+        naga::back::hlsl::Writer::new(&mut text, &hlsl, &Default::default())
+            .write(&module, &info, None)
+            .expect("HLSL");
     }
     // The first module must not use subgroup operations (it has to load on every device).
     let main = ddpm::shader!("matmul");
     let module = naga::front::wgsl::parse_str(main.source).expect("main module parses");
     let caps = naga::valid::Capabilities::all() - naga::valid::Capabilities::SUBGROUP;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .validate(&module)
         .expect("main module validates without subgroups");
+    for (ta, tb) in [(0.0, 0.0), (1.0, 1.0)] {
+        let mut constants = naga::back::PipelineConstants::default();
+        constants.insert("TA".to_string(), ta);
+        constants.insert("TB".to_string(), tb);
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .expect("overrides");
+        naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
+        naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default())
+            .expect("MSL");
+        let mut text = String::new();
+        naga::back::hlsl::Writer::new(&mut text, &Default::default(), &Default::default())
+            .write(&module, &info, None)
+            .expect("HLSL");
+    }
 }
 
 /// A raw device with the SUBGROUP feature, if the first Vulkan/any adapter offers 8-wide ones.
@@ -389,201 +415,4 @@ fn subgroup_kernel_matches_reference() {
         // Tolerance as in selftest::matmul (f32 rounding over K <= 68 terms is ~1e-7).
         assert!(err < 1e-5, "mm_cpu_sg batch {batch_a}/{batch_b} {m}x{k}x{n} ta={ta} tb={tb} flags={flags}: err {err:.2e}");
     }
-}
-
-/// Temporary probe on a raw wgpu device (with subgroups when offered): times the entry
-/// $PROBE_ENTRY of $PROBE_WGSL (tile $PROBE_TM x $PROBE_TN per workgroup) at n = $PROBE_N.
-#[test]
-#[ignore]
-fn probe() {
-    let path = std::env::var("PROBE_WGSL").unwrap_or("shaders/matmul.wgsl".into());
-    let src = std::fs::read_to_string(path).unwrap();
-    let env = |k: &str, d: &str| std::env::var(k).unwrap_or(d.into());
-    let entry = env("PROBE_ENTRY", "mm_cpu");
-    let tm: usize = env("PROBE_TM", "8").parse().unwrap();
-    let tn: usize = env("PROBE_TN", "32").parse().unwrap();
-    let n: usize = env("PROBE_N", "1024").parse().unwrap();
-    let reps: usize = env("PROBE_REPS", "3").parse().unwrap();
-    let combos = env("PROBE_T", "ff,ft,tf,tt");
-    let consts: Vec<(String, f64)> = env("PROBE_CONSTS", "")
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap();
-            (k.to_string(), v.parse().unwrap())
-        })
-        .collect();
-    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle_from_env();
-    desc.backends = wgpu::Backends::VULKAN;
-    let instance = wgpu::Instance::new(desc);
-    let adapter =
-        pollster::block_on(instance.enumerate_adapters(wgpu::Backends::VULKAN)).swap_remove(0);
-    let features = adapter.features() & wgpu::Features::SUBGROUP;
-    println!(
-        "adapter {} subgroup={}",
-        adapter.get_info().name,
-        !features.is_empty()
-    );
-    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-        label: None,
-        required_features: features,
-        required_limits: adapter.limits(),
-        experimental_features: wgpu::ExperimentalFeatures::disabled(),
-        memory_hints: wgpu::MemoryHints::Performance,
-        trace: wgpu::Trace::Off,
-    }))
-    .unwrap();
-    let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: None,
-        source: wgpu::ShaderSource::Wgsl(src.into()),
-    });
-    let mut rng = ddpm::reference::random::Rng::new(1);
-    let av: Vec<f32> = (0..n * n).map(|_| rng.normal() as f32).collect();
-    let bv: Vec<f32> = (0..n * n).map(|_| rng.normal() as f32).collect();
-    use wgpu::util::DeviceExt;
-    let storage =
-        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
-    let mk = |d: &[f32]| {
-        device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents: bytemuck::cast_slice(d),
-            usage: storage,
-        })
-    };
-    let a = mk(&av);
-    let b = mk(&bv);
-    let o = mk(&vec![0.0; n * n]);
-    let bias = mk(&[0.0; 4]);
-    let rb = device.create_buffer(&wgpu::BufferDescriptor {
-        label: None,
-        size: (n * n * 4) as u64,
-        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    });
-    for combo in combos.split(',') {
-        let ta = combo.as_bytes()[0] == b't';
-        let tb = combo.as_bytes()[1] == b't';
-        let mut c: Vec<(&str, f64)> = consts.iter().map(|(k, v)| (k.as_str(), *v)).collect();
-        c.push(("TA", ta as u32 as f64));
-        c.push(("TB", tb as u32 as f64));
-        let t0 = Instant::now();
-        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: None,
-            layout: None,
-            module: &module,
-            entry_point: Some(&entry),
-            compilation_options: wgpu::PipelineCompilationOptions {
-                constants: &c,
-                zero_initialize_workgroup_memory: false,
-            },
-            cache: None,
-        });
-        #[repr(C)]
-        #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-        struct Params {
-            m: u32,
-            n: u32,
-            k: u32,
-            flags: u32,
-            a_bs: u32,
-            b_bs: u32,
-            zsplit: u32,
-            gx: u32,
-        }
-        let p = Params {
-            m: n as u32,
-            n: n as u32,
-            k: n as u32,
-            flags: 0,
-            a_bs: 0,
-            b_bs: 0,
-            zsplit: 1,
-            gx: n.div_ceil(tm) as u32,
-        };
-        let pbuf = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: None,
-            contents: bytemuck::bytes_of(&p),
-            usage: wgpu::BufferUsages::UNIFORM,
-        });
-        let layout = pipeline.get_bind_group_layout(0);
-        let nb: usize = env("PROBE_BINDS", "4").parse().unwrap();
-        let mut entries = vec![wgpu::BindGroupEntry {
-            binding: 0,
-            resource: pbuf.as_entire_binding(),
-        }];
-        for (i, buf) in [&o, &a, &b, &bias].iter().enumerate().take(nb) {
-            entries.push(wgpu::BindGroupEntry {
-                binding: i as u32 + 1,
-                resource: buf.as_entire_binding(),
-            });
-        }
-        let bg = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: None,
-            layout: &layout,
-            entries: &entries,
-        });
-        let run = |times: usize| {
-            let mut enc = device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_pipeline(&pipeline);
-                pass.set_bind_group(0, &bg, &[]);
-                for _ in 0..times {
-                    pass.dispatch_workgroups(n.div_ceil(tm) as u32, n.div_ceil(tn) as u32, 1);
-                }
-            }
-            queue.submit([enc.finish()]);
-            device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-        };
-        let c0 = cpu_seconds();
-        run(1);
-        let compile = t0.elapsed().as_secs_f64();
-        println!("  compile+first: cpu {:.2}s", cpu_seconds() - c0);
-        let mut best = f64::MAX;
-        let cpu0 = cpu_seconds();
-        for _ in 0..reps {
-            let t = Instant::now();
-            run(1);
-            best = best.min(t.elapsed().as_secs_f64());
-        }
-        let cpu = (cpu_seconds() - cpu0) / reps as f64;
-        let mut enc = device.create_command_encoder(&Default::default());
-        enc.copy_buffer_to_buffer(&o, 0, &rb, 0, (n * n * 4) as u64);
-        queue.submit([enc.finish()]);
-        rb.slice(..).map_async(wgpu::MapMode::Read, |_| ());
-        device.poll(wgpu::PollType::wait_indefinitely()).unwrap();
-        let out: Vec<f32> =
-            bytemuck::cast_slice(&rb.slice(..).get_mapped_range().unwrap()).to_vec();
-        rb.unmap();
-        let mut err = 0.0f64;
-        for s in 0..64 {
-            let i = (s * 7919 + 3) % n;
-            let j = (s * 104729 + 5) % n;
-            let mut r = 0.0f64;
-            for l in 0..n {
-                let x = if ta { av[l * n + i] } else { av[i * n + l] } as f64;
-                let y = if tb { bv[j * n + l] } else { bv[l * n + j] } as f64;
-                r += x * y;
-            }
-            err = err.max((out[i * n + j] as f64 - r).abs());
-        }
-        println!(
-            "{entry} {combo} n={n}: {:.2} ms, {:.1} GFLOP/s, cpu {:.0} ms -> {:.1} GFLOP/s on 2 idle cores (compile+first {:.2}s) err {err:.2e}",
-            best * 1e3,
-            2.0 * (n as f64).powi(3) / best / 1e9,
-            cpu * 1e3,
-            2.0 * (n as f64).powi(3) / (cpu / 2.0) / 1e9,
-            compile
-        );
-    }
-}
-
-/// User + system CPU time of this process (all threads), from /proc/self/stat.
-fn cpu_seconds() -> f64 {
-    let s = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let rest = &s[s.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    // fields after the command: state(0) ... utime(11) stime(12)
-    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
-    ticks / 100.0
 }

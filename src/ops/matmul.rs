@@ -15,8 +15,17 @@
 //! - [`Variant::Tiled`] (`mm_tiled`): 64 x 64 output tiles staged through workgroup memory in
 //!   K steps of 16, a 4 x 4 micro-tile per invocation: the classic GPU kernel.
 //!
-//! Measurements behind the choice (lavapipe, Mesa 22.3, 2 cores, n = 1024): see
-//! `benches/matmul.rs` and BENCHMARKS.md.
+//! Measurements behind the choice (`cargo bench --bench matmul`, lavapipe from Mesa 22.3.6 /
+//! LLVM 15, 2 AMD EPYC cores shared with other jobs, so read them as ratios), n = 512:
+//! `mm_cpu_sg` 6.3 GFLOP/s, `mm_cpu` 1.4, `mm_tiled` 0.94, `mm_tiled128` 0.81; n = 1024:
+//! `mm_cpu_sg` 8.4, `mm_cpu` 1.4. From CPU time, `mm_cpu_sg` would do about 25-40 GFLOP/s with
+//! both cores to itself (OpenBLAS: ~115-170 by the same estimate). Why `mm_cpu_sg` looks the way
+//! it does (from profiling the JIT code): every storage load whose address is not a compile-time
+//! constant becomes a loop over the 8 lanes (~30 instructions per lane for a vec4; half of the
+//! kernel's time), there is no FMA contraction, loop-carried values are blended with the loop
+//! mask, and workgroup barriers switch coroutines; subgroup broadcasts are cheap. A 64-row tile
+//! (instead of 32) was 10-18% faster but compiles 3x slower (~6 s of LLVM per (ta, tb) pair), and
+//! 8 k per iteration or splitting K into passes gave no clear gain.
 //!
 //! Shapes: `a` is `[batch.., M, K]` (`[batch.., K, M]` when `ta`), `b` is `[batch.., K, N]`
 //! (`[batch.., N, K]` when `tb`); "batch" is the product of the leading dims. An operand with
@@ -74,18 +83,37 @@ pub enum Variant {
     Cpu,
     /// `mm_tiled`: shared-memory tiled 64 x 64, 4 x 4 per invocation: for GPUs.
     Tiled,
+    /// `mm_tiled128`: shared-memory tiled 128 x 128, 8 x 8 per invocation: for GPUs on large
+    /// products (more reuse per workgroup-memory read, 4x fewer workgroups).
+    Tiled128,
 }
 
 impl Variant {
     /// Every variant, so checks can run all of them on any adapter (`CpuSubgroup` falls back to
     /// `Cpu` where the device lacks subgroups; see [`subgroup_kernel_available`]).
-    pub const ALL: [Variant; 3] = [Variant::CpuSubgroup, Variant::Cpu, Variant::Tiled];
+    pub const ALL: [Variant; 4] = [
+        Variant::CpuSubgroup,
+        Variant::Cpu,
+        Variant::Tiled,
+        Variant::Tiled128,
+    ];
+
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::CpuSubgroup => "cpu_sg",
+            Variant::Cpu => "cpu",
+            Variant::Tiled => "tiled",
+            Variant::Tiled128 => "tiled128",
+        }
+    }
 
     fn entry(self) -> &'static str {
         match self {
             Variant::CpuSubgroup => "mm_cpu_sg",
             Variant::Cpu => "mm_cpu",
             Variant::Tiled => "mm_tiled",
+            Variant::Tiled128 => "mm_tiled128",
         }
     }
 
@@ -95,6 +123,7 @@ impl Variant {
             Variant::CpuSubgroup => (32, 64),
             Variant::Cpu => (8, 32),
             Variant::Tiled => (64, 64),
+            Variant::Tiled128 => (128, 128),
         }
     }
 }
@@ -110,6 +139,19 @@ pub fn variant(gpu: &Gpu) -> Variant {
     }
 }
 
+/// The variant for one product on this adapter: [`variant`], refined on GPUs by size:
+/// `mm_tiled128` once there are at least 128 of its 128 x 128 tiles (enough to fill a large GPU),
+/// `mm_tiled` below (more, smaller workgroups). The threshold is a first guess, not yet measured
+/// on a GPU.
+pub fn choose(gpu: &Gpu, s: &Sizes) -> Variant {
+    match variant(gpu) {
+        Variant::Tiled if s.batch * s.m.div_ceil(128) * s.n.div_ceil(128) >= 128 => {
+            Variant::Tiled128
+        }
+        v => v,
+    }
+}
+
 /// True when `mm_cpu_sg` can run here: the device has the SUBGROUP feature and its subgroups
 /// are exactly 8 wide (the kernel broadcasts from lanes 0..7 of one 8-invocation workgroup).
 pub fn subgroup_kernel_available(gpu: &Gpu) -> bool {
@@ -121,7 +163,13 @@ pub fn subgroup_kernel_available(gpu: &Gpu) -> bool {
 
 /// Whether `mm_cpu_sg` takes this product (alignment for its vec4 loads and stores).
 pub fn subgroup_shape_ok(m: usize, k: usize, n: usize, ta: bool, tb: bool) -> bool {
-    n % 4 == 0 && (if ta { m % 4 == 0 } else { k % 4 == 0 }) && (!tb || k % 4 == 0)
+    n.is_multiple_of(4)
+        && (if ta {
+            m.is_multiple_of(4)
+        } else {
+            k.is_multiple_of(4)
+        })
+        && (!tb || k.is_multiple_of(4))
 }
 
 const ACCUMULATE: u32 = 1;
@@ -301,7 +349,7 @@ pub fn matmul_bias(
     tb: bool,
     bias: Option<(&Tensor, BiasAlong)>,
 ) -> Tensor {
-    matmul_bias_with(variant(a.gpu()), a, b, ta, tb, bias)
+    matmul_bias_pick(None, a, b, ta, tb, bias)
 }
 
 /// [`matmul_bias`] with a forced kernel variant (checks and benchmarks run every variant).
@@ -313,21 +361,48 @@ pub fn matmul_bias_with(
     tb: bool,
     bias: Option<(&Tensor, BiasAlong)>,
 ) -> Tensor {
+    matmul_bias_pick(Some(v), a, b, ta, tb, bias)
+}
+
+/// `v`: a forced variant, or `None` for [`choose`]'s.
+fn matmul_bias_pick(
+    v: Option<Variant>,
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+    bias: Option<(&Tensor, BiasAlong)>,
+) -> Tensor {
     let out = Tensor::uninit(a.gpu(), &output_shape(a, b, ta, tb));
-    matmul_into_with(v, &out, a, b, ta, tb, bias, false);
+    matmul_into_pick(v, &out, a, b, ta, tb, bias, false);
     out
 }
 
 /// Writes op(a) @ op(b) into `out` (its shape must be the one [`matmul`] would return); if
 /// `accumulate`, out += result instead (parameter gradients accumulate).
 pub fn matmul_into(out: &Tensor, a: &Tensor, b: &Tensor, ta: bool, tb: bool, accumulate: bool) {
-    matmul_into_with(variant(out.gpu()), out, a, b, ta, tb, None, accumulate);
+    matmul_into_pick(None, out, a, b, ta, tb, None, accumulate);
 }
 
 /// The general entry point: `out (+)= op(a) @ op(b) (+ bias)` with a forced variant.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_into_with(
     v: Variant,
+    out: &Tensor,
+    a: &Tensor,
+    b: &Tensor,
+    ta: bool,
+    tb: bool,
+    bias: Option<(&Tensor, BiasAlong)>,
+    accumulate: bool,
+) {
+    matmul_into_pick(Some(v), out, a, b, ta, tb, bias, accumulate);
+}
+
+/// [`matmul_into_with`] with `v` forced, or chosen by [`choose`] when `None`.
+#[allow(clippy::too_many_arguments)]
+fn matmul_into_pick(
+    v: Option<Variant>,
     out: &Tensor,
     a: &Tensor,
     b: &Tensor,
@@ -379,6 +454,7 @@ pub fn matmul_into_with(
             &dummy
         }
     };
+    let v = v.unwrap_or_else(|| choose(gpu, &pr));
     let plan = plan(
         v,
         subgroup_kernel_available(gpu),
@@ -405,7 +481,7 @@ const MAX_GROUPS: usize = 65_535;
 pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
     let cols = out.numel();
     assert!(
-        x.numel() % cols == 0 && x.shape().last() == Some(&cols),
+        x.numel().is_multiple_of(cols) && x.shape().last() == Some(&cols),
         "sum_rows_into: x {:?} does not end in {cols} columns",
         x.shape()
     );
@@ -464,14 +540,18 @@ pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
 /// y = x @ w^T + bias. x: `[rows.., in]`, w: `[out, in]` (PyTorch Linear layout), bias `[out]`.
 /// y: `[rows.., out]`.
 pub fn linear(x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
-    linear_with(variant(x.gpu()), x, w, bias)
+    linear_pick(None, x, w, bias)
 }
 
 /// [`linear`] with a forced kernel variant.
 pub fn linear_with(v: Variant, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
+    linear_pick(Some(v), x, w, bias)
+}
+
+fn linear_pick(v: Option<Variant>, x: &Tensor, w: &Tensor, bias: Option<&Tensor>) -> Tensor {
     let (rows, fan_in, fan_out) = linear_dims(x, w);
     let x2 = x.reshape(&[rows, fan_in]);
-    let y = matmul_bias_with(v, &x2, w, false, true, bias.map(|b| (b, BiasAlong::N)));
+    let y = matmul_bias_pick(v, &x2, w, false, true, bias.map(|b| (b, BiasAlong::N)));
     let mut shape = x.shape().to_vec();
     *shape.last_mut().unwrap() = fan_out;
     y.reshape(&shape)
@@ -503,12 +583,23 @@ pub fn linear_backward(
     dw: &Tensor,
     db: Option<&Tensor>,
 ) -> Tensor {
-    linear_backward_with(variant(dy.gpu()), dy, x, w, dw, db)
+    linear_backward_pick(None, dy, x, w, dw, db)
 }
 
 /// [`linear_backward`] with a forced kernel variant.
 pub fn linear_backward_with(
     v: Variant,
+    dy: &Tensor,
+    x: &Tensor,
+    w: &Tensor,
+    dw: &Tensor,
+    db: Option<&Tensor>,
+) -> Tensor {
+    linear_backward_pick(Some(v), dy, x, w, dw, db)
+}
+
+fn linear_backward_pick(
+    v: Option<Variant>,
     dy: &Tensor,
     x: &Tensor,
     w: &Tensor,
@@ -531,8 +622,8 @@ pub fn linear_backward_with(
     );
     let dy2 = dy.reshape(&[rows, fan_out]);
     let x2 = x.reshape(&[rows, fan_in]);
-    let dx = matmul_bias_with(v, &dy2, w, false, false, None);
-    matmul_into_with(v, dw, &dy2, &x2, true, false, None, true);
+    let dx = matmul_bias_pick(v, &dy2, w, false, false, None);
+    matmul_into_pick(v, dw, &dy2, &x2, true, false, None, true);
     if let Some(db) = db {
         assert_eq!(
             db.numel(),

@@ -18,14 +18,6 @@ use super::{compare, random_tensor, Check};
 /// See the module doc.
 const TOL: f64 = 1e-5;
 
-fn name(v: Variant) -> &'static str {
-    match v {
-        Variant::CpuSubgroup => "cpu_sg",
-        Variant::Cpu => "cpu",
-        Variant::Tiled => "tiled",
-    }
-}
-
 fn to_ref(b: BiasAlong) -> reference::BiasAlong {
     match b {
         BiasAlong::N => reference::BiasAlong::N,
@@ -96,7 +88,7 @@ fn product(
         bias.map(|along| (&bt, along)),
         accumulate,
     );
-    let mut op = format!("matmul[{}] ta={} tb={}", name(v), ta as u8, tb as u8);
+    let mut op = format!("matmul[{}] ta={} tb={}", v.name(), ta as u8, tb as u8);
     if let Some(along) = bias {
         op.push_str(&format!(" bias={along:?}"));
     }
@@ -128,7 +120,7 @@ fn linear_checks(
     let (dw, dw0) = random_tensor(gpu, rng, &[fan_out, fan_in]);
     let (db, db0) = random_tensor(gpu, rng, &[fan_out]);
     let shape = format!("x{xs:?} w[{fan_out}, {fan_in}]");
-    let tag = name(v);
+    let tag = v.name();
     let y = mm::linear_with(v, &x, &w, Some(&b));
     assert_eq!(y.shape(), &ys[..], "linear output shape");
     let y_ref = reference::linear(&xv, &wv, Some(&bv), rows, fan_in, fan_out);
