@@ -218,17 +218,20 @@ impl UNet {
         }
     }
 
-    /// Elements per image of the largest activation (the widest channel concat of the up path),
-    /// which must fit one storage binding of the adapter.
+    /// Elements per image of the largest activation (the widest channel concat of the up path,
+    /// as a convolution's zero-padded copy), which must fit one storage binding of the adapter.
     pub fn largest_activation_per_image(&self) -> usize {
         let cfg = &self.config;
         let levels = cfg.block_out_channels.len();
         let mut largest = cfg.in_channels.max(cfg.out_channels) * cfg.sample_size * cfg.sample_size;
         for (i, level) in self.up.iter().enumerate() {
+            // Convolutions may copy their input into zero-padded planes with rows rounded up
+            // to a multiple of 4 (and a few spare rows).
             let side = cfg.sample_size >> (levels - 1 - i);
+            let padded = (side + 2) * (side + 2).next_multiple_of(4) + 4 * side;
             for r in &level.resnets {
                 let widest = r.in_channels.max(r.out_channels);
-                largest = largest.max(widest * side * side);
+                largest = largest.max(widest * padded);
             }
         }
         largest
