@@ -316,15 +316,17 @@ fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
 // one vec4 of dy per channel times the vec4 input window of each tap, dot-accumulated.
 // Tile per invocation: `wgrad_direct_k3`: 16 co x 4 ci x 9 taps (stride STRIDE = 1 or 2);
 // `wgrad_direct_k1`: 16 co x 16 ci (1x1, stride 1). 576 / 256 scalar accumulators.
-// Bindings: 1 dyq (vec4), 2 xp (vec4), 3 out (f32, read_write):
-//   e1 = 0: out is dw [Cout, Cin, KH, KW] and the kernel adds its sums into it (one split);
-//   e1 = 1: out is partial sums [splits, Cout, Cin, KH, KW], written (see `wgrad_reduce`).
-// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = rows per split, e1 = mode.
+// Bindings: 1 dyq (vec4), 2 xp (vec4), 3 part (vec4, written): partial sums, one tile of e2
+// vec4s per (split, invocation), element (ci_local*KH*KW + tap)*16 + co_local; `wgrad_reduce`
+// adds them into dw. (Unconditional vec4 stores keep the kernel small: lavapipe expands each
+// store into a per-lane loop, and 576 guarded scalar stores took LLVM half a minute.)
+// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = rows per split,
+// e2 = vec4s per tile (144 for k3, 64 for k1).
 // Dispatch: workgroup_size 8; [ceil(ceil(Cout/16) * ceil(Cin/CI) / 8), splits, 1].
 
 @group(0) @binding(1) var<storage, read> g_dy: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g_x: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> g_out: array<f32>;
+@group(0) @binding(3) var<storage, read_write> g_out: array<vec4<f32>>;
 
 // wacc[t * 16 + c]: channel co0 + c, t = ci_local * KH*KW + tap.
 var<private> wacc: array<f32, 576>;
@@ -332,7 +334,7 @@ var<private> dv: array<vec4<f32>, 16>;
 var<private> xq: array<u32, 16>; // vec4 index in xp of (n, ci0 + i, oy*S, 0) for this row
 var<private> g_co0: u32;
 var<private> g_ci0: u32;
-var<private> g_split: u32;
+var<private> g_tile_base: u32;
 
 fn wmac(t: u32, win: vec4<f32>) {
     let b = t * 16u;
@@ -405,51 +407,22 @@ fn wci(cl: u32, qx: u32) {
     wky(cl * 9u + 6u, o + 2u * row);
 }
 
-fn wput(v: f32, co: u32, ci: u32, tap: u32) {
-    if (co >= p.cout || ci >= p.cin) {
-        return;
-    }
-    let kk = p.kh * p.kw;
-    let i = (co * p.cin + ci) * kk + tap;
-    if (p.e1 == 0u) {
-        g_out[i] += v;
-    } else {
-        g_out[g_split * p.cout * p.cin * kk + i] = v;
-    }
-}
-
-// Stores the 16 channels of accumulator row t (input channel ci, tap).
-fn wstore_t(t: u32, ci: u32, tap: u32) {
+// Stores accumulator rows t (16 channels each) as 4 vec4s into this invocation's tile of the
+// partial-sum buffer (no conditions: the tile layout is private to `wgrad_reduce`).
+fn wst(t: u32) {
+    let o = g_tile_base + t * 4u;
     let b = t * 16u;
-    wput(wacc[b + 0u], g_co0 + 0u, ci, tap);
-    wput(wacc[b + 1u], g_co0 + 1u, ci, tap);
-    wput(wacc[b + 2u], g_co0 + 2u, ci, tap);
-    wput(wacc[b + 3u], g_co0 + 3u, ci, tap);
-    wput(wacc[b + 4u], g_co0 + 4u, ci, tap);
-    wput(wacc[b + 5u], g_co0 + 5u, ci, tap);
-    wput(wacc[b + 6u], g_co0 + 6u, ci, tap);
-    wput(wacc[b + 7u], g_co0 + 7u, ci, tap);
-    wput(wacc[b + 8u], g_co0 + 8u, ci, tap);
-    wput(wacc[b + 9u], g_co0 + 9u, ci, tap);
-    wput(wacc[b + 10u], g_co0 + 10u, ci, tap);
-    wput(wacc[b + 11u], g_co0 + 11u, ci, tap);
-    wput(wacc[b + 12u], g_co0 + 12u, ci, tap);
-    wput(wacc[b + 13u], g_co0 + 13u, ci, tap);
-    wput(wacc[b + 14u], g_co0 + 14u, ci, tap);
-    wput(wacc[b + 15u], g_co0 + 15u, ci, tap);
+    g_out[o] = vec4<f32>(wacc[b], wacc[b + 1u], wacc[b + 2u], wacc[b + 3u]);
+    g_out[o + 1u] = vec4<f32>(wacc[b + 4u], wacc[b + 5u], wacc[b + 6u], wacc[b + 7u]);
+    g_out[o + 2u] = vec4<f32>(wacc[b + 8u], wacc[b + 9u], wacc[b + 10u], wacc[b + 11u]);
+    g_out[o + 3u] = vec4<f32>(wacc[b + 12u], wacc[b + 13u], wacc[b + 14u], wacc[b + 15u]);
 }
 
-fn wstore_k3(cl: u32) {
-    let ci = g_ci0 + cl;
-    wstore_t(cl * 9u + 0u, ci, 0u);
-    wstore_t(cl * 9u + 1u, ci, 1u);
-    wstore_t(cl * 9u + 2u, ci, 2u);
-    wstore_t(cl * 9u + 3u, ci, 3u);
-    wstore_t(cl * 9u + 4u, ci, 4u);
-    wstore_t(cl * 9u + 5u, ci, 5u);
-    wstore_t(cl * 9u + 6u, ci, 6u);
-    wstore_t(cl * 9u + 7u, ci, 7u);
-    wstore_t(cl * 9u + 8u, ci, 8u);
+fn wst4(t0: u32) {
+    wst(t0);
+    wst(t0 + 1u);
+    wst(t0 + 2u);
+    wst(t0 + 3u);
 }
 
 fn set_xq(i: u32, n: u32, oy: u32) {
@@ -465,7 +438,8 @@ fn wgrad_setup(wid: vec3<u32>, lid: u32, ci_per: u32) -> bool {
     let nib = (p.cin + ci_per - 1u) / ci_per;
     g_co0 = (inv % ncb) * 16u;
     g_ci0 = (inv / ncb) * ci_per;
-    g_split = wid.y;
+    // Tile (split, inv) of the partial sums: e2 vec4s per tile.
+    g_tile_base = (wid.y * ncb * nib + inv) * p.e2;
     wacc = array<f32, 576>();
     return inv < ncb * nib;
 }
@@ -495,10 +469,15 @@ fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             wci(3u, qx);
         }
     }
-    wstore_k3(0u);
-    wstore_k3(1u);
-    wstore_k3(2u);
-    wstore_k3(3u);
+    wst4(0u);
+    wst4(4u);
+    wst4(8u);
+    wst4(12u);
+    wst4(16u);
+    wst4(20u);
+    wst4(24u);
+    wst4(28u);
+    wst4(32u);
 }
 
 fn w1(cl: u32, qx: u32) {
@@ -554,28 +533,19 @@ fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
             w1(15u, qx);
         }
     }
-    wstore_t(0u, g_ci0 + 0u, 0u);
-    wstore_t(1u, g_ci0 + 1u, 0u);
-    wstore_t(2u, g_ci0 + 2u, 0u);
-    wstore_t(3u, g_ci0 + 3u, 0u);
-    wstore_t(4u, g_ci0 + 4u, 0u);
-    wstore_t(5u, g_ci0 + 5u, 0u);
-    wstore_t(6u, g_ci0 + 6u, 0u);
-    wstore_t(7u, g_ci0 + 7u, 0u);
-    wstore_t(8u, g_ci0 + 8u, 0u);
-    wstore_t(9u, g_ci0 + 9u, 0u);
-    wstore_t(10u, g_ci0 + 10u, 0u);
-    wstore_t(11u, g_ci0 + 11u, 0u);
-    wstore_t(12u, g_ci0 + 12u, 0u);
-    wstore_t(13u, g_ci0 + 13u, 0u);
-    wstore_t(14u, g_ci0 + 14u, 0u);
-    wstore_t(15u, g_ci0 + 15u, 0u);
+    wst4(0u);
+    wst4(4u);
+    wst4(8u);
+    wst4(12u);
 }
 
 // ---------------------------------------------------------------------------------------------
-// wgrad_reduce: dw[i] += sum_{s < S} part[s * len + i].
-// Bindings: 1 part (f32), 2 dw (f32, read_write). Params: e0 = len, e1 = S.
-// Dispatch: grid_1d(len, 64); one invocation per weight element.
+// wgrad_reduce: dw[co, ci, tap] += sum_{s < S} part[s, ...] for one of two partial layouts:
+//   e2 = 0 (from gemm_wgrad): part [S, Cout, Cin*KH*KW], element s * len + i;
+//   e2 = CI > 0 (from wgrad_direct_*): tiles of e3 floats, tile (s, (ci / CI) * ceil(Cout/16)
+//   + co / 16), element ((ci % CI) * KH*KW + tap) * 16 + co % 16.
+// Bindings: 1 part (f32), 2 dw (f32, read_write). Params: cin, cout, kh, kw, e0 = len = dw
+// elements, e1 = S, e2 = CI, e3 = floats per tile. Dispatch: grid_1d(len, 64).
 @group(0) @binding(1) var<storage, read> r_part: array<f32>;
 @group(0) @binding(2) var<storage, read_write> r_dw: array<f32>;
 
@@ -586,9 +556,22 @@ fn wgrad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if (i >= p.e0) {
         return;
     }
+    var first = i;
+    var step = p.e0;
+    if (p.e2 != 0u) {
+        let kk = p.kh * p.kw;
+        let tap = i % kk;
+        let ci = (i / kk) % p.cin;
+        let co = i / (kk * p.cin);
+        let ncb = (p.cout + 15u) / 16u;
+        let tiles = ncb * ((p.cin + p.e2 - 1u) / p.e2);
+        let tile = (ci / p.e2) * ncb + co / 16u;
+        first = tile * p.e3 + ((ci % p.e2) * kk + tap) * 16u + co % 16u;
+        step = tiles * p.e3;
+    }
     var s = 0.0;
     for (var k = 0u; k < p.e1; k++) {
-        s += r_part[k * p.e0 + i];
+        s += r_part[first + k * step];
     }
     r_dw[i] += s;
 }

@@ -519,12 +519,22 @@ pub fn conv2d_backward_weight(dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeome
     conv2d_backward_weight_with(v, dy, x, dw, g)
 }
 
-/// Partial sums of the weight gradient are reduced by `wgrad_reduce` when the reduction is split.
-fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize) {
+/// Adds the partial sums of the weight gradient into `dw` (`wgrad_reduce`). `tile`: None for
+/// the plain `[splits, dw]` layout of `gemm_wgrad`, or `(ci_per_tile, floats_per_tile)` for the
+/// tiled layout of the direct kernels.
+fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usize, usize)>) {
+    let s = dw.shape();
     let len = dw.numel();
+    let (ci_per, tile_len) = tile.unwrap_or((0, 0));
     let p = Params {
+        cout: u(s[0]),
+        cin: u(s[1]),
+        kh: u(s[2]),
+        kw: u(s[3]),
         e0: u(len),
         e1: u(splits),
+        e2: u(ci_per),
+        e3: u(tile_len),
         ..Default::default()
     };
     dw.gpu().launch(
@@ -583,11 +593,13 @@ pub fn conv2d_backward_weight_with(
             let want = 128usize.div_ceil(tiles).clamp(1, rows);
             let per = rows.div_ceil(want);
             let splits = rows.div_ceil(per);
+            // One tile of 16 co x ci_per ci x kh*kw taps per invocation, stored as vec4s.
+            let tile_len = 16 * ci_per * d.kh * d.kw;
             let mut p = d.params();
             p.h = u(hp);
             p.w = u(wp);
             p.e0 = u(per);
-            p.e1 = (splits > 1) as u32;
+            p.e2 = u(tile_len / 4);
             let grid = [u(tiles.div_ceil(8)), u(splits), 1];
             let entry = if d.kh == 1 {
                 "wgrad_direct_k1"
@@ -599,13 +611,9 @@ pub fn conv2d_backward_weight_with(
             } else {
                 &[("STRIDE", d.g.stride as f64)]
             };
-            if splits == 1 {
-                gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, dw], grid);
-            } else {
-                let part = Tensor::uninit(gpu, &[splits, wlen]);
-                gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, &part], grid);
-                reduce_partials(&part, dw, splits);
-            }
+            let part = Tensor::uninit(gpu, &[splits * tiles * tile_len]);
+            gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, &part], grid);
+            reduce_partials(&part, dw, splits, Some((ci_per, tile_len)));
         }
         ConvVariant::Gemm => {
             let kdim = d.cin * d.kh * d.kw;
@@ -625,7 +633,7 @@ pub fn conv2d_backward_weight_with(
             } else {
                 let part = Tensor::uninit(gpu, &[splits, wlen]);
                 gpu.launch(&SHADER, "gemm_wgrad", &[], &p, &[dy, x, &part], grid);
-                reduce_partials(&part, dw, splits);
+                reduce_partials(&part, dw, splits, None);
             }
         }
     }
