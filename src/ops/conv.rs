@@ -224,6 +224,7 @@ impl Dims {
 
 /// `dst[q, py, px] = src[q, (py - top)/d, (px - left)/d]` where that is an integer inside the
 /// source, zero elsewhere (negative `top`/`left` crop). `wp` must be a multiple of 4.
+#[allow(clippy::too_many_arguments)]
 fn pad_planes(
     src: &Tensor,
     planes: usize,
@@ -235,7 +236,7 @@ fn pad_planes(
     left: isize,
     dil: usize,
 ) -> Tensor {
-    assert!(wp % 4 == 0, "padded row length must be a multiple of 4");
+    assert!(wp.is_multiple_of(4), "padded row length must be a multiple of 4");
     let gpu = src.gpu();
     let dst = Tensor::uninit(gpu, &[planes, hp, wp]);
     let p = Params {

@@ -179,7 +179,7 @@ pub fn check_fits(gpu: &Gpu, config: &UNetConfig, batch: usize) -> Result<()> {
     if per_image * batch as u64 > limit {
         bail!(
             "batch size {batch} needs a {} MiB activation, but this adapter binds at most {} MiB per buffer: use a batch size of at most {}",
-            per_image * batch as u64 >> 20,
+            (per_image * batch as u64) >> 20,
             limit >> 20,
             (limit / per_image).max(1)
         );
