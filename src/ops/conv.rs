@@ -236,7 +236,10 @@ fn pad_planes(
     left: isize,
     dil: usize,
 ) -> Tensor {
-    assert!(wp.is_multiple_of(4), "padded row length must be a multiple of 4");
+    assert!(
+        wp.is_multiple_of(4),
+        "padded row length must be a multiple of 4"
+    );
     let gpu = src.gpu();
     let dst = Tensor::uninit(gpu, &[planes, hp, wp]);
     let p = Params {
