@@ -165,7 +165,7 @@ fn cpu_notice(cfg: &UNetConfig, batch: usize) -> String {
         * (cfg.sample_size as f64 / 32.0).powi(2)
         * if levels > 3 { 4.0 } else { 1.0 };
     format!(
-        "note: running on a CPU adapter (software Vulkan); expect roughly {:.0}-{:.0} s per step at batch {batch}. A GPU is ~1000x faster.",
+        "note: running on a CPU adapter (software Vulkan); expect roughly {:.1}-{:.1} s per step at batch {batch}. A GPU is ~1000x faster.",
         gflop / 4.5,
         gflop / 3.0
     )
