@@ -204,12 +204,14 @@ fn pad_planes(src: &Tensor, planes: usize, h: usize, w: usize, hp: usize, wp: us
 }
 
 /// Packs `w [cout, cin, kh, kw]` as `[cin*kh*kw, round_up(cout, 16)]` (flip = false) or as the
-/// flipped transpose `[cout*kh*kw, round_up(cin, 16)]` (flip = true). Returns (packed, width).
+/// flipped transpose `[cout*kh*kw, round_up(cin, 16)]` (flip = true), zero-padded; rows are
+/// rounded up to a multiple of 9 (the direct 1x1 kernel reads 9 at a time). Returns (packed, width).
 fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
     let s = w.shape();
     let (cout, cin, kh, kw) = (s[0], s[1], s[2], s[3]);
     let (rows, cols) = if flip { (cout * kh * kw, cin) } else { (cin * kh * kw, cout) };
     let op = cols.next_multiple_of(CO_TILE);
+    let rows = rows.next_multiple_of(9);
     let out = Tensor::uninit(w.gpu(), &[rows, op]);
     let p = Params {
         cin: u(cin),
@@ -218,6 +220,7 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
         kw: u(kw),
         e0: flip as u32,
         e1: u(op),
+        e2: u(rows),
         ..Default::default()
     };
     w.gpu().launch(&SHADER, "pack_weights", &[], &p, &[w, &out], grid_1d(rows * op, 64));
@@ -252,22 +255,34 @@ fn direct_input(x: &Tensor, d: &Dims) -> (Tensor, usize, usize) {
 fn direct_forward(d: &Dims, xp: &Tensor, hp: usize, wp: usize, wpk: &Tensor, op: usize, bias: Option<&Tensor>) -> Tensor {
     assert!(direct_supports(d.kh, d.kw, d.g.stride), "the direct conv kernel does not support {}x{} stride {}", d.kh, d.kw, d.g.stride);
     let gpu = xp.gpu();
-    let y = Tensor::uninit(gpu, &d.y_shape());
+    let qw = quads(d.wout);
+    // The kernel writes whole quads: rows of 4*QW; cropped below when Wout % 4 != 0.
+    let yq = Tensor::uninit(gpu, &[d.n, d.cout, d.hout, 4 * qw]);
     let mut p = d.params();
     p.h = u(hp);
     p.w = u(wp);
     p.e0 = u(op);
     p.e1 = bias.is_some() as u32;
-    let nq = d.n * d.hout * quads(d.wout);
-    let groups = nq.div_ceil(4).div_ceil(32);
+    let nq = d.n * d.hout * qw;
+    let groups = nq.div_ceil(8).div_ceil(32);
     assert!(groups <= 65_535, "conv too large for one dispatch ({nq} output quads)");
     let b = bias.unwrap_or(wpk);
     let grid = [groups as u32, u(op / CO_TILE), 1];
     if d.kh == 1 {
-        gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &y], grid);
+        gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
     } else {
-        gpu.launch(&SHADER, "direct_k3", &[("STRIDE", d.g.stride as f64)], &p, &[xp, wpk, b, &y], grid);
+        // An invocation's 8 quads are one row segment when QW % 8 == 0: share their loads.
+        let consec = (qw % 8 == 0) as u32 as f64;
+        let consts = [("STRIDE", d.g.stride as f64), ("CONSEC", consec)];
+        gpu.launch(&SHADER, "direct_k3", &consts, &p, &[xp, wpk, b, &yq], grid);
     }
+    if 4 * qw == d.wout {
+        return yq;
+    }
+    let y = Tensor::uninit(gpu, &d.y_shape());
+    let planes = d.n * d.cout;
+    let p = Params { n: u(planes), hout: u(d.hout), wout: u(d.wout), e0: u(4 * qw), ..Default::default() };
+    gpu.launch(&SHADER, "crop", &[], &p, &[&yq, &y], grid_1d(planes * d.hout * d.wout, 64));
     y
 }
 
@@ -467,8 +482,11 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     vec![
         ("pad", vec![]),
         ("pack_weights", vec![]),
-        ("direct_k3", vec![("STRIDE", 1.0)]),
-        ("direct_k3", vec![("STRIDE", 2.0)]),
+        ("direct_k3", vec![("STRIDE", 1.0), ("CONSEC", 0.0)]),
+        ("direct_k3", vec![("STRIDE", 1.0), ("CONSEC", 1.0)]),
+        ("direct_k3", vec![("STRIDE", 2.0), ("CONSEC", 0.0)]),
+        ("direct_k3", vec![("STRIDE", 2.0), ("CONSEC", 1.0)]),
+        ("crop", vec![]),
         ("direct_k1", vec![]),
         ("wgrad_direct_k3", vec![("STRIDE", 1.0)]),
         ("wgrad_direct_k3", vec![("STRIDE", 2.0)]),
