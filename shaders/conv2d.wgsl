@@ -542,10 +542,12 @@ fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 // Direct weight-gradient kernels (CPU adapters).
 //   dw[co, ci, ky, kx] (+)= sum over output pixels (n, oy, ox) in this split of
 //                           dy[n, co, oy, ox] * xp[n, ci, oy*S + ky, ox*S + kx]
-// dyq: dy with each row padded with zeros to 4*QW columns, read as vec4 ([N, Cout, Hout, 4*QW]);
-// xp: the padded input exactly as for the forward kernels. The reduction runs over output rows
-// (n, oy) r0..r1 of this split (e0 rows per split) and the QW quads of each row: per quad,
-// one vec4 of dy per channel times the vec4 input window of each tap, dot-accumulated.
+// dyq: dy with each row padded with zeros to 4*QE columns, QE = e3 = ceil(Wout/4) rounded up to
+// even, read as vec4 ([N, Cout, Hout, 4*QE]); xp: the padded input as for the forward kernels,
+// with rows for QE quads (Wp >= 4*QE*S + 4, or 4*QE for 1x1). The reduction runs over the
+// output rows (n, oy) r0..r1 of this split (e0 rows per split) and over each row's quads two
+// at a time: per pair, one vec4 of dy per channel and quad times the vec4 input window of each
+// tap, dot-accumulated, so each accumulator is loaded and stored once per 8 FMAs.
 // Tile per invocation: `wgrad_direct_k3`: 16 co x 4 ci x 9 taps (stride STRIDE = 1 or 2);
 // `wgrad_direct_k1`: 16 co x 16 ci (1x1, stride 1). 576 / 256 scalar accumulators.
 // Bindings: 1 dyq (vec4), 2 xp (vec4), 3 part (vec4, written): partial sums, one tile of e2
@@ -553,7 +555,7 @@ fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 // adds them into dw. (Unconditional vec4 stores keep the kernel small: lavapipe expands each
 // store into a per-lane loop, and 576 guarded scalar stores took LLVM half a minute.)
 // Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = rows per split,
-// e2 = vec4s per tile (144 for k3, 64 for k1).
+// e2 = vec4s per tile (144 for k3, 64 for k1), e3 = QE.
 // Dispatch: workgroup_size 8; [ceil(ceil(Cout/16) * ceil(Cin/CI) / 8), splits, 1].
 
 @group(0) @binding(1) var<storage, read> g_dy: array<vec4<f32>>;
@@ -562,37 +564,39 @@ fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 
 // wacc[t * 16 + c]: channel co0 + c, t = ci_local * KH*KW + tap.
 var<private> wacc: array<f32, 576>;
-var<private> dv: array<vec4<f32>, 16>;
+var<private> dv: array<vec4<f32>, 32>; // dv[j * 16 + c]: dy of channel co0 + c, quad j of the pair
 var<private> xq: array<u32, 16>; // vec4 index in xp of (n, ci0 + i, oy*S, 0) for this row
 var<private> g_co0: u32;
 var<private> g_ci0: u32;
 var<private> g_tile_base: u32;
 
-fn wmac(t: u32, win: vec4<f32>) {
+// Accumulator row t += dy . window, for both quads of the pair (windows w0, w1).
+fn wmac(t: u32, w0: vec4<f32>, w1: vec4<f32>) {
     let b = t * 16u;
-    wacc[b + 0u] += dot(dv[0], win);
-    wacc[b + 1u] += dot(dv[1], win);
-    wacc[b + 2u] += dot(dv[2], win);
-    wacc[b + 3u] += dot(dv[3], win);
-    wacc[b + 4u] += dot(dv[4], win);
-    wacc[b + 5u] += dot(dv[5], win);
-    wacc[b + 6u] += dot(dv[6], win);
-    wacc[b + 7u] += dot(dv[7], win);
-    wacc[b + 8u] += dot(dv[8], win);
-    wacc[b + 9u] += dot(dv[9], win);
-    wacc[b + 10u] += dot(dv[10], win);
-    wacc[b + 11u] += dot(dv[11], win);
-    wacc[b + 12u] += dot(dv[12], win);
-    wacc[b + 13u] += dot(dv[13], win);
-    wacc[b + 14u] += dot(dv[14], win);
-    wacc[b + 15u] += dot(dv[15], win);
+    wacc[b + 0u] += dot(dv[0], w0) + dot(dv[16], w1);
+    wacc[b + 1u] += dot(dv[1], w0) + dot(dv[17], w1);
+    wacc[b + 2u] += dot(dv[2], w0) + dot(dv[18], w1);
+    wacc[b + 3u] += dot(dv[3], w0) + dot(dv[19], w1);
+    wacc[b + 4u] += dot(dv[4], w0) + dot(dv[20], w1);
+    wacc[b + 5u] += dot(dv[5], w0) + dot(dv[21], w1);
+    wacc[b + 6u] += dot(dv[6], w0) + dot(dv[22], w1);
+    wacc[b + 7u] += dot(dv[7], w0) + dot(dv[23], w1);
+    wacc[b + 8u] += dot(dv[8], w0) + dot(dv[24], w1);
+    wacc[b + 9u] += dot(dv[9], w0) + dot(dv[25], w1);
+    wacc[b + 10u] += dot(dv[10], w0) + dot(dv[26], w1);
+    wacc[b + 11u] += dot(dv[11], w0) + dot(dv[27], w1);
+    wacc[b + 12u] += dot(dv[12], w0) + dot(dv[28], w1);
+    wacc[b + 13u] += dot(dv[13], w0) + dot(dv[29], w1);
+    wacc[b + 14u] += dot(dv[14], w0) + dot(dv[30], w1);
+    wacc[b + 15u] += dot(dv[15], w0) + dot(dv[31], w1);
 }
 
-// Loads dy of channel co0 + c for quad qx of the current row (zero past Cout).
+// Loads dy of channel co0 + c for quads qx, qx + 1 of the current row (zero past Cout).
 fn load_dv(c: u32, base: u32, plane: u32, qx: u32) {
     let co = g_co0 + c;
-    let v = g_dy[base + min(co, p.cout - 1u) * plane + qx];
-    dv[c] = select(vec4<f32>(0.0), v, co < p.cout);
+    let i = base + min(co, p.cout - 1u) * plane + qx;
+    dv[c] = select(vec4<f32>(0.0), g_dy[i], co < p.cout);
+    dv[16u + c] = select(vec4<f32>(0.0), g_dy[i + 1u], co < p.cout);
 }
 
 fn load_dv_all(base: u32, plane: u32, qx: u32) {
@@ -614,20 +618,23 @@ fn load_dv_all(base: u32, plane: u32, qx: u32) {
     load_dv(15u, base, plane, qx);
 }
 
-// The three taps of one kernel row ky for local input channel cl; `o`: vec4 index of the
-// first input vec4 of the window (row oy*S + ky, column 4*qx*S).
+// The three taps of one kernel row for accumulator rows t .. t+2; `o`: vec4 index of the first
+// input vec4 of the pair's windows (row oy*S + ky, column 4*qx*S).
 fn wky(t: u32, o: u32) {
     let a = g_x[o];
     let b = g_x[o + 1u];
+    let c = g_x[o + 2u];
     if (STRIDE == 1u) {
-        wmac(t, a);
-        wmac(t + 1u, sh1(a, b));
-        wmac(t + 2u, sh2(a, b));
+        wmac(t, a, b);
+        wmac(t + 1u, sh1(a, b), sh1(b, c));
+        wmac(t + 2u, sh2(a, b), sh2(b, c));
     } else {
-        let c = g_x[o + 2u].x;
-        wmac(t, vec4<f32>(a.xz, b.xz));
-        wmac(t + 1u, vec4<f32>(a.yw, b.yw));
-        wmac(t + 2u, vec4<f32>(a.z, b.xz, c));
+        // Quad 0 reads columns 0..8 (a, b, c.x), quad 1 columns 8..16 (c, d, e).
+        let d = g_x[o + 3u];
+        let e = g_x[o + 4u].x;
+        wmac(t, vec4<f32>(a.xz, b.xz), vec4<f32>(c.xz, d.xz));
+        wmac(t + 1u, vec4<f32>(a.yw, b.yw), vec4<f32>(c.yw, d.yw));
+        wmac(t + 2u, vec4<f32>(a.z, b.xz, c.x), vec4<f32>(c.z, d.xz, e));
     }
 }
 
@@ -681,7 +688,7 @@ fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     if (!wgrad_setup(wid, lid, 4u)) {
         return;
     }
-    let qw = (p.wout + 3u) / 4u;
+    let qw = p.e3;
     let rows = p.n * p.hout;
     let r0 = wid.y * p.e0;
     let r1 = min(r0 + p.e0, rows);
@@ -693,7 +700,7 @@ fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         set_xq(2u, n, oy);
         set_xq(3u, n, oy);
         let base = (n * p.cout * p.hout + oy) * qw;
-        for (var qx = 0u; qx < qw; qx++) {
+        for (var qx = 0u; qx < qw; qx += 2u) {
             load_dv_all(base, p.hout * qw, qx);
             wci(0u, qx);
             wci(1u, qx);
@@ -713,7 +720,7 @@ fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 }
 
 fn w1(cl: u32, qx: u32) {
-    wmac(cl, g_x[xq[cl] + qx]);
+    wmac(cl, g_x[xq[cl] + qx], g_x[xq[cl] + qx + 1u]);
 }
 
 @compute @workgroup_size(8)
@@ -721,7 +728,7 @@ fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     if (!wgrad_setup(wid, lid, 16u)) {
         return;
     }
-    let qw = (p.wout + 3u) / 4u;
+    let qw = p.e3;
     let rows = p.n * p.hout;
     let r0 = wid.y * p.e0;
     let r1 = min(r0 + p.e0, rows);
@@ -745,7 +752,7 @@ fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         set_xq(14u, n, oy);
         set_xq(15u, n, oy);
         let base = (n * p.cout * p.hout + oy) * qw;
-        for (var qx = 0u; qx < qw; qx++) {
+        for (var qx = 0u; qx < qw; qx += 2u) {
             load_dv_all(base, p.hout * qw, qx);
             w1(0u, qx);
             w1(1u, qx);

@@ -232,17 +232,18 @@ fn quads(wout: usize) -> usize {
     wout.div_ceil(4)
 }
 
-/// Padded input layout `(hp, wp)` read by the direct kernels for a convolution `d`.
-fn direct_padded_hw(d: &Dims) -> (usize, usize) {
+/// Padded input layout `(hp, wp)` read by the direct kernels for a convolution `d` whose
+/// output rows are processed as `qw` quads.
+fn direct_padded_hw(d: &Dims, qw: usize) -> (usize, usize) {
     let s = d.g.stride;
     let hp = (d.hout - 1) * s + d.kh;
-    let wp = if d.kw == 1 { 4 * quads(d.wout) } else { 4 * quads(d.wout) * s + 4 };
+    let wp = if d.kw == 1 { 4 * qw } else { 4 * qw * s + 4 };
     (hp, wp)
 }
 
 /// The input of the direct kernels: `x` itself if already in the padded layout, else a padded copy.
-fn direct_input(x: &Tensor, d: &Dims) -> (Tensor, usize, usize) {
-    let (hp, wp) = direct_padded_hw(d);
+fn direct_input(x: &Tensor, d: &Dims, qw: usize) -> (Tensor, usize, usize) {
+    let (hp, wp) = direct_padded_hw(d, qw);
     let [top, _, left, _] = d.g.pad;
     if hp == d.h && wp == d.w && top == 0 && left == 0 {
         return (x.clone(), hp, wp);
@@ -320,7 +321,7 @@ pub fn conv2d_with(v: ConvVariant, x: &Tensor, w: &Tensor, bias: Option<&Tensor>
     let (wpk, op) = pack_weights(w, false);
     match v {
         ConvVariant::Direct => {
-            let (xp, hp, wp) = direct_input(x, &d);
+            let (xp, hp, wp) = direct_input(x, &d, quads(d.wout));
             direct_forward(&d, &xp, hp, wp, &wpk, op, bias)
         }
         ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias),
@@ -350,7 +351,7 @@ pub fn conv2d_backward_input_with(v: ConvVariant, dy: &Tensor, w: &Tensor, g: Co
         ConvVariant::Direct => {
             assert!(direct_supports(d.kh, d.kw, s), "the direct conv kernel does not support {}x{} stride {s}", d.kh, d.kw);
             let t0 = d.transposed(0, 0);
-            let (hp, wp) = direct_padded_hw(&t0);
+            let (hp, wp) = direct_padded_hw(&t0, quads(t0.wout));
             let t = d.transposed(hp, wp);
             let dyd = if hp == d.hout && wp == d.wout && top == 0 && left == 0 && s == 1 {
                 dy.clone()
@@ -414,12 +415,13 @@ pub fn conv2d_backward_weight_with(v: ConvVariant, dy: &Tensor, x: &Tensor, dw: 
     match v {
         ConvVariant::Direct => {
             assert!(direct_supports(d.kh, d.kw, d.g.stride), "the direct conv kernel does not support {}x{} stride {}", d.kh, d.kw, d.g.stride);
-            let (xp, hp, wp) = direct_input(x, &d);
-            let qw = quads(d.wout);
-            let dyq = if 4 * qw == d.wout {
+            // Quads are processed in pairs: rows of an even number of quads.
+            let qe = quads(d.wout).next_multiple_of(2);
+            let (xp, hp, wp) = direct_input(x, &d, qe);
+            let dyq = if 4 * qe == d.wout {
                 dy.clone()
             } else {
-                pad_planes(dy, d.n * d.cout, d.hout, d.wout, d.hout, 4 * qw, 0, 0, 1)
+                pad_planes(dy, d.n * d.cout, d.hout, d.wout, d.hout, 4 * qe, 0, 0, 1)
             };
             let ci_per = if d.kh == 1 { 16 } else { 4 };
             let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
@@ -436,6 +438,7 @@ pub fn conv2d_backward_weight_with(v: ConvVariant, dy: &Tensor, x: &Tensor, dw: 
             p.w = u(wp);
             p.e0 = u(per);
             p.e2 = u(tile_len / 4);
+            p.e3 = u(qe);
             let grid = [u(tiles.div_ceil(8)), u(splits), 1];
             let entry = if d.kh == 1 { "wgrad_direct_k1" } else { "wgrad_direct_k3" };
             let consts: &[(&str, f64)] = if d.kh == 1 { &[] } else { &[("STRIDE", d.g.stride as f64)] };
