@@ -123,18 +123,20 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // pixels of one output row; QW = ceil(Wout/4) quads per row) in the flat order
 // q = (n*Hout + oy)*QW + qx. One invocation computes 16 output channels x the 8 quads
 // q = 8i .. 8i+7 (128 vec4 accumulators), which may span rows and images, so small images
-// waste nothing. With CONSEC = true (valid only when QW % 8 == 0: the 8 quads are then one row
-// segment) neighbouring quads share input vec4s: 9 loads per input row instead of 16 (stride 1).
+// waste nothing. QW is even (the caller rounds it up and crops), so the 8 quads form 8/SEG runs
+// of SEG consecutive quads of one row, SEG = 4 if QW % 4 == 0 else 2, and neighbouring quads
+// share input vec4s: per input row 8/SEG * (SEG*S + 1) vec4 loads instead of 8 * (S + 1).
 // Per input channel the kernel first loads all 9 taps' input windows and weights into private
 // arrays, then updates each accumulator with its 9 FMAs in a row: the accumulators live in
 // memory (far more than the registers), and this loads/stores each once per 9 FMAs (measured
 // on lavapipe: 1.6x faster than updating all accumulators tap by tap).
-// Output: yq [N, Cout, Hout, 4*QW] as vec4 (the caller crops it when Wout % 4 != 0).
+// Output: yq [N, Cout, Hout, 4*QW] as vec4 (the caller crops it when Wout != 4*QW).
 // Bindings: 1 xp (vec4), 2 wp [Cin*KH*KW, CoutP] (vec4), 3 bias [Cout] (read only if e1 != 0;
 // bind any read-only buffer otherwise), 4 yq (vec4).
-// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, e0 = CoutP, e1 = has_bias.
-// Dispatch: workgroup_size 32; [ceil(ceil(N*Hout*QW / 8) / 32), CoutP / 16, 1].
-// `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4.
+// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, e0 = CoutP, e1 = has_bias, e2 = QW.
+// Dispatch: workgroup_size 32, grid_1d(ceil(N*Hout*QW / 8) * CoutP/16, 32); invocation
+// L = i + ninv * b computes quad block i (8i .. 8i+7) for channel block b (co0 = 16b).
+// `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here.
 // `direct_k1`: 1x1, stride 1; Wp >= 4*QW; 9 input channels per accumulator update, so wp must
 // have a multiple of 9 rows (zero past Cin).
 // Every private array below is indexed with constants only (helpers are called with literal
@@ -146,7 +148,7 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(4) var<storage, read_write> d_y: array<vec4<f32>>;
 
 override STRIDE: u32 = 1u;
-override CONSEC: bool = false;
+override SEG: u32 = 2u;
 
 var<private> acc: array<vec4<f32>, 128>; // acc[c * 8 + v]: tile channel c, quad v
 var<private> q_y: array<u32, 8>;         // vec4 index in yq of (n, co = 0, oy, qx)
@@ -225,52 +227,104 @@ fn load_w(t: u32, wrow: u32, wc: u32) {
 }
 
 // Loads the input vec4s of every quad at vec4 offset `o` (channel plane + kernel row) from
-// their first column: xa (and xb, xc as the stride and kernel width need).
+// their first column: xa (and xb, xc as the stride and kernel width need). Runs of SEG
+// consecutive quads load their shared vec4s once.
 fn load_row(o: u32, nvec: u32) {
-    if (CONSEC) {
-        let b = q_x[0] + o;
+    if (SEG == 4u && nvec > 1u) {
+        let b0 = q_x[0] + o;
+        let b1 = q_x[4] + o;
         if (STRIDE == 1u) {
-            xa[0] = d_x[b + 0u];
-            xa[1] = d_x[b + 1u];
-            xa[2] = d_x[b + 2u];
-            xa[3] = d_x[b + 3u];
-            xa[4] = d_x[b + 4u];
-            xa[5] = d_x[b + 5u];
-            xa[6] = d_x[b + 6u];
-            xa[7] = d_x[b + 7u];
+            xa[0] = d_x[b0 + 0u];
+            xa[1] = d_x[b0 + 1u];
+            xa[2] = d_x[b0 + 2u];
+            xa[3] = d_x[b0 + 3u];
             xb[0] = xa[1];
             xb[1] = xa[2];
             xb[2] = xa[3];
-            xb[3] = xa[4];
+            xb[3] = d_x[b0 + 4u];
+            xa[4] = d_x[b1 + 0u];
+            xa[5] = d_x[b1 + 1u];
+            xa[6] = d_x[b1 + 2u];
+            xa[7] = d_x[b1 + 3u];
             xb[4] = xa[5];
             xb[5] = xa[6];
             xb[6] = xa[7];
-            xb[7] = d_x[b + 8u];
+            xb[7] = d_x[b1 + 4u];
         } else {
-            xa[0] = d_x[b + 0u];
-            xb[0] = d_x[b + 1u];
-            xa[1] = d_x[b + 2u];
-            xb[1] = d_x[b + 3u];
-            xa[2] = d_x[b + 4u];
-            xb[2] = d_x[b + 5u];
-            xa[3] = d_x[b + 6u];
-            xb[3] = d_x[b + 7u];
-            xa[4] = d_x[b + 8u];
-            xb[4] = d_x[b + 9u];
-            xa[5] = d_x[b + 10u];
-            xb[5] = d_x[b + 11u];
-            xa[6] = d_x[b + 12u];
-            xb[6] = d_x[b + 13u];
-            xa[7] = d_x[b + 14u];
-            xb[7] = d_x[b + 15u];
+            xa[0] = d_x[b0 + 0u];
+            xb[0] = d_x[b0 + 1u];
+            xa[1] = d_x[b0 + 2u];
+            xb[1] = d_x[b0 + 3u];
+            xa[2] = d_x[b0 + 4u];
+            xb[2] = d_x[b0 + 5u];
+            xa[3] = d_x[b0 + 6u];
+            xb[3] = d_x[b0 + 7u];
             xc[0] = xa[1];
             xc[1] = xa[2];
             xc[2] = xa[3];
-            xc[3] = xa[4];
+            xc[3] = d_x[b0 + 8u];
+            xa[4] = d_x[b1 + 0u];
+            xb[4] = d_x[b1 + 1u];
+            xa[5] = d_x[b1 + 2u];
+            xb[5] = d_x[b1 + 3u];
+            xa[6] = d_x[b1 + 4u];
+            xb[6] = d_x[b1 + 5u];
+            xa[7] = d_x[b1 + 6u];
+            xb[7] = d_x[b1 + 7u];
             xc[4] = xa[5];
             xc[5] = xa[6];
             xc[6] = xa[7];
-            xc[7] = d_x[b + 16u];
+            xc[7] = d_x[b1 + 8u];
+        }
+        return;
+    }
+    if (SEG == 2u && nvec > 1u) {
+        let b0 = q_x[0] + o;
+        let b1 = q_x[2] + o;
+        let b2 = q_x[4] + o;
+        let b3 = q_x[6] + o;
+        if (STRIDE == 1u) {
+            xa[0] = d_x[b0 + 0u];
+            xa[1] = d_x[b0 + 1u];
+            xb[0] = xa[1];
+            xb[1] = d_x[b0 + 2u];
+            xa[2] = d_x[b1 + 0u];
+            xa[3] = d_x[b1 + 1u];
+            xb[2] = xa[3];
+            xb[3] = d_x[b1 + 2u];
+            xa[4] = d_x[b2 + 0u];
+            xa[5] = d_x[b2 + 1u];
+            xb[4] = xa[5];
+            xb[5] = d_x[b2 + 2u];
+            xa[6] = d_x[b3 + 0u];
+            xa[7] = d_x[b3 + 1u];
+            xb[6] = xa[7];
+            xb[7] = d_x[b3 + 2u];
+        } else {
+            xa[0] = d_x[b0 + 0u];
+            xb[0] = d_x[b0 + 1u];
+            xa[1] = d_x[b0 + 2u];
+            xb[1] = d_x[b0 + 3u];
+            xc[0] = xa[1];
+            xc[1] = d_x[b0 + 4u];
+            xa[2] = d_x[b1 + 0u];
+            xb[2] = d_x[b1 + 1u];
+            xa[3] = d_x[b1 + 2u];
+            xb[3] = d_x[b1 + 3u];
+            xc[2] = xa[3];
+            xc[3] = d_x[b1 + 4u];
+            xa[4] = d_x[b2 + 0u];
+            xb[4] = d_x[b2 + 1u];
+            xa[5] = d_x[b2 + 2u];
+            xb[5] = d_x[b2 + 3u];
+            xc[4] = xa[5];
+            xc[5] = d_x[b2 + 4u];
+            xa[6] = d_x[b3 + 0u];
+            xb[6] = d_x[b3 + 1u];
+            xa[7] = d_x[b3 + 2u];
+            xb[7] = d_x[b3 + 3u];
+            xc[6] = xa[7];
+            xc[7] = d_x[b3 + 4u];
         }
         return;
     }
@@ -378,7 +432,7 @@ fn win_s2_2(t: u32) {
 
 // Sets up quad v of invocation `inv`: output and input locations.
 fn quad_setup(v: u32, inv: u32) {
-    let qw = (p.wout + 3u) / 4u;
+    let qw = p.e2;
     let nq = p.n * p.hout * qw;
     let q = min(inv * 8u + v, nq - 1u);
     q_ok[v] = inv * 8u + v < nq;
@@ -390,8 +444,13 @@ fn quad_setup(v: u32, inv: u32) {
     q_x[v] = ((n * p.cin * p.h + oy * STRIDE) * p.w + qx * 4u * STRIDE) / 4u;
 }
 
-fn direct_setup(wid: vec3<u32>, lid: u32) {
-    let inv = wid.x * 32u + lid;
+// Sets up invocation L = (linear workgroup) * 32 + lid; returns its channel block b.
+fn direct_setup(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    let l = (wid.x + wid.y * nwg.x) * 32u + lid;
+    let ninv = (p.n * p.hout * p.e2 + 7u) / 8u;
+    let total = ninv * (p.e0 / 16u);
+    let lc = min(l, total - 1u);
+    let inv = lc % ninv;
     quad_setup(0u, inv);
     quad_setup(1u, inv);
     quad_setup(2u, inv);
@@ -400,7 +459,16 @@ fn direct_setup(wid: vec3<u32>, lid: u32) {
     quad_setup(5u, inv);
     quad_setup(6u, inv);
     quad_setup(7u, inv);
+    q_ok[0] = q_ok[0] && l < total;
+    q_ok[1] = q_ok[1] && l < total;
+    q_ok[2] = q_ok[2] && l < total;
+    q_ok[3] = q_ok[3] && l < total;
+    q_ok[4] = q_ok[4] && l < total;
+    q_ok[5] = q_ok[5] && l < total;
+    q_ok[6] = q_ok[6] && l < total;
+    q_ok[7] = q_ok[7] && l < total;
     acc = array<vec4<f32>, 128>();
+    return lc / ninv;
 }
 
 fn put(v: u32, c: u32, o: u32, b: f32) {
@@ -419,7 +487,7 @@ fn store_ch(c: u32, co0: u32) {
     if (p.e1 != 0u) {
         b = d_bias[co];
     }
-    let o = co * p.hout * ((p.wout + 3u) / 4u);
+    let o = co * p.hout * p.e2;
     put(0u, c, o, b);
     put(1u, c, o, b);
     put(2u, c, o, b);
@@ -467,9 +535,10 @@ fn row3(ky: u32, o: u32, r: u32, wc: u32) {
 }
 
 @compute @workgroup_size(32)
-fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    direct_setup(wid, lid);
-    let wc = wid.y * 4u;        // vec4 column of channel co0 = 16 * wid.y in wp
+fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let cb = direct_setup(wid, nwg, lid);
+    let wc = cb * 4u;           // vec4 column of channel co0 = 16 * cb in wp
     let plane = p.h * p.w / 4u; // vec4s per input plane
     let row = p.w / 4u;         // vec4s per input row
     for (var ci = 0u; ci < p.cin; ci++) {
@@ -479,7 +548,7 @@ fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         row3(2u, o + 2u * row, ci * 9u + 6u, wc);
         mac_all(9u);
     }
-    store_all(wid.y * 16u);
+    store_all(cb * 16u);
 }
 
 // Input channel ci + t of a 1x1 conv into tap slot t. Past Cin the packed weights are zero
@@ -492,9 +561,10 @@ fn chan1(t: u32, ci: u32, plane: u32, wc: u32) {
 }
 
 @compute @workgroup_size(32)
-fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    direct_setup(wid, lid);
-    let wc = wid.y * 4u;
+fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let cb = direct_setup(wid, nwg, lid);
+    let wc = cb * 4u;
     let plane = p.h * p.w / 4u;
     for (var ci = 0u; ci < p.cin; ci += 9u) {
         chan1(0u, ci, plane, wc);
@@ -508,7 +578,7 @@ fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         chan1(8u, ci, plane, wc);
         mac_all(9u);
     }
-    store_all(wid.y * 16u);
+    store_all(cb * 16u);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -545,16 +615,16 @@ fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 // dyq: dy with each row padded with zeros to 4*QE columns, QE = e3 = ceil(Wout/4) rounded up to
 // even, read as vec4 ([N, Cout, Hout, 4*QE]); xp: the padded input as for the forward kernels,
 // with rows for QE quads (Wp >= 4*QE*S + 4, or 4*QE for 1x1). The reduction runs over the
-// output rows (n, oy) r0..r1 of this split (e0 rows per split) and over each row's quads two
-// at a time: per pair, one vec4 of dy per channel and quad times the vec4 input window of each
-// tap, dot-accumulated, so each accumulator is loaded and stored once per 8 FMAs.
+// steps (n, oy, pair of quads) e0*split .. e0*(split+1) in row-major order: per step, one vec4
+// of dy per channel and quad times the vec4 input window of each tap, dot-accumulated, so
+// each accumulator is loaded and stored once per 8 FMAs.
 // Tile per invocation: `wgrad_direct_k3`: 16 co x 4 ci x 9 taps (stride STRIDE = 1 or 2);
 // `wgrad_direct_k1`: 16 co x 16 ci (1x1, stride 1). 576 / 256 scalar accumulators.
 // Bindings: 1 dyq (vec4), 2 xp (vec4), 3 part (vec4, written): partial sums, one tile of e2
 // vec4s per (split, invocation), element (ci_local*KH*KW + tap)*16 + co_local; `wgrad_reduce`
 // adds them into dw. (Unconditional vec4 stores keep the kernel small: lavapipe expands each
 // store into a per-lane loop, and 576 guarded scalar stores took LLVM half a minute.)
-// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = rows per split,
+// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = steps per split,
 // e2 = vec4s per tile (144 for k3, 64 for k1), e3 = QE.
 // Dispatch: workgroup_size 8; [ceil(ceil(Cout/16) * ceil(Cin/CI) / 8), splits, 1].
 
@@ -688,25 +758,26 @@ fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     if (!wgrad_setup(wid, lid, 4u)) {
         return;
     }
+    // One loop over (row, pair) steps: nested row / pair loops made LLVM move the 576
+    // accumulators at every inner-loop entry, which cost as much as a step on small images.
     let qw = p.e3;
-    let rows = p.n * p.hout;
-    let r0 = wid.y * p.e0;
-    let r1 = min(r0 + p.e0, rows);
-    for (var r = r0; r < r1; r++) {
+    let np = qw / 2u;
+    let s0 = wid.y * p.e0;
+    let s1 = min(s0 + p.e0, p.n * p.hout * np);
+    for (var st = s0; st < s1; st++) {
+        let r = st / np;
+        let qx = (st % np) * 2u;
         let n = r / p.hout;
         let oy = r % p.hout;
         set_xq(0u, n, oy);
         set_xq(1u, n, oy);
         set_xq(2u, n, oy);
         set_xq(3u, n, oy);
-        let base = (n * p.cout * p.hout + oy) * qw;
-        for (var qx = 0u; qx < qw; qx += 2u) {
-            load_dv_all(base, p.hout * qw, qx);
-            wci(0u, qx);
-            wci(1u, qx);
-            wci(2u, qx);
-            wci(3u, qx);
-        }
+        load_dv_all((n * p.cout * p.hout + oy) * qw, p.hout * qw, qx);
+        wci(0u, qx);
+        wci(1u, qx);
+        wci(2u, qx);
+        wci(3u, qx);
     }
     wst4(0u);
     wst4(4u);
@@ -729,10 +800,12 @@ fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         return;
     }
     let qw = p.e3;
-    let rows = p.n * p.hout;
-    let r0 = wid.y * p.e0;
-    let r1 = min(r0 + p.e0, rows);
-    for (var r = r0; r < r1; r++) {
+    let np = qw / 2u;
+    let s0 = wid.y * p.e0;
+    let s1 = min(s0 + p.e0, p.n * p.hout * np);
+    for (var st = s0; st < s1; st++) {
+        let r = st / np;
+        let qx = (st % np) * 2u;
         let n = r / p.hout;
         let oy = r % p.hout;
         set_xq(0u, n, oy);
@@ -751,26 +824,23 @@ fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
         set_xq(13u, n, oy);
         set_xq(14u, n, oy);
         set_xq(15u, n, oy);
-        let base = (n * p.cout * p.hout + oy) * qw;
-        for (var qx = 0u; qx < qw; qx += 2u) {
-            load_dv_all(base, p.hout * qw, qx);
-            w1(0u, qx);
-            w1(1u, qx);
-            w1(2u, qx);
-            w1(3u, qx);
-            w1(4u, qx);
-            w1(5u, qx);
-            w1(6u, qx);
-            w1(7u, qx);
-            w1(8u, qx);
-            w1(9u, qx);
-            w1(10u, qx);
-            w1(11u, qx);
-            w1(12u, qx);
-            w1(13u, qx);
-            w1(14u, qx);
-            w1(15u, qx);
-        }
+        load_dv_all((n * p.cout * p.hout + oy) * qw, p.hout * qw, qx);
+        w1(0u, qx);
+        w1(1u, qx);
+        w1(2u, qx);
+        w1(3u, qx);
+        w1(4u, qx);
+        w1(5u, qx);
+        w1(6u, qx);
+        w1(7u, qx);
+        w1(8u, qx);
+        w1(9u, qx);
+        w1(10u, qx);
+        w1(11u, qx);
+        w1(12u, qx);
+        w1(13u, qx);
+        w1(14u, qx);
+        w1(15u, qx);
     }
     wst4(0u);
     wst4(4u);

@@ -227,9 +227,10 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
     (out, op)
 }
 
-/// Quads (groups of 4 output columns) per output row.
+/// Quads (groups of 4 output columns) per output row, rounded up to even: the direct kernels
+/// work on pairs (weight gradient) or runs of 2 or 4 (forward) consecutive quads.
 fn quads(wout: usize) -> usize {
-    wout.div_ceil(4)
+    wout.div_ceil(4).next_multiple_of(2)
 }
 
 /// Padded input layout `(hp, wp)` read by the direct kernels for a convolution `d` whose
@@ -257,24 +258,24 @@ fn direct_forward(d: &Dims, xp: &Tensor, hp: usize, wp: usize, wpk: &Tensor, op:
     assert!(direct_supports(d.kh, d.kw, d.g.stride), "the direct conv kernel does not support {}x{} stride {}", d.kh, d.kw, d.g.stride);
     let gpu = xp.gpu();
     let qw = quads(d.wout);
-    // The kernel writes whole quads: rows of 4*QW; cropped below when Wout % 4 != 0.
+    // The kernel writes whole quads: rows of 4*QW; cropped below when Wout != 4*QW.
     let yq = Tensor::uninit(gpu, &[d.n, d.cout, d.hout, 4 * qw]);
     let mut p = d.params();
     p.h = u(hp);
     p.w = u(wp);
     p.e0 = u(op);
     p.e1 = bias.is_some() as u32;
+    p.e2 = u(qw);
     let nq = d.n * d.hout * qw;
-    let groups = nq.div_ceil(8).div_ceil(32);
-    assert!(groups <= 65_535, "conv too large for one dispatch ({nq} output quads)");
+    // One invocation per (block of 8 quads, block of 16 channels), flattened.
+    let grid = grid_1d(nq.div_ceil(8) * (op / CO_TILE), 32);
     let b = bias.unwrap_or(wpk);
-    let grid = [groups as u32, u(op / CO_TILE), 1];
     if d.kh == 1 {
         gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
     } else {
-        // An invocation's 8 quads are one row segment when QW % 8 == 0: share their loads.
-        let consec = (qw % 8 == 0) as u32 as f64;
-        let consts = [("STRIDE", d.g.stride as f64), ("CONSEC", consec)];
+        // Runs of SEG consecutive quads of one row share their input loads.
+        let seg = if qw % 4 == 0 { 4.0 } else { 2.0 };
+        let consts = [("STRIDE", d.g.stride as f64), ("SEG", seg)];
         gpu.launch(&SHADER, "direct_k3", &consts, &p, &[xp, wpk, b, &yq], grid);
     }
     if 4 * qw == d.wout {
@@ -415,8 +416,7 @@ pub fn conv2d_backward_weight_with(v: ConvVariant, dy: &Tensor, x: &Tensor, dw: 
     match v {
         ConvVariant::Direct => {
             assert!(direct_supports(d.kh, d.kw, d.g.stride), "the direct conv kernel does not support {}x{} stride {}", d.kh, d.kw, d.g.stride);
-            // Quads are processed in pairs: rows of an even number of quads.
-            let qe = quads(d.wout).next_multiple_of(2);
+            let qe = quads(d.wout);
             let (xp, hp, wp) = direct_input(x, &d, qe);
             let dyq = if 4 * qe == d.wout {
                 dy.clone()
@@ -425,12 +425,12 @@ pub fn conv2d_backward_weight_with(v: ConvVariant, dy: &Tensor, x: &Tensor, dw: 
             };
             let ci_per = if d.kh == 1 { 16 } else { 4 };
             let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
-            // Split the reduction over output rows so that there are enough invocations to
-            // keep every core busy (lavapipe: ~128 invocations = 16 workgroups of 8).
-            let rows = d.n * d.hout;
-            let want = 128usize.div_ceil(tiles).clamp(1, rows);
-            let per = rows.div_ceil(want);
-            let splits = rows.div_ceil(per);
+            // Split the reduction steps (output row, pair of quads) so that there are enough
+            // invocations to keep every core busy (lavapipe: ~128 = 16 workgroups of 8).
+            let steps = d.n * d.hout * qe / 2;
+            let want = 128usize.div_ceil(tiles).clamp(1, steps);
+            let per = steps.div_ceil(want);
+            let splits = steps.div_ceil(per);
             // One tile of 16 co x ci_per ci x kh*kw taps per invocation, stored as vec4s.
             let tile_len = 16 * ci_per * d.kh * d.kw;
             let mut p = d.params();
@@ -485,10 +485,10 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     vec![
         ("pad", vec![]),
         ("pack_weights", vec![]),
-        ("direct_k3", vec![("STRIDE", 1.0), ("CONSEC", 0.0)]),
-        ("direct_k3", vec![("STRIDE", 1.0), ("CONSEC", 1.0)]),
-        ("direct_k3", vec![("STRIDE", 2.0), ("CONSEC", 0.0)]),
-        ("direct_k3", vec![("STRIDE", 2.0), ("CONSEC", 1.0)]),
+        ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 2.0)]),
+        ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 4.0)]),
+        ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 2.0)]),
+        ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 4.0)]),
         ("crop", vec![]),
         ("direct_k1", vec![]),
         ("wgrad_direct_k3", vec![("STRIDE", 1.0)]),
