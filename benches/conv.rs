@@ -22,19 +22,26 @@ struct Shape {
 }
 
 fn shapes(small: bool) -> Vec<Shape> {
-    let s = |name, b, cin, cout, hw, k, g| Shape { name, b, cin, cout, hw, k, g };
+    let s = |name, b, cin, cout, hw, k, g| Shape {
+        name,
+        b,
+        cin,
+        cout,
+        hw,
+        k,
+        g,
+    };
     let s1 = ConvGeometry::same3x3();
     let down = ConvGeometry::downsample_asymmetric();
     let pw = ConvGeometry::pointwise();
     let mut v = Vec::new();
     if small {
         v.push(s("burn-cmp 64->64 32x32", 8, 64, 64, 32, 3, s1));
-        for b in [2] {
-            v.push(s("128->128 32x32", b, 128, 128, 32, 3, s1));
-            v.push(s("256->256 16x16", b, 256, 256, 16, 3, s1));
-            v.push(s("down 128 32->16", b, 128, 128, 32, 3, down));
-            v.push(s("1x1 512->256 16x16", b, 512, 256, 16, 1, pw));
-        }
+        let b = 2;
+        v.push(s("128->128 32x32", b, 128, 128, 32, 3, s1));
+        v.push(s("256->256 16x16", b, 256, 256, 16, 3, s1));
+        v.push(s("down 128 32->16", b, 128, 128, 32, 3, down));
+        v.push(s("1x1 512->256 16x16", b, 512, 256, 16, 1, pw));
         v.push(s("256->256 8x8", 8, 256, 256, 8, 3, s1));
     } else {
         for b in [8, 32, 128] {

@@ -16,10 +16,22 @@ fn conv_kernels_match_reference() {
 fn output_sizes() {
     assert_eq!(ConvGeometry::same3x3().output_hw(32, 32, 3, 3), (32, 32));
     assert_eq!(ConvGeometry::pointwise().output_hw(16, 16, 1, 1), (16, 16));
-    assert_eq!(ConvGeometry::downsample_asymmetric().output_hw(32, 32, 3, 3), (16, 16));
-    assert_eq!(ConvGeometry::downsample_symmetric().output_hw(32, 32, 3, 3), (16, 16));
-    assert_eq!(ConvGeometry::downsample_asymmetric().output_hw(13, 13, 3, 3), (6, 6));
-    assert_eq!(ConvGeometry::downsample_symmetric().output_hw(13, 13, 3, 3), (7, 7));
+    assert_eq!(
+        ConvGeometry::downsample_asymmetric().output_hw(32, 32, 3, 3),
+        (16, 16)
+    );
+    assert_eq!(
+        ConvGeometry::downsample_symmetric().output_hw(32, 32, 3, 3),
+        (16, 16)
+    );
+    assert_eq!(
+        ConvGeometry::downsample_asymmetric().output_hw(13, 13, 3, 3),
+        (6, 6)
+    );
+    assert_eq!(
+        ConvGeometry::downsample_symmetric().output_hw(13, 13, 3, 3),
+        (7, 7)
+    );
 }
 
 fn random(rng: &mut Rng, n: usize) -> Vec<f64> {
@@ -35,7 +47,11 @@ fn check_finite_differences(d: ConvDims) {
     let b = random(&mut rng, d.cout);
     let g = random(&mut rng, d.y_len());
     let loss = |x: &[f64], w: &[f64], b: &[f64]| -> f64 {
-        reference::conv2d(&d, x, w, Some(b)).iter().zip(&g).map(|(y, g)| y * g).sum()
+        reference::conv2d(&d, x, w, Some(b))
+            .iter()
+            .zip(&g)
+            .map(|(y, g)| y * g)
+            .sum()
     };
     let h = 1e-6;
     let numeric = |v: &[f64], f: &dyn Fn(&[f64]) -> f64| -> Vec<f64> {
@@ -65,10 +81,17 @@ fn check_finite_differences(d: ConvDims) {
     let nb = numeric(&b, &|p| loss(&x, &w, p));
     for (name, a, n) in [("dx", &dx, &nx), ("dw", &dw, &nw), ("db", &db, &nb)] {
         let scale = n.iter().fold(1e-12f64, |m, v| m.max(v.abs()));
-        let err = a.iter().zip(n.iter()).fold(0.0f64, |m, (a, n)| m.max((a - n).abs())) / scale;
+        let err = a
+            .iter()
+            .zip(n.iter())
+            .fold(0.0f64, |m, (a, n)| m.max((a - n).abs()))
+            / scale;
         // The loss is linear in each argument, so central differences are exact up to rounding
         // (~1e-16 * |L| / h ~ 1e-9 relative here).
-        assert!(err < 1e-6, "{name} of {d:?}: finite-difference error {err:e}");
+        assert!(
+            err < 1e-6,
+            "{name} of {d:?}: finite-difference error {err:e}"
+        );
         assert!(scale > 1e-3, "{name} of {d:?}: gradient is all zeros");
     }
 }
@@ -84,7 +107,17 @@ fn reference_backward_matches_finite_differences() {
     ];
     for (kh, kw, stride, pad) in shapes {
         for (h, w) in [(5, 6), (7, 7)] {
-            check_finite_differences(ConvDims { n: 2, cin: 3, h, w, cout: 4, kh, kw, stride, pad });
+            check_finite_differences(ConvDims {
+                n: 2,
+                cin: 3,
+                h,
+                w,
+                cout: 4,
+                kh,
+                kw,
+                stride,
+                pad,
+            });
         }
     }
 }
@@ -93,17 +126,22 @@ fn reference_backward_matches_finite_differences() {
 fn shader_validates_and_translates() {
     let src = include_str!("../shaders/conv2d.wgsl");
     let module = naga::front::wgsl::parse_str(src).expect("conv2d.wgsl parses");
-    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
-        .validate(&module)
-        .expect("conv2d.wgsl validates");
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .expect("conv2d.wgsl validates");
     for stride in [1.0, 2.0] {
         let mut constants = naga::back::PipelineConstants::default();
         constants.insert("STRIDE".to_string(), stride);
         constants.insert("SEG".to_string(), 4.0);
-        let (module, info) = naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
-            .expect("override constants apply");
+        let (module, info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                .expect("override constants apply");
         naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
-        naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default()).expect("MSL");
+        naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default())
+            .expect("MSL");
         let mut hlsl = String::new();
         naga::back::hlsl::Writer::new(&mut hlsl, &Default::default(), &Default::default())
             .write(&module, &info, None)

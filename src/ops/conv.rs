@@ -33,20 +33,32 @@ pub struct ConvGeometry {
 impl ConvGeometry {
     /// 3x3 "same" conv: stride 1, padding 1 everywhere.
     pub fn same3x3() -> Self {
-        ConvGeometry { stride: 1, pad: [1, 1, 1, 1] }
+        ConvGeometry {
+            stride: 1,
+            pad: [1, 1, 1, 1],
+        }
     }
     /// 1x1: stride 1, no padding.
     pub fn pointwise() -> Self {
-        ConvGeometry { stride: 1, pad: [0, 0, 0, 0] }
+        ConvGeometry {
+            stride: 1,
+            pad: [0, 0, 0, 0],
+        }
     }
     /// The DDPM downsample with downsample_padding=0: F.pad(x,(0,1,0,1)) then 3x3 stride 2 pad 0,
     /// i.e. pad = [0,1,0,1] (one zero row at the bottom, one zero column at the right), stride 2.
     pub fn downsample_asymmetric() -> Self {
-        ConvGeometry { stride: 2, pad: [0, 1, 0, 1] }
+        ConvGeometry {
+            stride: 2,
+            pad: [0, 1, 0, 1],
+        }
     }
     /// stride 2 padding 1 (downsample_padding=1).
     pub fn downsample_symmetric() -> Self {
-        ConvGeometry { stride: 2, pad: [1, 1, 1, 1] }
+        ConvGeometry {
+            stride: 2,
+            pad: [1, 1, 1, 1],
+        }
     }
     /// `(Hout, Wout)` for an `h x w` input and a `kh x kw` kernel.
     pub fn output_hw(&self, h: usize, w: usize, kh: usize, kw: usize) -> (usize, usize) {
@@ -58,7 +70,10 @@ impl ConvGeometry {
             h + t + b,
             w + l + r
         );
-        ((h + t + b - kh) / self.stride + 1, (w + l + r - kw) / self.stride + 1)
+        (
+            (h + t + b - kh) / self.stride + 1,
+            (w + l + r - kw) / self.stride + 1,
+        )
     }
 }
 
@@ -133,13 +148,35 @@ struct Dims {
 
 impl Dims {
     fn new(x_shape: &[usize], w_shape: &[usize], g: ConvGeometry) -> Dims {
-        assert_eq!(x_shape.len(), 4, "conv input must be [N, Cin, H, W], got {x_shape:?}");
-        assert_eq!(w_shape.len(), 4, "conv weight must be [Cout, Cin, kh, kw], got {w_shape:?}");
+        assert_eq!(
+            x_shape.len(),
+            4,
+            "conv input must be [N, Cin, H, W], got {x_shape:?}"
+        );
+        assert_eq!(
+            w_shape.len(),
+            4,
+            "conv weight must be [Cout, Cin, kh, kw], got {w_shape:?}"
+        );
         let (n, cin, h, w) = (x_shape[0], x_shape[1], x_shape[2], x_shape[3]);
         let (cout, wcin, kh, kw) = (w_shape[0], w_shape[1], w_shape[2], w_shape[3]);
-        assert_eq!(cin, wcin, "conv input has {cin} channels but the weight {w_shape:?} expects {wcin}");
+        assert_eq!(
+            cin, wcin,
+            "conv input has {cin} channels but the weight {w_shape:?} expects {wcin}"
+        );
         let (hout, wout) = g.output_hw(h, w, kh, kw);
-        Dims { n, cin, h, w, cout, kh, kw, hout, wout, g }
+        Dims {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh,
+            kw,
+            hout,
+            wout,
+            g,
+        }
     }
 
     fn params(&self) -> Params {
@@ -177,15 +214,25 @@ impl Dims {
             kw: self.kw,
             hout: self.h,
             wout: self.w,
-            g: ConvGeometry { stride: 1, pad: [0, 0, 0, 0] },
+            g: ConvGeometry {
+                stride: 1,
+                pad: [0, 0, 0, 0],
+            },
         }
     }
 }
 
-/// `dst[q, py, px] = src[q, (py - top)/d, (px - left)/d]` where that is an integer inside the
-/// source, zero elsewhere (negative `top`/`left` crop). `wp` must be a multiple of 4.
-fn pad_planes(src: &Tensor, planes: usize, h: usize, w: usize, hp: usize, wp: usize, top: isize, left: isize, dil: usize) -> Tensor {
-    assert!(wp % 4 == 0, "padded row length must be a multiple of 4");
+/// For `src [N, C, H, W]`: `dst [N*C, hp, wp]` with `dst[q, py, px] = src[q, (py - top)/d,
+/// (px - left)/d]` where that is an integer inside the source, zero elsewhere (negative
+/// `top`/`left` crop). `(hp, wp) = out_hw`, `(top, left) = offset`; `wp` must be a multiple of 4.
+fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil: usize) -> Tensor {
+    let s = src.shape();
+    let (planes, h, w) = (s[0] * s[1], s[2], s[3]);
+    let (hp, wp) = out_hw;
+    assert!(
+        wp.is_multiple_of(4),
+        "padded row length must be a multiple of 4"
+    );
     let gpu = src.gpu();
     let dst = Tensor::uninit(gpu, &[planes, hp, wp]);
     let p = Params {
@@ -194,12 +241,19 @@ fn pad_planes(src: &Tensor, planes: usize, h: usize, w: usize, hp: usize, wp: us
         w: u(w),
         hout: u(hp),
         wout: u(wp),
-        pad_top: top as i32 as u32,
-        pad_left: left as i32 as u32,
+        pad_top: offset.0 as i32 as u32,
+        pad_left: offset.1 as i32 as u32,
         stride: u(dil),
         ..Default::default()
     };
-    gpu.launch(&SHADER, "pad", &[], &p, &[src, &dst], grid_1d(planes * hp * wp / 4, 64));
+    gpu.launch(
+        &SHADER,
+        "pad",
+        &[],
+        &p,
+        &[src, &dst],
+        grid_1d(planes * hp * wp / 4, 64),
+    );
     dst
 }
 
@@ -209,7 +263,11 @@ fn pad_planes(src: &Tensor, planes: usize, h: usize, w: usize, hp: usize, wp: us
 fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
     let s = w.shape();
     let (cout, cin, kh, kw) = (s[0], s[1], s[2], s[3]);
-    let (rows, cols) = if flip { (cout * kh * kw, cin) } else { (cin * kh * kw, cout) };
+    let (rows, cols) = if flip {
+        (cout * kh * kw, cin)
+    } else {
+        (cin * kh * kw, cout)
+    };
     let op = cols.next_multiple_of(CO_TILE);
     let rows = rows.next_multiple_of(9);
     let out = Tensor::uninit(w.gpu(), &[rows, op]);
@@ -223,7 +281,14 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
         e2: u(rows),
         ..Default::default()
     };
-    w.gpu().launch(&SHADER, "pack_weights", &[], &p, &[w, &out], grid_1d(rows * op, 64));
+    w.gpu().launch(
+        &SHADER,
+        "pack_weights",
+        &[],
+        &p,
+        &[w, &out],
+        grid_1d(rows * op, 64),
+    );
     (out, op)
 }
 
@@ -249,13 +314,27 @@ fn direct_input(x: &Tensor, d: &Dims, qw: usize) -> (Tensor, usize, usize) {
     if hp == d.h && wp == d.w && top == 0 && left == 0 {
         return (x.clone(), hp, wp);
     }
-    let xp = pad_planes(x, d.n * d.cin, d.h, d.w, hp, wp, top as isize, left as isize, 1);
+    let xp = pad_planes(x, (hp, wp), (top as isize, left as isize), 1);
     (xp, hp, wp)
 }
 
 /// Direct forward of `d` on the already padded input `xp [n, cin, hp, wp]` with packed weights.
-fn direct_forward(d: &Dims, xp: &Tensor, hp: usize, wp: usize, wpk: &Tensor, op: usize, bias: Option<&Tensor>) -> Tensor {
-    assert!(direct_supports(d.kh, d.kw, d.g.stride), "the direct conv kernel does not support {}x{} stride {}", d.kh, d.kw, d.g.stride);
+fn direct_forward(
+    d: &Dims,
+    xp: &Tensor,
+    hp: usize,
+    wp: usize,
+    wpk: &Tensor,
+    op: usize,
+    bias: Option<&Tensor>,
+) -> Tensor {
+    assert!(
+        direct_supports(d.kh, d.kw, d.g.stride),
+        "the direct conv kernel does not support {}x{} stride {}",
+        d.kh,
+        d.kw,
+        d.g.stride
+    );
     let gpu = xp.gpu();
     let qw = quads(d.wout);
     // The kernel writes whole quads: rows of 4*QW; cropped below when Wout != 4*QW.
@@ -274,7 +353,7 @@ fn direct_forward(d: &Dims, xp: &Tensor, hp: usize, wp: usize, wpk: &Tensor, op:
         gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
     } else {
         // Runs of SEG consecutive quads of one row share their input loads.
-        let seg = if qw % 4 == 0 { 4.0 } else { 2.0 };
+        let seg = if qw.is_multiple_of(4) { 4.0 } else { 2.0 };
         let consts = [("STRIDE", d.g.stride as f64), ("SEG", seg)];
         gpu.launch(&SHADER, "direct_k3", &consts, &p, &[xp, wpk, b, &yq], grid);
     }
@@ -283,8 +362,21 @@ fn direct_forward(d: &Dims, xp: &Tensor, hp: usize, wp: usize, wpk: &Tensor, op:
     }
     let y = Tensor::uninit(gpu, &d.y_shape());
     let planes = d.n * d.cout;
-    let p = Params { n: u(planes), hout: u(d.hout), wout: u(d.wout), e0: u(4 * qw), ..Default::default() };
-    gpu.launch(&SHADER, "crop", &[], &p, &[&yq, &y], grid_1d(planes * d.hout * d.wout, 64));
+    let p = Params {
+        n: u(planes),
+        hout: u(d.hout),
+        wout: u(d.wout),
+        e0: u(4 * qw),
+        ..Default::default()
+    };
+    gpu.launch(
+        &SHADER,
+        "crop",
+        &[],
+        &p,
+        &[&yq, &y],
+        grid_1d(planes * d.hout * d.wout, 64),
+    );
     y
 }
 
@@ -296,15 +388,30 @@ fn gemm_forward(d: &Dims, x: &Tensor, wpk: &Tensor, op: usize, bias: Option<&Ten
     p.e0 = u(op);
     p.e1 = bias.is_some() as u32;
     let tiles = (d.n * d.hout * d.wout).div_ceil(64);
-    assert!(tiles <= 65_535, "conv too large for one dispatch ({tiles} pixel tiles)");
+    assert!(
+        tiles <= 65_535,
+        "conv too large for one dispatch ({tiles} pixel tiles)"
+    );
     let b = bias.unwrap_or(wpk);
-    gpu.launch(&SHADER, "gemm_conv", &[], &p, &[x, wpk, b, &y], [tiles as u32, u(d.cout.div_ceil(64)), 1]);
+    gpu.launch(
+        &SHADER,
+        "gemm_conv",
+        &[],
+        &p,
+        &[x, wpk, b, &y],
+        [tiles as u32, u(d.cout.div_ceil(64)), 1],
+    );
     y
 }
 
 fn check_bias(bias: Option<&Tensor>, cout: usize) {
     if let Some(b) = bias {
-        assert_eq!(b.numel(), cout, "conv bias has {} elements, expected Cout = {cout}", b.numel());
+        assert_eq!(
+            b.numel(),
+            cout,
+            "conv bias has {} elements, expected Cout = {cout}",
+            b.numel()
+        );
     }
 }
 
@@ -316,7 +423,13 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) ->
 }
 
 /// [`conv2d`] with a forced kernel variant (Direct only for shapes it supports).
-pub fn conv2d_with(v: ConvVariant, x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) -> Tensor {
+pub fn conv2d_with(
+    v: ConvVariant,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    g: ConvGeometry,
+) -> Tensor {
     let d = Dims::new(x.shape(), w.shape(), g);
     check_bias(bias, d.cout);
     let (wpk, op) = pack_weights(w, false);
@@ -331,18 +444,37 @@ pub fn conv2d_with(v: ConvVariant, x: &Tensor, w: &Tensor, bias: Option<&Tensor>
 
 /// dL/dx given dy [N, Cout, Hout, Wout]; `input_hw` = (H, W) of x (needed with stride 2).
 /// Returns dx [N, Cin, H, W].
-pub fn conv2d_backward_input(dy: &Tensor, w: &Tensor, g: ConvGeometry, input_hw: (usize, usize)) -> Tensor {
+pub fn conv2d_backward_input(
+    dy: &Tensor,
+    w: &Tensor,
+    g: ConvGeometry,
+    input_hw: (usize, usize),
+) -> Tensor {
     let v = variant(dy.gpu(), w.dim(2), w.dim(3), g);
     conv2d_backward_input_with(v, dy, w, g, input_hw)
 }
 
 /// [`conv2d_backward_input`] with a forced kernel variant.
-pub fn conv2d_backward_input_with(v: ConvVariant, dy: &Tensor, w: &Tensor, g: ConvGeometry, input_hw: (usize, usize)) -> Tensor {
+pub fn conv2d_backward_input_with(
+    v: ConvVariant,
+    dy: &Tensor,
+    w: &Tensor,
+    g: ConvGeometry,
+    input_hw: (usize, usize),
+) -> Tensor {
     let ws = w.shape();
-    assert_eq!(ws.len(), 4, "conv weight must be [Cout, Cin, kh, kw], got {ws:?}");
+    assert_eq!(
+        ws.len(),
+        4,
+        "conv weight must be [Cout, Cin, kh, kw], got {ws:?}"
+    );
     let (h, wd) = input_hw;
     let d = Dims::new(&[dy.dim(0), ws[1], h, wd], ws, g);
-    assert_eq!(dy.shape(), d.y_shape(), "conv dy shape does not match the output of input {input_hw:?} with weight {ws:?}");
+    assert_eq!(
+        dy.shape(),
+        d.y_shape(),
+        "conv dy shape does not match the output of input {input_hw:?} with weight {ws:?}"
+    );
     let (wpk, op) = pack_weights(w, true);
     // dyd[oy*s + kh-1-top, ox*s + kw-1-left] = dy[oy, ox]; a stride-1 conv of it gives dx.
     let top = d.kh as isize - 1 - d.g.pad[0] as isize;
@@ -350,14 +482,19 @@ pub fn conv2d_backward_input_with(v: ConvVariant, dy: &Tensor, w: &Tensor, g: Co
     let s = d.g.stride;
     match v {
         ConvVariant::Direct => {
-            assert!(direct_supports(d.kh, d.kw, s), "the direct conv kernel does not support {}x{} stride {s}", d.kh, d.kw);
+            assert!(
+                direct_supports(d.kh, d.kw, s),
+                "the direct conv kernel does not support {}x{} stride {s}",
+                d.kh,
+                d.kw
+            );
             let t0 = d.transposed(0, 0);
             let (hp, wp) = direct_padded_hw(&t0, quads(t0.wout));
             let t = d.transposed(hp, wp);
             let dyd = if hp == d.hout && wp == d.wout && top == 0 && left == 0 && s == 1 {
                 dy.clone()
             } else {
-                pad_planes(dy, d.n * d.cout, d.hout, d.wout, hp, wp, top, left, s)
+                pad_planes(dy, (hp, wp), (top, left), s)
             };
             direct_forward(&t, &dyd, hp, wp, &wpk, op, None)
         }
@@ -370,7 +507,7 @@ pub fn conv2d_backward_input_with(v: ConvVariant, dy: &Tensor, w: &Tensor, g: Co
             } else {
                 let hp = d.h + d.kh - 1;
                 let wp = (d.w + d.kw - 1).next_multiple_of(4);
-                let dyd = pad_planes(dy, d.n * d.cout, d.hout, d.wout, hp, wp, top, left, s);
+                let dyd = pad_planes(dy, (hp, wp), (top, left), s);
                 let t = d.transposed(hp, wp);
                 gemm_forward(&t, &dyd, &wpk, op, None)
             }
@@ -403,25 +540,53 @@ fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usiz
         e3: u(tile_len),
         ..Default::default()
     };
-    dw.gpu().launch(&SHADER, "wgrad_reduce", &[], &p, &[part, dw], grid_1d(len, 64));
+    dw.gpu().launch(
+        &SHADER,
+        "wgrad_reduce",
+        &[],
+        &p,
+        &[part, dw],
+        grid_1d(len, 64),
+    );
 }
 
 /// [`conv2d_backward_weight`] with a forced kernel variant.
-pub fn conv2d_backward_weight_with(v: ConvVariant, dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeometry) {
+pub fn conv2d_backward_weight_with(
+    v: ConvVariant,
+    dy: &Tensor,
+    x: &Tensor,
+    dw: &Tensor,
+    g: ConvGeometry,
+) {
     let d = Dims::new(x.shape(), dw.shape(), g);
-    assert_eq!(dy.shape(), d.y_shape(), "conv dy shape does not match the conv of x {:?} with weight {:?}", x.shape(), dw.shape());
-    assert!(!dw.same_buffer(dy) && !dw.same_buffer(x), "dw must not alias dy or x");
+    assert_eq!(
+        dy.shape(),
+        d.y_shape(),
+        "conv dy shape does not match the conv of x {:?} with weight {:?}",
+        x.shape(),
+        dw.shape()
+    );
+    assert!(
+        !dw.same_buffer(dy) && !dw.same_buffer(x),
+        "dw must not alias dy or x"
+    );
     let gpu = dy.gpu();
     let wlen = dw.numel();
     match v {
         ConvVariant::Direct => {
-            assert!(direct_supports(d.kh, d.kw, d.g.stride), "the direct conv kernel does not support {}x{} stride {}", d.kh, d.kw, d.g.stride);
+            assert!(
+                direct_supports(d.kh, d.kw, d.g.stride),
+                "the direct conv kernel does not support {}x{} stride {}",
+                d.kh,
+                d.kw,
+                d.g.stride
+            );
             let qe = quads(d.wout);
             let (xp, hp, wp) = direct_input(x, &d, qe);
             let dyq = if 4 * qe == d.wout {
                 dy.clone()
             } else {
-                pad_planes(dy, d.n * d.cout, d.hout, d.wout, d.hout, 4 * qe, 0, 0, 1)
+                pad_planes(dy, (d.hout, 4 * qe), (0, 0), 1)
             };
             let ci_per = if d.kh == 1 { 16 } else { 4 };
             let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
@@ -440,8 +605,16 @@ pub fn conv2d_backward_weight_with(v: ConvVariant, dy: &Tensor, x: &Tensor, dw: 
             p.e2 = u(tile_len / 4);
             p.e3 = u(qe);
             let grid = [u(tiles.div_ceil(8)), u(splits), 1];
-            let entry = if d.kh == 1 { "wgrad_direct_k1" } else { "wgrad_direct_k3" };
-            let consts: &[(&str, f64)] = if d.kh == 1 { &[] } else { &[("STRIDE", d.g.stride as f64)] };
+            let entry = if d.kh == 1 {
+                "wgrad_direct_k1"
+            } else {
+                "wgrad_direct_k3"
+            };
+            let consts: &[(&str, f64)] = if d.kh == 1 {
+                &[]
+            } else {
+                &[("STRIDE", d.g.stride as f64)]
+            };
             let part = Tensor::uninit(gpu, &[splits * tiles * tile_len]);
             gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, &part], grid);
             reduce_partials(&part, dw, splits, Some((ci_per, tile_len)));
@@ -474,10 +647,22 @@ pub fn conv2d_backward_weight_with(v: ConvVariant, dy: &Tensor, x: &Tensor, dw: 
 pub fn conv2d_backward_bias(dy: &Tensor, db: &Tensor) {
     let s = dy.shape();
     assert_eq!(s.len(), 4, "conv dy must be [N, Cout, H, W], got {s:?}");
-    assert_eq!(db.numel(), s[1], "conv db has {} elements, expected Cout = {}", db.numel(), s[1]);
+    assert_eq!(
+        db.numel(),
+        s[1],
+        "conv db has {} elements, expected Cout = {}",
+        db.numel(),
+        s[1]
+    );
     assert!(!db.same_buffer(dy), "db must not alias dy");
-    let p = Params { n: u(s[0]), cout: u(s[1]), e0: u(s[2] * s[3]), ..Default::default() };
-    dy.gpu().launch(&SHADER, "bias_grad", &[], &p, &[dy, db], [u(s[1]), 1, 1]);
+    let p = Params {
+        n: u(s[0]),
+        cout: u(s[1]),
+        e0: u(s[2] * s[3]),
+        ..Default::default()
+    };
+    dy.gpu()
+        .launch(&SHADER, "bias_grad", &[], &p, &[dy, db], [u(s[1]), 1, 1]);
 }
 
 /// Every kernel entry point with the override constants it is used with (for warm-up).

@@ -36,8 +36,14 @@ impl ConvDims {
     pub fn out_hw(&self) -> (usize, usize) {
         let [t, b, l, r] = self.pad;
         assert!(self.stride >= 1, "stride must be at least 1");
-        assert!(self.h + t + b >= self.kh && self.w + l + r >= self.kw, "kernel larger than padded input");
-        ((self.h + t + b - self.kh) / self.stride + 1, (self.w + l + r - self.kw) / self.stride + 1)
+        assert!(
+            self.h + t + b >= self.kh && self.w + l + r >= self.kw,
+            "kernel larger than padded input"
+        );
+        (
+            (self.h + t + b - self.kh) / self.stride + 1,
+            (self.w + l + r - self.kw) / self.stride + 1,
+        )
     }
     pub fn x_len(&self) -> usize {
         self.n * self.cin * self.h * self.w
@@ -71,7 +77,8 @@ impl ConvDims {
                                     if ix < 0 || ix >= self.w as isize {
                                         continue;
                                     }
-                                    let xi = ((n * self.cin + ci) * self.h + iy as usize) * self.w + ix as usize;
+                                    let xi = ((n * self.cin + ci) * self.h + iy as usize) * self.w
+                                        + ix as usize;
                                     let wi = ((co * self.cin + ci) * self.kh + ky) * self.kw + kx;
                                     f(xi, wi, yi);
                                 }

@@ -22,7 +22,17 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let c = |n, cin, cout, h, w, k: (usize, usize), g, bias| Case { n, cin, cout, h, w, kh: k.0, kw: k.1, g, bias };
+    let c = |n, cin, cout, h, w, k: (usize, usize), g, bias| Case {
+        n,
+        cin,
+        cout,
+        h,
+        w,
+        kh: k.0,
+        kw: k.1,
+        g,
+        bias,
+    };
     let s1 = ConvGeometry::same3x3();
     let asym = ConvGeometry::downsample_asymmetric();
     let sym = ConvGeometry::downsample_symmetric();
@@ -54,18 +64,76 @@ fn cases() -> Vec<Case> {
 /// Shapes only the Gemm variant supports (general kernel sizes, strides and paddings).
 fn gemm_only_cases() -> Vec<Case> {
     vec![
-        Case { n: 2, cin: 3, cout: 5, h: 7, w: 9, kh: 2, kw: 3, g: ConvGeometry { stride: 2, pad: [1, 0, 2, 1] }, bias: true },
-        Case { n: 1, cin: 4, cout: 6, h: 11, w: 8, kh: 5, kw: 5, g: ConvGeometry { stride: 3, pad: [2, 2, 0, 3] }, bias: false },
-        Case { n: 2, cin: 3, cout: 4, h: 6, w: 7, kh: 1, kw: 1, g: ConvGeometry { stride: 2, pad: [0, 1, 1, 0] }, bias: true },
+        Case {
+            n: 2,
+            cin: 3,
+            cout: 5,
+            h: 7,
+            w: 9,
+            kh: 2,
+            kw: 3,
+            g: ConvGeometry {
+                stride: 2,
+                pad: [1, 0, 2, 1],
+            },
+            bias: true,
+        },
+        Case {
+            n: 1,
+            cin: 4,
+            cout: 6,
+            h: 11,
+            w: 8,
+            kh: 5,
+            kw: 5,
+            g: ConvGeometry {
+                stride: 3,
+                pad: [2, 2, 0, 3],
+            },
+            bias: false,
+        },
+        Case {
+            n: 2,
+            cin: 3,
+            cout: 4,
+            h: 6,
+            w: 7,
+            kh: 1,
+            kw: 1,
+            g: ConvGeometry {
+                stride: 2,
+                pad: [0, 1, 1, 0],
+            },
+            bias: true,
+        },
     ]
 }
 
 fn run_case(gpu: &Gpu, rng: &mut Rng, v: ConvVariant, c: &Case, out: &mut Vec<Check>) {
-    let d = ConvDims { n: c.n, cin: c.cin, h: c.h, w: c.w, cout: c.cout, kh: c.kh, kw: c.kw, stride: c.g.stride, pad: c.g.pad };
+    let d = ConvDims {
+        n: c.n,
+        cin: c.cin,
+        h: c.h,
+        w: c.w,
+        cout: c.cout,
+        kh: c.kh,
+        kw: c.kw,
+        stride: c.g.stride,
+        pad: c.g.pad,
+    };
     let (ho, wo) = d.out_hw();
     let shape = format!(
         "x[{},{},{},{}] w[{},{},{},{}] s{} pad{:?}{}",
-        c.n, c.cin, c.h, c.w, c.cout, c.cin, c.kh, c.kw, c.g.stride, c.g.pad,
+        c.n,
+        c.cin,
+        c.h,
+        c.w,
+        c.cout,
+        c.cin,
+        c.kh,
+        c.kw,
+        c.g.stride,
+        c.g.pad,
         if c.bias { " +bias" } else { "" }
     );
     let (x, xv) = random_tensor(gpu, rng, &[c.n, c.cin, c.h, c.w]);
@@ -85,7 +153,13 @@ fn run_case(gpu: &Gpu, rng: &mut Rng, v: ConvVariant, c: &Case, out: &mut Vec<Ch
     // Input gradient: sums Cout*kh*kw <= 297 products (same reasoning, same tolerance).
     let dx = ops::conv2d_backward_input_with(v, &dy, &w, c.g, (c.h, c.w));
     let dxr = reference::conv2d_backward_input(&d, &dyv, &wv);
-    out.push(compare(name("backward input"), &shape, &dx.to_vec(), &dxr, 2e-5));
+    out.push(compare(
+        name("backward input"),
+        &shape,
+        &dx.to_vec(),
+        &dxr,
+        2e-5,
+    ));
 
     // Weight gradient accumulated into a pre-filled dw: sums N*Hout*Wout <= 640 products per
     // entry (plus the initial value); f32 error ~ sqrt(640) * 6e-8 ~ 2e-6 relative. 2e-5.
@@ -93,7 +167,13 @@ fn run_case(gpu: &Gpu, rng: &mut Rng, v: ConvVariant, c: &Case, out: &mut Vec<Ch
     ops::conv2d_backward_weight_with(v, &dy, &x, &dw, c.g);
     let mut dwr = dw0;
     reference::conv2d_backward_weight(&d, &dyv, &xv, &mut dwr);
-    out.push(compare(name("backward weight"), &shape, &dw.to_vec(), &dwr, 2e-5));
+    out.push(compare(
+        name("backward weight"),
+        &shape,
+        &dw.to_vec(),
+        &dwr,
+        2e-5,
+    ));
 
     // Bias gradient (variant-independent kernel, checked once per case with the Gemm pass):
     // sums npix <= 640 values into a pre-filled db; 2e-5 as above.
@@ -102,7 +182,13 @@ fn run_case(gpu: &Gpu, rng: &mut Rng, v: ConvVariant, c: &Case, out: &mut Vec<Ch
         ops::conv2d_backward_bias(&dy, &db);
         let mut dbr = db0;
         reference::conv2d_backward_bias(c.n, c.cout, ho * wo, &dyv, &mut dbr);
-        out.push(compare("conv2d backward bias", &shape, &db.to_vec(), &dbr, 2e-5));
+        out.push(compare(
+            "conv2d backward bias",
+            &shape,
+            &db.to_vec(),
+            &dbr,
+            2e-5,
+        ));
     }
 }
 
@@ -118,11 +204,27 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
         run_case(gpu, &mut rng, ConvVariant::Gemm, &c, &mut out);
     }
     // The public entry points (variant chosen by the adapter) on one shape.
-    let d = ConvDims { n: 2, cin: 5, h: 9, w: 11, cout: 7, kh: 3, kw: 3, stride: 1, pad: [1; 4] };
+    let d = ConvDims {
+        n: 2,
+        cin: 5,
+        h: 9,
+        w: 11,
+        cout: 7,
+        kh: 3,
+        kw: 3,
+        stride: 1,
+        pad: [1; 4],
+    };
     let (x, xv) = random_tensor(gpu, &mut rng, &[2, 5, 9, 11]);
     let (w, wv) = random_tensor(gpu, &mut rng, &[7, 5, 3, 3]);
     let y = ops::conv2d(&x, &w, None, ConvGeometry::same3x3());
     let yr = reference::conv2d(&d, &xv, &wv, None);
-    out.push(compare("conv2d (auto variant)", "x[2,5,9,11] w[7,5,3,3]", &y.to_vec(), &yr, 2e-5));
+    out.push(compare(
+        "conv2d (auto variant)",
+        "x[2,5,9,11] w[7,5,3,3]",
+        &y.to_vec(),
+        &yr,
+        2e-5,
+    ));
     out
 }
