@@ -135,6 +135,7 @@ fn shader_validates_and_translates() {
     for stride in [1.0, 2.0] {
         let mut constants = naga::back::PipelineConstants::default();
         constants.insert("STRIDE".to_string(), stride);
+        constants.insert("SEG".to_string(), 4.0);
         let (module, info) =
             naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
                 .expect("override constants apply");

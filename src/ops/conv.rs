@@ -3,10 +3,11 @@
 //!
 //! Two kernel variants, picked per adapter by [`variant`]:
 //! - [`ConvVariant::Direct`] (CPU adapters such as lavapipe): barrier-free, register-blocked
-//!   kernels. On lavapipe every storage-buffer load is a per-lane loop (a vec4 load costs about
-//!   as much as 150 lane-FMAs), so these kernels load only aligned vec4s, from a zero-padded copy
-//!   of the input whose rows are a multiple of 4 floats, and compute 16 output channels x 16
-//!   pixels (forward) or 16 x 4 x 9 weight entries (weight gradient) per invocation.
+//!   kernels. On lavapipe (Mesa 22.3) every storage-buffer load is a per-lane loop (a vec4 load
+//!   costs about as much as 150 lane-FMAs, uniform addresses included), so these kernels load
+//!   only aligned vec4s, from a zero-padded copy of the input whose rows are a multiple of 4
+//!   floats, and compute 16 output channels x 32 pixels (forward) or 16 x 4 x 9 weight entries
+//!   (weight gradient) per invocation, updating each accumulator with 8-9 FMAs at a time.
 //!   Supports 3x3 with stride 1 or 2 and 1x1 with stride 1 (any padding); other shapes use Gemm.
 //! - [`ConvVariant::Gemm`] (real GPUs): implicit GEMM with 64 x 64 shared-memory tiles, any
 //!   kernel size, stride and padding.
@@ -92,9 +93,10 @@ pub fn direct_supports(kh: usize, kw: usize, stride: usize) -> bool {
 }
 
 /// The variant used for a `kh x kw` convolution with geometry `g` on this adapter: Direct on
-/// CPU adapters where it supports the shape (measured on lavapipe, 3x3 [8,64,32,32] forward:
-/// the direct kernel is several times faster than shared-memory tiles, whose barriers are
-/// costly there), Gemm everywhere else.
+/// CPU adapters where it supports the shape (measured on lavapipe, 2 cores, 3x3 [8,64,32,32]
+/// 64 -> 64 forward: Direct 18 ms, Gemm 208 ms, whose barriers and per-lane shared-memory
+/// loads are costly there), Gemm everywhere else (the standard choice on GPUs; not yet
+/// measured on one).
 pub fn variant(gpu: &Gpu, kh: usize, kw: usize, g: ConvGeometry) -> ConvVariant {
     match gpu.class() {
         DeviceClass::Cpu if direct_supports(kh, kw, g.stride) => ConvVariant::Direct,
@@ -222,20 +224,13 @@ impl Dims {
     }
 }
 
-/// `dst[q, py, px] = src[q, (py - top)/d, (px - left)/d]` where that is an integer inside the
-/// source, zero elsewhere (negative `top`/`left` crop). `wp` must be a multiple of 4.
-#[allow(clippy::too_many_arguments)]
-fn pad_planes(
-    src: &Tensor,
-    planes: usize,
-    h: usize,
-    w: usize,
-    hp: usize,
-    wp: usize,
-    top: isize,
-    left: isize,
-    dil: usize,
-) -> Tensor {
+/// For `src [N, C, H, W]`: `dst [N*C, hp, wp]` with `dst[q, py, px] = src[q, (py - top)/d,
+/// (px - left)/d]` where that is an integer inside the source, zero elsewhere (negative
+/// `top`/`left` crop). `(hp, wp) = out_hw`, `(top, left) = offset`; `wp` must be a multiple of 4.
+fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil: usize) -> Tensor {
+    let s = src.shape();
+    let (planes, h, w) = (s[0] * s[1], s[2], s[3]);
+    let (hp, wp) = out_hw;
     assert!(
         wp.is_multiple_of(4),
         "padded row length must be a multiple of 4"
@@ -248,8 +243,8 @@ fn pad_planes(
         w: u(w),
         hout: u(hp),
         wout: u(wp),
-        pad_top: top as i32 as u32,
-        pad_left: left as i32 as u32,
+        pad_top: offset.0 as i32 as u32,
+        pad_left: offset.1 as i32 as u32,
         stride: u(dil),
         ..Default::default()
     };
@@ -265,7 +260,8 @@ fn pad_planes(
 }
 
 /// Packs `w [cout, cin, kh, kw]` as `[cin*kh*kw, round_up(cout, 16)]` (flip = false) or as the
-/// flipped transpose `[cout*kh*kw, round_up(cin, 16)]` (flip = true). Returns (packed, width).
+/// flipped transpose `[cout*kh*kw, round_up(cin, 16)]` (flip = true), zero-padded; rows are
+/// rounded up to a multiple of 9 (the direct 1x1 kernel reads 9 at a time). Returns (packed, width).
 fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
     let s = w.shape();
     let (cout, cin, kh, kw) = (s[0], s[1], s[2], s[3]);
@@ -275,6 +271,7 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
         (cin * kh * kw, cout)
     };
     let op = cols.next_multiple_of(CO_TILE);
+    let rows = rows.next_multiple_of(9);
     let out = Tensor::uninit(w.gpu(), &[rows, op]);
     let p = Params {
         cin: u(cin),
@@ -283,6 +280,7 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
         kw: u(kw),
         e0: flip as u32,
         e1: u(op),
+        e2: u(rows),
         ..Default::default()
     };
     w.gpu().launch(
@@ -296,41 +294,29 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
     (out, op)
 }
 
-/// Quads (groups of 4 output columns) per output row.
+/// Quads (groups of 4 output columns) per output row, rounded up to even: the direct kernels
+/// work on pairs (weight gradient) or runs of 2 or 4 (forward) consecutive quads.
 fn quads(wout: usize) -> usize {
-    wout.div_ceil(4)
+    wout.div_ceil(4).next_multiple_of(2)
 }
 
-/// Padded input layout `(hp, wp)` read by the direct kernels for a convolution `d`.
-fn direct_padded_hw(d: &Dims) -> (usize, usize) {
+/// Padded input layout `(hp, wp)` read by the direct kernels for a convolution `d` whose
+/// output rows are processed as `qw` quads.
+fn direct_padded_hw(d: &Dims, qw: usize) -> (usize, usize) {
     let s = d.g.stride;
     let hp = (d.hout - 1) * s + d.kh;
-    let wp = if d.kw == 1 {
-        4 * quads(d.wout)
-    } else {
-        4 * quads(d.wout) * s + 4
-    };
+    let wp = if d.kw == 1 { 4 * qw } else { 4 * qw * s + 4 };
     (hp, wp)
 }
 
 /// The input of the direct kernels: `x` itself if already in the padded layout, else a padded copy.
-fn direct_input(x: &Tensor, d: &Dims) -> (Tensor, usize, usize) {
-    let (hp, wp) = direct_padded_hw(d);
+fn direct_input(x: &Tensor, d: &Dims, qw: usize) -> (Tensor, usize, usize) {
+    let (hp, wp) = direct_padded_hw(d, qw);
     let [top, _, left, _] = d.g.pad;
     if hp == d.h && wp == d.w && top == 0 && left == 0 {
         return (x.clone(), hp, wp);
     }
-    let xp = pad_planes(
-        x,
-        d.n * d.cin,
-        d.h,
-        d.w,
-        hp,
-        wp,
-        top as isize,
-        left as isize,
-        1,
-    );
+    let xp = pad_planes(x, (hp, wp), (top as isize, left as isize), 1);
     (xp, hp, wp)
 }
 
@@ -352,32 +338,47 @@ fn direct_forward(
         d.g.stride
     );
     let gpu = xp.gpu();
-    let y = Tensor::uninit(gpu, &d.y_shape());
+    let qw = quads(d.wout);
+    // The kernel writes whole quads: rows of 4*QW; cropped below when Wout != 4*QW.
+    let yq = Tensor::uninit(gpu, &[d.n, d.cout, d.hout, 4 * qw]);
     let mut p = d.params();
     p.h = u(hp);
     p.w = u(wp);
     p.e0 = u(op);
     p.e1 = bias.is_some() as u32;
-    let nq = d.n * d.hout * quads(d.wout);
-    let groups = nq.div_ceil(4).div_ceil(32);
-    assert!(
-        groups <= 65_535,
-        "conv too large for one dispatch ({nq} output quads)"
-    );
+    p.e2 = u(qw);
+    let nq = d.n * d.hout * qw;
+    // One invocation per (block of 8 quads, block of 16 channels), flattened.
+    let grid = grid_1d(nq.div_ceil(8) * (op / CO_TILE), 32);
     let b = bias.unwrap_or(wpk);
-    let grid = [groups as u32, u(op / CO_TILE), 1];
     if d.kh == 1 {
-        gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &y], grid);
+        gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
     } else {
-        gpu.launch(
-            &SHADER,
-            "direct_k3",
-            &[("STRIDE", d.g.stride as f64)],
-            &p,
-            &[xp, wpk, b, &y],
-            grid,
-        );
+        // Runs of SEG consecutive quads of one row share their input loads.
+        let seg = if qw.is_multiple_of(4) { 4.0 } else { 2.0 };
+        let consts = [("STRIDE", d.g.stride as f64), ("SEG", seg)];
+        gpu.launch(&SHADER, "direct_k3", &consts, &p, &[xp, wpk, b, &yq], grid);
     }
+    if 4 * qw == d.wout {
+        return yq;
+    }
+    let y = Tensor::uninit(gpu, &d.y_shape());
+    let planes = d.n * d.cout;
+    let p = Params {
+        n: u(planes),
+        hout: u(d.hout),
+        wout: u(d.wout),
+        e0: u(4 * qw),
+        ..Default::default()
+    };
+    gpu.launch(
+        &SHADER,
+        "crop",
+        &[],
+        &p,
+        &[&yq, &y],
+        grid_1d(planes * d.hout * d.wout, 64),
+    );
     y
 }
 
@@ -436,7 +437,7 @@ pub fn conv2d_with(
     let (wpk, op) = pack_weights(w, false);
     match v {
         ConvVariant::Direct => {
-            let (xp, hp, wp) = direct_input(x, &d);
+            let (xp, hp, wp) = direct_input(x, &d, quads(d.wout));
             direct_forward(&d, &xp, hp, wp, &wpk, op, bias)
         }
         ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias),
@@ -490,12 +491,12 @@ pub fn conv2d_backward_input_with(
                 d.kw
             );
             let t0 = d.transposed(0, 0);
-            let (hp, wp) = direct_padded_hw(&t0);
+            let (hp, wp) = direct_padded_hw(&t0, quads(t0.wout));
             let t = d.transposed(hp, wp);
             let dyd = if hp == d.hout && wp == d.wout && top == 0 && left == 0 && s == 1 {
                 dy.clone()
             } else {
-                pad_planes(dy, d.n * d.cout, d.hout, d.wout, hp, wp, top, left, s)
+                pad_planes(dy, (hp, wp), (top, left), s)
             };
             direct_forward(&t, &dyd, hp, wp, &wpk, op, None)
         }
@@ -508,7 +509,7 @@ pub fn conv2d_backward_input_with(
             } else {
                 let hp = d.h + d.kh - 1;
                 let wp = (d.w + d.kw - 1).next_multiple_of(4);
-                let dyd = pad_planes(dy, d.n * d.cout, d.hout, d.wout, hp, wp, top, left, s);
+                let dyd = pad_planes(dy, (hp, wp), (top, left), s);
                 let t = d.transposed(hp, wp);
                 gemm_forward(&t, &dyd, &wpk, op, None)
             }
@@ -582,21 +583,21 @@ pub fn conv2d_backward_weight_with(
                 d.kw,
                 d.g.stride
             );
-            let (xp, hp, wp) = direct_input(x, &d);
-            let qw = quads(d.wout);
-            let dyq = if 4 * qw == d.wout {
+            let qe = quads(d.wout);
+            let (xp, hp, wp) = direct_input(x, &d, qe);
+            let dyq = if 4 * qe == d.wout {
                 dy.clone()
             } else {
-                pad_planes(dy, d.n * d.cout, d.hout, d.wout, d.hout, 4 * qw, 0, 0, 1)
+                pad_planes(dy, (d.hout, 4 * qe), (0, 0), 1)
             };
             let ci_per = if d.kh == 1 { 16 } else { 4 };
             let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
-            // Split the reduction over output rows so that there are enough invocations to
-            // keep every core busy (lavapipe: ~128 invocations = 16 workgroups of 8).
-            let rows = d.n * d.hout;
-            let want = 128usize.div_ceil(tiles).clamp(1, rows);
-            let per = rows.div_ceil(want);
-            let splits = rows.div_ceil(per);
+            // Split the reduction steps (output row, pair of quads) so that there are enough
+            // invocations to keep every core busy (lavapipe: ~128 = 16 workgroups of 8).
+            let steps = d.n * d.hout * qe / 2;
+            let want = 128usize.div_ceil(tiles).clamp(1, steps);
+            let per = steps.div_ceil(want);
+            let splits = steps.div_ceil(per);
             // One tile of 16 co x ci_per ci x kh*kw taps per invocation, stored as vec4s.
             let tile_len = 16 * ci_per * d.kh * d.kw;
             let mut p = d.params();
@@ -604,6 +605,7 @@ pub fn conv2d_backward_weight_with(
             p.w = u(wp);
             p.e0 = u(per);
             p.e2 = u(tile_len / 4);
+            p.e3 = u(qe);
             let grid = [u(tiles.div_ceil(8)), u(splits), 1];
             let entry = if d.kh == 1 {
                 "wgrad_direct_k1"
@@ -670,8 +672,11 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     vec![
         ("pad", vec![]),
         ("pack_weights", vec![]),
-        ("direct_k3", vec![("STRIDE", 1.0)]),
-        ("direct_k3", vec![("STRIDE", 2.0)]),
+        ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 2.0)]),
+        ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 4.0)]),
+        ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 2.0)]),
+        ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 4.0)]),
+        ("crop", vec![]),
         ("direct_k1", vec![]),
         ("wgrad_direct_k3", vec![("STRIDE", 1.0)]),
         ("wgrad_direct_k3", vec![("STRIDE", 2.0)]),

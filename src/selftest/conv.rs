@@ -43,6 +43,10 @@ fn cases() -> Vec<Case> {
         c(1, 3, 20, 5, 7, (3, 3), s1, false),
         c(2, 37, 33, 6, 10, (3, 3), s1, true),
         c(3, 2, 3, 1, 1, (3, 3), s1, true),
+        // Rows of 8 quads (Wout = 32), where neighbouring quads share input loads.
+        c(1, 3, 18, 3, 32, (3, 3), s1, true),
+        c(2, 2, 3, 5, 64, (3, 3), asym, false),
+        c(1, 3, 4, 3, 63, (3, 3), sym, true),
         // Enough pixels (640) that the Gemm weight gradient splits its reduction.
         c(2, 3, 5, 16, 20, (3, 3), s1, false),
         // Stride-2 downsamples, odd (13x13) and even sizes.
