@@ -40,40 +40,62 @@ struct Params {
 // `top` and `left` are i32 (negative values crop). q runs over N*C planes.
 // Bindings: 1 src [planes, H, W] (f32), 2 dst [planes, Hp, Wp] as vec4 (Wp % 4 == 0).
 // Params: n = planes, h = H, w = W, hout = Hp, wout = Wp, pad_top/pad_left = top/left (i32),
-// stride = d. Dispatch: grid_1d(planes * Hp * Wp / 4, 64); one invocation writes one vec4.
+// e0 = log2(d) if d is a power of two, else e1 = 1 and stride = d. Dispatch: grid_1d(planes * Hp, 64): one invocation per
+// destination row, so the index arithmetic that needs a division happens once per row, not per
+// element (per-lane integer division is a scalar loop on CPU adapters).
 @group(0) @binding(1) var<storage, read> pad_src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> pad_dst: array<vec4<f32>>;
 
-fn pad_read(plane: u32, py: u32, px: u32) -> f32 {
-    let ry = i32(py) - bitcast<i32>(p.pad_top);
-    let rx = i32(px) - bitcast<i32>(p.pad_left);
-    let d = i32(p.stride);
-    if (ry < 0 || rx < 0 || ry % d != 0 || rx % d != 0) {
+// Source index of padded coordinate `v` (a row or column) along an axis of length `len`, or -1
+// where the padded element is zero: (v - off) / d when that is a non-negative integer below
+// `len`. d = 2^e0 uses shifts; e1 = 1 means a general d = stride, divided per element.
+fn pad_index(v: u32, off: u32, len: u32) -> i32 {
+    let r = i32(v) - bitcast<i32>(off);
+    var q: i32;
+    var exact: bool;
+    if (p.e1 == 1u) {
+        let d = i32(p.stride);
+        q = r / d;
+        exact = r % d == 0;
+    } else {
+        q = r >> p.e0;
+        exact = (r & ((1 << p.e0) - 1)) == 0;
+    }
+    if (r < 0 || !exact || u32(q) >= len) {
+        return -1;
+    }
+    return q;
+}
+
+// The element at padded column px of a row whose source row starts at `row` (< 0: zero row).
+fn pad_read(row: i32, px: u32) -> f32 {
+    let sx = pad_index(px, p.pad_left, p.w);
+    if (row < 0 || sx < 0) {
         return 0.0;
     }
-    let sy = u32(ry / d);
-    let sx = u32(rx / d);
-    if (sy >= p.h || sx >= p.w) {
-        return 0.0;
-    }
-    return pad_src[(plane * p.h + sy) * p.w + sx];
+    return pad_src[u32(row + sx)];
 }
 
 @compute @workgroup_size(64)
 fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
-    let wq = p.wout / 4u;
-    if (i >= p.n * p.hout * wq) {
+    let r = (wid.x + wid.y * nwg.x) * 64u + lid;
+    if (r >= p.n * p.hout) {
         return;
     }
-    let qx = i % wq;
-    let t = i / wq;
-    let py = t % p.hout;
-    let plane = t / p.hout;
-    let px = qx * 4u;
-    pad_dst[i] = vec4<f32>(pad_read(plane, py, px), pad_read(plane, py, px + 1u),
-                           pad_read(plane, py, px + 2u), pad_read(plane, py, px + 3u));
+    let py = r % p.hout;
+    let plane = r / p.hout;
+    let sy = pad_index(py, p.pad_top, p.h);
+    var row = -1;
+    if (sy >= 0) {
+        row = i32((plane * p.h + u32(sy)) * p.w);
+    }
+    let wq = p.wout / 4u;
+    for (var qx = 0u; qx < wq; qx++) {
+        let px = qx * 4u;
+        pad_dst[r * wq + qx] = vec4<f32>(pad_read(row, px), pad_read(row, px + 1u),
+                                         pad_read(row, px + 2u), pad_read(row, px + 3u));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -584,20 +606,20 @@ fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // ---------------------------------------------------------------------------------------------
 // crop: y[q, oy, ox] = yq[q, oy, ox] for ox < Wout, where yq rows are e0 = 4*QW long.
 // Bindings: 1 yq (f32), 2 y (f32). Params: n = planes, hout, wout, e0.
-// Dispatch: grid_1d(planes * Hout * Wout, 64); one invocation per element of y.
+// Dispatch: grid_1d(planes * Hout, 64); one invocation copies one row (no per-element division).
 @group(0) @binding(1) var<storage, read> c_src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> c_dst: array<f32>;
 
 @compute @workgroup_size(64)
 fn crop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
         @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
-    if (i >= p.n * p.hout * p.wout) {
+    let r = (wid.x + wid.y * nwg.x) * 64u + lid;
+    if (r >= p.n * p.hout) {
         return;
     }
-    let ox = i % p.wout;
-    let r = i / p.wout;
-    c_dst[i] = c_src[r * p.e0 + ox];
+    for (var ox = 0u; ox < p.wout; ox++) {
+        c_dst[r * p.wout + ox] = c_src[r * p.e0 + ox];
+    }
 }
 
 // The window of 4 stride-1 outputs shifted by 1 / 2 columns, from two consecutive vec4s.

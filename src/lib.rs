@@ -13,6 +13,7 @@ pub mod gpu;
 pub mod model;
 pub mod nn;
 pub mod ops;
+pub mod perf;
 pub mod reference;
 pub mod report;
 pub mod selftest;

@@ -1,9 +1,11 @@
 //! The `ddpm` command line: argument parsing (clap) and one module per command.
 
+mod bench;
 mod export;
 mod info;
 mod memory;
 mod predict;
+mod profile;
 mod sample;
 mod selftest;
 mod train;
@@ -65,6 +67,42 @@ enum Command {
     Export(export::ExportArgs),
     /// The GPU memory a training step needs (recorded, not run)
     Memory(memory::MemoryArgs),
+    /// Steady-state speed of a training step and a sampling step (ms, img/s, GFLOP/s)
+    Bench(bench::BenchArgs),
+    /// The GPU time of every kernel of one training and one sampling step, by layer and family
+    Profile(profile::ProfileArgs),
+}
+
+/// Which network: a built-in preset or a diffusers config.json.
+#[derive(Args, Clone)]
+pub struct ModelArgs {
+    /// Built-in model (see `ddpm train --help`); default mnist
+    #[arg(long, conflicts_with = "config")]
+    preset: Option<String>,
+    /// A diffusers UNet2DModel config.json instead of a preset
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+}
+
+impl ModelArgs {
+    /// (a name for reports, the configuration)
+    pub fn config(&self) -> Result<(String, crate::model::UNetConfig)> {
+        use anyhow::Context as _;
+        match (&self.config, &self.preset) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let cfg = crate::model::UNetConfig::from_json(&text)
+                    .with_context(|| path.display().to_string())?;
+                Ok((path.display().to_string(), cfg))
+            }
+            (None, name) => {
+                let name = name.clone().unwrap_or_else(|| "mnist".into());
+                let cfg = crate::model::UNetConfig::preset(&name)?;
+                Ok((format!("{name} preset"), cfg))
+            }
+        }
+    }
 }
 
 /// Parses the arguments and runs the command; errors come back as one line for `main`.
@@ -78,5 +116,7 @@ pub fn main() -> Result<()> {
         Command::Predict(a) => predict::run(&cli.device, a),
         Command::Export(a) => export::run(a),
         Command::Memory(a) => memory::run(&cli.device, a),
+        Command::Bench(a) => bench::run(&cli.device, a),
+        Command::Profile(a) => profile::run(&cli.device, a),
     }
 }

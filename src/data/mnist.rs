@@ -32,12 +32,34 @@ pub fn parse_idx_images(bytes: &[u8]) -> Result<(usize, usize, usize, &[u8])> {
 /// The digits at `size` x `size`: padded with background (0) when `size` >= 28 (32 for the
 /// mnist preset: a 2-pixel border), resized when smaller; one channel, or repeated over
 /// `channels` for a model that wants colour.
+/// The bundled file's first 9,000 digits are the training split; the last 1,000 are held out
+/// (never trained on) for evaluation and sample-quality checks.
+pub const TRAIN_DIGITS: usize = 9000;
+
+/// The training split, fitted to `size` x `size` with `channels` channels.
 pub fn load(size: usize, channels: usize) -> Result<Dataset> {
+    load_range(size, channels, 0..TRAIN_DIGITS, "training digits")
+}
+
+/// The held-out split (the last 1,000 digits).
+pub fn load_held_out(size: usize, channels: usize) -> Result<Dataset> {
+    load_range(size, channels, TRAIN_DIGITS..usize::MAX, "held-out digits")
+}
+
+fn load_range(
+    size: usize,
+    channels: usize,
+    range: std::ops::Range<usize>,
+    what: &str,
+) -> Result<Dataset> {
     let mut raw = Vec::new();
     flate2::read::GzDecoder::new(IMAGES_GZ)
         .read_to_end(&mut raw)
         .context("decompressing the bundled MNIST")?;
-    let (count, rows, cols, data) = parse_idx_images(&raw)?;
+    let (total, rows, cols, data) = parse_idx_images(&raw)?;
+    let range = range.start.min(total)..range.end.min(total);
+    let data = &data[range.start * rows * cols..range.end * rows * cols];
+    let count = range.len();
     let plane = size * size;
     let mut pixels = vec![0u8; count * channels * plane];
     for n in 0..count {
@@ -52,7 +74,7 @@ pub fn load(size: usize, channels: usize) -> Result<Dataset> {
         count,
         channels,
         size,
-        source: format!("bundled MNIST ({count} digits)"),
+        source: format!("bundled MNIST ({count} {what})"),
     })
 }
 

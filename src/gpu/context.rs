@@ -6,6 +6,7 @@ use anyhow::{bail, Context as _, Result};
 
 use super::pipelines::{PipelineCache, Shader};
 use super::pool::BufferPool;
+use super::profile::{self, Clock, DispatchRecord, HostTimer, Profiler};
 use super::recorder::Recorder;
 
 /// How to pick an adapter. Empty fields fall back to `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`,
@@ -57,6 +58,8 @@ pub(crate) struct GpuShared {
     pub pipelines: PipelineCache,
     pub pool: Mutex<BufferPool>,
     pub recorder: Mutex<Recorder>,
+    /// Some while `ddpm profile` / `bench` time dispatches one by one.
+    pub profiler: Mutex<Option<Profiler>>,
     /// Test aid: fill every freshly taken buffer with NaN so unwritten outputs are caught.
     pub poison: std::sync::atomic::AtomicBool,
 }
@@ -150,8 +153,12 @@ impl Gpu {
         let info = adapter.get_info();
         // Ask for everything the adapter offers: big activations need large bindings.
         let limits = adapter.limits();
-        let optional =
-            wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS;
+        // Optional features the kernels or the profiler use when offered: subgroup variants of
+        // matmul and attention (`ops::*::variant` picks them whenever the device has SUBGROUP),
+        // and timestamps for `ddpm profile`.
+        let optional = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
+            | wgpu::Features::SUBGROUP;
         let features = adapter.features() & optional;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ddpm"),
@@ -162,10 +169,14 @@ impl Gpu {
             trace: wgpu::Trace::Off,
         }))
         .with_context(|| format!("could not open device on adapter '{}'", info.name))?;
-        let class = if info.device_type == wgpu::DeviceType::Cpu {
-            DeviceClass::Cpu
-        } else {
-            DeviceClass::Gpu
+        // DDPM_KERNELS=cpu|gpu overrides the kernel family choice (a diagnostic: e.g. to run
+        // the lavapipe-tuned kernels on a GPU whose own variants fail `ddpm selftest`).
+        let class = match std::env::var("DDPM_KERNELS").as_deref() {
+            Ok("cpu") => DeviceClass::Cpu,
+            Ok("gpu") => DeviceClass::Gpu,
+            Ok(other) => bail!("DDPM_KERNELS must be cpu or gpu, not '{other}'"),
+            Err(_) if info.device_type == wgpu::DeviceType::Cpu => DeviceClass::Cpu,
+            Err(_) => DeviceClass::Gpu,
         };
         let recorder = Recorder::new(limits.min_uniform_buffer_offset_alignment as u64);
         Ok(Gpu(Arc::new(GpuShared {
@@ -178,6 +189,7 @@ impl Gpu {
             pool: Mutex::new(BufferPool::default()),
             recorder: Mutex::new(recorder),
             poison: Default::default(),
+            profiler: Mutex::new(None),
         })))
     }
 
@@ -248,14 +260,120 @@ impl Gpu {
             .0
             .pipelines
             .get(&self.0.device, shader, entry, constants);
+        let flops = profile::take_flops();
         let mut rec = self.0.recorder.lock().unwrap();
-        rec.dispatch(
+        let params = bytemuck::bytes_of(params);
+        let mut profiler = self.0.profiler.lock().unwrap();
+        let Some(prof) = profiler.as_mut() else {
+            rec.dispatch(&self.0.device, &pipeline, params, tensors, workgroups, None);
+            return;
+        };
+        let mut record = DispatchRecord {
+            scope: profile::current_scope(),
+            family: shader.name,
+            entry: entry.to_string(),
+            flops,
+            bytes: tensors.iter().map(|t| t.byte_len() as f64).sum(),
+            seconds: 0.0,
+        };
+        let device = &self.0.device;
+        match &mut prof.clock {
+            Clock::Timestamps {
+                set,
+                resolve,
+                readback,
+                period,
+                pending,
+            } => {
+                let index = pending.len() as u32 * 2;
+                rec.dispatch(
+                    device,
+                    &pipeline,
+                    params,
+                    tensors,
+                    workgroups,
+                    Some((set, index)),
+                );
+                pending.push(record);
+                if index + 2 == profile::QUERIES {
+                    rec.resolve_timestamps(device, set, index + 2, resolve, readback);
+                    rec.submit(&self.0.queue);
+                    profile::read_timestamps(device, readback, *period, pending, &mut prof.records);
+                }
+            }
+            Clock::Host => {
+                // Drain earlier work, then time this dispatch alone, submit included.
+                rec.submit(&self.0.queue);
+                self.wait();
+                let timer = HostTimer::start();
+                rec.dispatch(device, &pipeline, params, tensors, workgroups, None);
+                rec.submit(&self.0.queue);
+                self.wait();
+                record.seconds = timer.seconds();
+                prof.records.push(record);
+            }
+        }
+    }
+
+    fn wait(&self) {
+        self.0
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .expect("device lost while waiting for the GPU");
+    }
+
+    /// Starts timing every dispatch (see [`profile`]); `use_timestamps: false` forces the host
+    /// clock even where timestamp queries exist.
+    pub fn profile_begin(&self, use_timestamps: bool) {
+        self.sync();
+        let p = Profiler::new(
             &self.0.device,
-            &pipeline,
-            bytemuck::bytes_of(params),
-            tensors,
-            workgroups,
+            &self.0.queue,
+            use_timestamps && self.has_timestamps(),
         );
+        *self.0.profiler.lock().unwrap() = Some(p);
+    }
+
+    /// Ends the profile: waits for the recorded work and returns one record per dispatch.
+    pub fn profile_end(&self) -> Vec<DispatchRecord> {
+        let mut rec = self.0.recorder.lock().unwrap();
+        let Some(mut prof) = self.0.profiler.lock().unwrap().take() else {
+            return Vec::new();
+        };
+        if let Clock::Timestamps {
+            set,
+            resolve,
+            readback,
+            period,
+            pending,
+        } = &mut prof.clock
+        {
+            if !pending.is_empty() {
+                let count = pending.len() as u32 * 2;
+                rec.resolve_timestamps(&self.0.device, set, count, resolve, readback);
+            }
+            rec.submit(&self.0.queue);
+            profile::read_timestamps(
+                &self.0.device,
+                readback,
+                *period,
+                pending,
+                &mut prof.records,
+            );
+        }
+        rec.submit(&self.0.queue);
+        drop(rec);
+        self.wait();
+        prof.records
+    }
+
+    /// The clock a profile would use on this device.
+    pub fn profile_clock_name(&self) -> &'static str {
+        if self.has_timestamps() {
+            "GPU timestamp queries"
+        } else {
+            "host clock, one submit per dispatch"
+        }
     }
 
     /// Compiles a pipeline now (tests and `selftest` use it to keep compile time out of timings).
@@ -273,10 +391,7 @@ impl Gpu {
     /// Submits and waits until the GPU has finished all submitted work.
     pub fn sync(&self) {
         self.flush();
-        self.0
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .expect("device lost while waiting for the GPU");
+        self.wait();
     }
 
     /// Drops everything recorded since the last submit, unexecuted (memory planning records a

@@ -8,6 +8,7 @@
 mod context;
 mod pipelines;
 mod pool;
+pub mod profile;
 mod recorder;
 
 pub use context::{list_adapters, AdapterSummary, DeviceClass, Gpu, GpuOptions, MemoryStats};

@@ -94,6 +94,7 @@ impl Recorder {
         params: &[u8],
         tensors: &[&Tensor],
         workgroups: [u32; 3],
+        timestamps: Option<(&wgpu::QuerySet, u32)>,
     ) {
         // Uniform structs are multiples of 16 bytes in WGSL; pad so the binding is never short.
         let mut padded = params.to_vec();
@@ -122,12 +123,23 @@ impl Recorder {
             layout: &pipeline.layout,
             entries: &entries,
         });
+        // A timed dispatch gets a compute pass of its own, whose beginning and end write the
+        // timestamps `index` and `index + 1` (profiling only).
+        if timestamps.is_some() {
+            self.end_pass();
+        }
         if self.pass.is_none() {
+            let timestamp_writes =
+                timestamps.map(|(set, index)| wgpu::ComputePassTimestampWrites {
+                    query_set: set,
+                    beginning_of_pass_write_index: Some(index),
+                    end_of_pass_write_index: Some(index + 1),
+                });
             let pass = self
                 .encoder(device)
                 .begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: None,
-                    timestamp_writes: None,
+                    timestamp_writes,
                 })
                 .forget_lifetime();
             self.pass = Some(pass);
@@ -137,6 +149,25 @@ impl Recorder {
         pass.set_bind_group(0, &bind_group, &[]);
         let [x, y, z] = workgroups;
         pass.dispatch_workgroups(x, y, z);
+        if timestamps.is_some() {
+            self.end_pass();
+        }
+    }
+
+    /// Records the resolution of the first `count` timestamps of `set` and their copy into the
+    /// mappable `readback` (profiling only).
+    pub fn resolve_timestamps(
+        &mut self,
+        device: &wgpu::Device,
+        set: &wgpu::QuerySet,
+        count: u32,
+        resolve: &wgpu::Buffer,
+        readback: &wgpu::Buffer,
+    ) {
+        self.end_pass();
+        let encoder = self.encoder(device);
+        encoder.resolve_query_set(set, 0..count, resolve, 0);
+        encoder.copy_buffer_to_buffer(resolve, 0, readback, 0, count as u64 * 8);
     }
 
     /// Writes `data` into `dst` in recorded order.

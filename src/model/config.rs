@@ -270,12 +270,34 @@ impl UNetConfig {
         }
     }
 
+    /// The CPU-sized digit model (the default of `ddpm train` on a CPU adapter): the digits'
+    /// own 28x28, channels (32, 64, 64), one residual block per level, attention at 14x14.
+    pub fn mnist_small() -> UNetConfig {
+        use DownBlock::*;
+        use UpBlock::*;
+        UNetConfig {
+            sample_size: 28,
+            in_channels: 1,
+            out_channels: 1,
+            down_block_types: vec![DownBlock2D, AttnDownBlock2D, DownBlock2D],
+            up_block_types: vec![UpBlock2D, AttnUpBlock2D, UpBlock2D],
+            block_out_channels: vec![32, 64, 64],
+            layers_per_block: 1,
+            norm_num_groups: 8,
+            dropout: 0.0,
+            ..UNetConfig::cifar10()
+        }
+    }
+
     pub fn preset(name: &str) -> Result<UNetConfig> {
         match name {
             "mnist" => Ok(Self::mnist()),
+            "mnist-small" => Ok(Self::mnist_small()),
             "cifar10" => Ok(Self::cifar10()),
             "tiny" => Ok(Self::tiny(1)),
-            other => bail!("unknown preset '{other}' (available: mnist, cifar10, tiny)"),
+            other => {
+                bail!("unknown preset '{other}' (available: mnist, mnist-small, cifar10, tiny)")
+            }
         }
     }
 }

@@ -13,6 +13,7 @@
 
 use super::config::{DownBlock, UNetConfig, UpBlock};
 use super::params::Registry;
+use crate::gpu::profile::scope;
 use crate::nn::attention::{AttentionBlock, AttentionSaved};
 use crate::nn::conv::Conv2d;
 use crate::nn::norm::{GroupNorm, NormSaved};
@@ -250,11 +251,19 @@ impl UNet {
         t: &T,
         mode: Mode,
     ) -> (T, Tape<T>) {
-        let (temb_act, time) = self.time.forward(ps, t);
-        let block = |h: &T, r: &ResnetBlock, a: Option<&AttentionBlock>, h_channels: usize| {
-            let (h, resnet) = r.forward(ps, h, &temb_act, mode);
+        let (temb_act, time) = {
+            let _s = scope("time");
+            self.time.forward(ps, t)
+        };
+        // `at`: the profile scope of the block, e.g. `down1`.
+        let block = |at: &str, h: &T, r: &ResnetBlock, a: Option<&AttentionBlock>, h_channels| {
+            let (h, resnet) = {
+                let _s = scope(format!("{at}.resnet"));
+                r.forward(ps, h, &temb_act, mode)
+            };
             match a {
                 Some(a) => {
+                    let _s = scope(format!("{at}.attn"));
                     let (h, att) = a.forward(ps, &h);
                     (
                         h,
@@ -278,13 +287,17 @@ impl UNet {
 
         // Inference keeps no per-block records, so its memory is just the working set.
         let keep = mode.training;
-        let mut h = self.conv_in.forward(ps, x);
+        let mut h = {
+            let _s = scope("conv_in");
+            self.conv_in.forward(ps, x)
+        };
         let mut skips = vec![h.clone()];
         let mut down_tape = Vec::new();
-        for level in &self.down {
+        for (i, level) in self.down.iter().enumerate() {
+            let at = format!("down{i}");
             let mut blocks = Vec::new();
             for (j, r) in level.resnets.iter().enumerate() {
-                let (out, bt) = block(&h, r, level.attentions.get(j), 0);
+                let (out, bt) = block(&at, &h, r, level.attentions.get(j), 0);
                 h = out;
                 skips.push(h.clone());
                 if keep {
@@ -293,6 +306,7 @@ impl UNet {
             }
             let mut input = None;
             if let Some(d) = &level.resample {
+                let _s = scope(format!("{at}.downsample"));
                 input = keep.then(|| h.clone());
                 h = d.forward(ps, &h);
                 skips.push(h.clone());
@@ -300,15 +314,16 @@ impl UNet {
             down_tape.push((blocks, input));
         }
 
-        let (out, m0) = block(&h, &self.mid_resnets[0], None, 0);
+        let (out, m0) = block("mid", &h, &self.mid_resnets[0], None, 0);
         let mut mid = vec![m0];
         h = out;
         if let Some(a) = &self.mid_attention {
+            let _s = scope("mid.attn");
             let (out, att) = a.forward(ps, &h);
             mid[0].attention = Some(att);
             h = out;
         }
-        let (out, m1) = block(&h, &self.mid_resnets[1], None, 0);
+        let (out, m1) = block("mid", &h, &self.mid_resnets[1], None, 0);
         mid.push(m1);
         if !keep {
             mid.clear();
@@ -316,13 +331,17 @@ impl UNet {
         h = out;
 
         let mut up_tape = Vec::new();
-        for level in &self.up {
+        for (i, level) in self.up.iter().enumerate() {
+            let at = format!("up{i}");
             let mut blocks = Vec::new();
             for (j, r) in level.resnets.iter().enumerate() {
                 let skip = skips.pop().expect("skip stack matches the architecture");
                 let h_channels = h.dim(1);
-                let cat = T::concat_channels(&h, &skip);
-                let (out, bt) = block(&cat, r, level.attentions.get(j), h_channels);
+                let cat = {
+                    let _s = scope(format!("{at}.concat"));
+                    T::concat_channels(&h, &skip)
+                };
+                let (out, bt) = block(&at, &cat, r, level.attentions.get(j), h_channels);
                 h = out;
                 if keep {
                     blocks.push(bt);
@@ -330,12 +349,14 @@ impl UNet {
             }
             let mut input = None;
             if let Some(u) = &level.resample {
+                let _s = scope(format!("{at}.upsample"));
                 input = keep.then(|| h.clone());
                 h = u.forward(ps, &h);
             }
             up_tape.push((blocks, input));
         }
 
+        let _s = scope("out");
         let (conv_out_in, norm_out) = self.norm_out.forward(ps, &h);
         let eps = self.conv_out.forward(ps, &conv_out_in);
         let tape = Tape {
@@ -376,27 +397,38 @@ impl UNet {
         } = tape;
         let d_temb_act = temb_act.zeros_like_shape(&temb_act.shape());
         let block_backward =
-            |bt: BlockTape<T>, r: &ResnetBlock, a: Option<&AttentionBlock>, dh: T| {
+            |at: &str, bt: BlockTape<T>, r: &ResnetBlock, a: Option<&AttentionBlock>, dh: T| {
                 let dh = match (a, bt.attention) {
-                    (Some(a), Some(saved)) => a.backward(ps, saved, &dh),
+                    (Some(a), Some(saved)) => {
+                        let _s = scope(format!("{at}.attn"));
+                        a.backward(ps, saved, &dh)
+                    }
                     _ => dh,
                 };
+                let _s = scope(format!("{at}.resnet"));
                 r.backward(ps, bt.resnet, &temb_act, &dh, &d_temb_act)
             };
 
-        let mut dh = self.conv_out.backward(ps, &conv_out_in, d_eps);
-        dh = self.norm_out.backward(ps, &norm_out, &dh);
+        let mut dh = {
+            let _s = scope("out");
+            let dh = self.conv_out.backward(ps, &conv_out_in, d_eps);
+            self.norm_out.backward(ps, &norm_out, &dh)
+        };
 
         // Up path, last level first; each resnet's input gradient splits into the gradient of
         // h and that of the skip it consumed. Skips were popped in reverse push order.
         let mut d_skips: Vec<T> = Vec::new();
-        for (level, (blocks, input)) in self.up.iter().zip(up).rev() {
+        for (i, (level, (blocks, input))) in self.up.iter().zip(up).enumerate().rev() {
+            let at = format!("up{i}");
             if let (Some(u), Some(input)) = (&level.resample, input) {
+                let _s = scope(format!("{at}.upsample"));
                 dh = u.backward(ps, &input, &dh);
             }
             for (j, bt) in blocks.into_iter().enumerate().rev() {
                 let h_channels = bt.h_channels;
-                let d_cat = block_backward(bt, &level.resnets[j], level.attentions.get(j), dh);
+                let (r, a) = (&level.resnets[j], level.attentions.get(j));
+                let d_cat = block_backward(&at, bt, r, a, dh);
+                let _s = scope(format!("{at}.concat"));
                 let (d_h, d_skip) = d_cat.split_channels(h_channels);
                 dh = d_h;
                 d_skips.push(d_skip);
@@ -405,27 +437,36 @@ impl UNet {
         // d_skips is now in push order: d_skips[k] is the gradient of skips[k].
         let mut mid = mid.into_iter().rev();
         let m1 = mid.next().unwrap();
-        dh = block_backward(m1, &self.mid_resnets[1], None, dh);
+        dh = block_backward("mid", m1, &self.mid_resnets[1], None, dh);
         let mut m0 = mid.next().unwrap();
         if let (Some(a), Some(saved)) = (&self.mid_attention, m0.attention.take()) {
+            let _s = scope("mid.attn");
             dh = a.backward(ps, saved, &dh);
         }
-        dh = block_backward(m0, &self.mid_resnets[0], None, dh);
+        dh = block_backward("mid", m0, &self.mid_resnets[0], None, dh);
 
         // Down path, last level first; the skip stack is consumed from its end.
-        for (level, (blocks, input)) in self.down.iter().zip(down).rev() {
+        for (i, (level, (blocks, input))) in self.down.iter().zip(down).enumerate().rev() {
+            let at = format!("down{i}");
             if let (Some(d), Some(input)) = (&level.resample, input) {
+                let _s = scope(format!("{at}.downsample"));
                 dh.add_assign(&d_skips.pop().unwrap());
                 dh = d.backward(ps, &input, &dh);
             }
             for (j, bt) in blocks.into_iter().enumerate().rev() {
-                dh.add_assign(&d_skips.pop().unwrap());
-                dh = block_backward(bt, &level.resnets[j], level.attentions.get(j), dh);
+                {
+                    let _s = scope(format!("{at}.skip_add"));
+                    dh.add_assign(&d_skips.pop().unwrap());
+                }
+                let (r, a) = (&level.resnets[j], level.attentions.get(j));
+                dh = block_backward(&at, bt, r, a, dh);
             }
         }
+        let _s = scope("conv_in");
         dh.add_assign(&d_skips.pop().unwrap());
         assert!(d_skips.is_empty(), "every skip gradient consumed");
         let dx = self.conv_in.backward(ps, &x, &dh);
+        let _s = scope("time");
         self.time.backward(ps, time, &d_temb_act);
         InputGrad { dx }
     }

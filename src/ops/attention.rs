@@ -23,7 +23,7 @@
 
 use std::sync::OnceLock;
 
-use crate::gpu::{DeviceClass, Gpu, Shader};
+use crate::gpu::{profile, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
 /// The whole file, subgroup kernels included (valid only on devices with `SUBGROUP`).
@@ -207,6 +207,11 @@ fn dims(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> Dims {
 }
 
 impl Dims {
+    /// FLOPs of `products` L x L x d matrix products over every (batch, head): 2 B L^2 C each.
+    fn flops(&self, products: usize) -> f64 {
+        2.0 * (products * self.b * self.l * self.l * self.c) as f64
+    }
+
     fn params(&self) -> Params {
         Params {
             l: self.l as u32,
@@ -286,6 +291,7 @@ pub fn attention_with(
     check_variant(variant, gpu, &dm);
     let o = Tensor::uninit(gpu, &[dm.b, dm.l, dm.c]);
     let lse = Tensor::uninit(gpu, &[dm.b, heads, dm.l]);
+    profile::flops(dm.flops(2));
     dm.launch(gpu, variant, "attn_fwd", &[q, k, v, &o, &lse]);
     (o, lse)
 }
@@ -351,7 +357,10 @@ pub fn attention_backward_with(
     let dq = Tensor::uninit(gpu, q.shape());
     let dk = Tensor::uninit(gpu, q.shape());
     let dv = Tensor::uninit(gpu, q.shape());
+    // Work done: dq recomputes S and forms dP and dS K (3 products); dk/dv 4 products.
+    profile::flops(dm.flops(3));
     dm.launch(gpu, variant, "attn_bwd_dq", &[q, k, v, dout, lse, &dd, &dq]);
+    profile::flops(dm.flops(4));
     dm.launch(
         gpu,
         variant,

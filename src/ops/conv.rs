@@ -18,7 +18,7 @@
 //! where `dyd[n, co, oy*s + kh-1-top, ox*s + kw-1-left] = dy[n, co, oy, ox]` and zero elsewhere
 //! (substituting `ky = kh-1-ky'` gives `iy = oy*s + ky - top`, the forward relation).
 
-use crate::gpu::{grid_1d, DeviceClass, Gpu, Shader};
+use crate::gpu::{grid_1d, profile, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
 const SHADER: Shader = crate::shader!("conv2d");
@@ -199,6 +199,11 @@ impl Dims {
         }
     }
 
+    /// 2 * N * Cout * Hout * Wout * Cin * kh * kw (also the useful work of both gradients).
+    fn flops(&self) -> f64 {
+        2.0 * (self.n * self.cout * self.hout * self.wout * self.cin * self.kh * self.kw) as f64
+    }
+
     fn y_shape(&self) -> [usize; 4] {
         [self.n, self.cout, self.hout, self.wout]
     }
@@ -246,6 +251,8 @@ fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil:
         pad_top: offset.0 as i32 as u32,
         pad_left: offset.1 as i32 as u32,
         stride: u(dil),
+        e0: dil.trailing_zeros(),
+        e1: !dil.is_power_of_two() as u32,
         ..Default::default()
     };
     gpu.launch(
@@ -254,7 +261,7 @@ fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil:
         &[],
         &p,
         &[src, &dst],
-        grid_1d(planes * hp * wp / 4, 64),
+        grid_1d(planes * hp, 64),
     );
     dst
 }
@@ -329,6 +336,7 @@ fn direct_forward(
     wpk: &Tensor,
     op: usize,
     bias: Option<&Tensor>,
+    flops: f64,
 ) -> Tensor {
     assert!(
         direct_supports(d.kh, d.kw, d.g.stride),
@@ -351,6 +359,7 @@ fn direct_forward(
     // One invocation per (block of 8 quads, block of 16 channels), flattened.
     let grid = grid_1d(nq.div_ceil(8) * (op / CO_TILE), 32);
     let b = bias.unwrap_or(wpk);
+    profile::flops(flops);
     if d.kh == 1 {
         gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
     } else {
@@ -377,13 +386,20 @@ fn direct_forward(
         &[],
         &p,
         &[&yq, &y],
-        grid_1d(planes * d.hout * d.wout, 64),
+        grid_1d(planes * d.hout, 64),
     );
     y
 }
 
 /// Implicit-GEMM forward of `d` on the raw input (padding by bounds checks).
-fn gemm_forward(d: &Dims, x: &Tensor, wpk: &Tensor, op: usize, bias: Option<&Tensor>) -> Tensor {
+fn gemm_forward(
+    d: &Dims,
+    x: &Tensor,
+    wpk: &Tensor,
+    op: usize,
+    bias: Option<&Tensor>,
+    flops: f64,
+) -> Tensor {
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &d.y_shape());
     let mut p = d.params();
@@ -395,6 +411,7 @@ fn gemm_forward(d: &Dims, x: &Tensor, wpk: &Tensor, op: usize, bias: Option<&Ten
         "conv too large for one dispatch ({tiles} pixel tiles)"
     );
     let b = bias.unwrap_or(wpk);
+    profile::flops(flops);
     gpu.launch(
         &SHADER,
         "gemm_conv",
@@ -438,9 +455,9 @@ pub fn conv2d_with(
     match v {
         ConvVariant::Direct => {
             let (xp, hp, wp) = direct_input(x, &d, quads(d.wout));
-            direct_forward(&d, &xp, hp, wp, &wpk, op, bias)
+            direct_forward(&d, &xp, hp, wp, &wpk, op, bias, d.flops())
         }
-        ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias),
+        ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias, d.flops()),
     }
 }
 
@@ -498,20 +515,20 @@ pub fn conv2d_backward_input_with(
             } else {
                 pad_planes(dy, (hp, wp), (top, left), s)
             };
-            direct_forward(&t, &dyd, hp, wp, &wpk, op, None)
+            direct_forward(&t, &dyd, hp, wp, &wpk, op, None, d.flops())
         }
         ConvVariant::Gemm => {
             if s == 1 && top >= 0 && left >= 0 {
                 // Pad on the fly: a stride-1 conv of dy with padding (kh-1-top, kw-1-left).
                 let mut t = d.transposed(d.hout, d.wout);
                 t.g.pad = [top as usize, 0, left as usize, 0];
-                gemm_forward(&t, dy, &wpk, op, None)
+                gemm_forward(&t, dy, &wpk, op, None, d.flops())
             } else {
                 let hp = d.h + d.kh - 1;
                 let wp = (d.w + d.kw - 1).next_multiple_of(4);
                 let dyd = pad_planes(dy, (hp, wp), (top, left), s);
                 let t = d.transposed(hp, wp);
-                gemm_forward(&t, &dyd, &wpk, op, None)
+                gemm_forward(&t, &dyd, &wpk, op, None, d.flops())
             }
         }
     }
@@ -618,6 +635,7 @@ pub fn conv2d_backward_weight_with(
                 &[("STRIDE", d.g.stride as f64)]
             };
             let part = Tensor::uninit(gpu, &[splits * tiles * tile_len]);
+            profile::flops(d.flops());
             gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, &part], grid);
             reduce_partials(&part, dw, splits, Some((ci_per, tile_len)));
         }
@@ -634,6 +652,7 @@ pub fn conv2d_backward_weight_with(
             p.e0 = u(per);
             p.e1 = (splits > 1) as u32;
             let grid = [u(kdim.div_ceil(64)), u(d.cout.div_ceil(64)), u(splits)];
+            profile::flops(d.flops());
             if splits == 1 {
                 gpu.launch(&SHADER, "gemm_wgrad", &[], &p, &[dy, x, dw], grid);
             } else {

@@ -33,7 +33,7 @@
 
 use std::sync::OnceLock;
 
-use crate::gpu::{DeviceClass, Shader};
+use crate::gpu::{profile, DeviceClass, Shader};
 use crate::{Gpu, Tensor};
 
 const SHADER: Shader = crate::shader!("matmul");
@@ -464,6 +464,7 @@ fn matmul_into_pick(
         bias.map(|(_, along)| along),
         accumulate,
     );
+    profile::flops(2.0 * (pr.batch * pr.m * pr.n * pr.k) as f64);
     gpu.launch(
         &plan.shader,
         plan.entry,

@@ -26,6 +26,9 @@ pub struct TrainOptions {
     pub data: Option<PathBuf>,
     pub hyper: Hyper,
     pub steps: u64,
+    /// Stop cleanly (checkpoint, samples) after this much training time in this process.
+    #[serde(default, skip_serializing)]
+    pub max_time: Option<std::time::Duration>,
     pub flip: bool,
     pub out: PathBuf,
     pub sample_every: u64,
@@ -153,24 +156,6 @@ fn progress_bar(start: u64, total: u64) -> indicatif::ProgressBar {
     bar
 }
 
-/// Approximate training throughput on a CPU adapter, for the one-line notice.
-fn cpu_notice(cfg: &UNetConfig, batch: usize) -> String {
-    // ~3x the forward FLOPs per image, at the ~3-4.5 GFLOP/s a whole step reaches on lavapipe
-    // with 2 cores (measured: mnist, batch 8, 15-20 s per step).
-    let levels = cfg.block_out_channels.len();
-    let gflop = 3.0
-        * 3.0
-        * batch as f64
-        * (cfg.block_out_channels[0] as f64 / 64.0).powi(2)
-        * (cfg.sample_size as f64 / 32.0).powi(2)
-        * if levels > 3 { 4.0 } else { 1.0 };
-    format!(
-        "note: running on a CPU adapter (software Vulkan); expect roughly {:.1}-{:.1} s per step at batch {batch}. A GPU is ~1000x faster.",
-        gflop / 4.5,
-        gflop / 3.0
-    )
-}
-
 /// Errors (instead of failing inside a kernel) when the batch's largest activation exceeds
 /// what the adapter can bind as one storage buffer.
 pub fn check_fits(gpu: &Gpu, config: &UNetConfig, batch: usize) -> Result<()> {
@@ -200,6 +185,7 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
             // checkpoint; the length of the run and where outputs go come from the command line.
             opts = TrainOptions {
                 steps: opts.steps,
+                max_time: opts.max_time,
                 out: opts.out,
                 sample_every: opts.sample_every,
                 checkpoint_every: opts.checkpoint_every,
@@ -235,7 +221,10 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
         opts.out.display()
     );
     if gpu.is_cpu() {
-        eprintln!("{}", cpu_notice(&opts.config, opts.hyper.batch_size));
+        eprintln!(
+            "note: running on a CPU adapter (software Vulkan): the first step compiles the \
+             kernels (up to a minute); the progress bar's ETA is measured from the steps since"
+        );
     }
     crate::checkpoint::write_atomic(
         &opts.out.join("config.json"),
@@ -303,8 +292,13 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
     };
     let mut logged = start;
     let mut step = start;
+    let mut out_of_time = false;
     while step < opts.steps {
         if interrupted.load(Ordering::SeqCst) {
+            break;
+        }
+        if opts.max_time.is_some_and(|t| run.started.elapsed() >= t) {
+            out_of_time = true;
             break;
         }
         let batch = loader.next(step);
@@ -343,6 +337,13 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
     }
     let grid_path = run.save_pictures(step)?;
     let secs = run.started.elapsed().as_secs_f64();
+    if out_of_time {
+        eprintln!(
+            "stopped at the --max-time budget after step {step} of {}; continue with --resume {}",
+            opts.steps,
+            run.checkpoint_path.display()
+        );
+    }
     eprintln!(
         "done: {} steps in {:.0} s ({:.2} steps/s); checkpoint {}, samples {}, loss plot {}, metrics {}",
         step - start,

@@ -10,6 +10,7 @@
 
 use crate::checkpoint::Checkpoint;
 use crate::diffusion::Schedule;
+use crate::gpu::profile::scope;
 use crate::model::unet::UNet;
 use crate::model::{Layout, ParamStore, UNetConfig};
 use crate::nn::Mode;
@@ -121,6 +122,7 @@ impl Trainer {
         let b = self.hyper.batch_size;
         let shape = [b, cfg.in_channels, cfg.sample_size, cfg.sample_size];
         let seed = self.hyper.seed;
+        let prep = scope("noise");
         let x0 = Tensor::from_slice(&self.gpu, &shape, x0);
         let t = rng::randint(
             &self.gpu,
@@ -133,16 +135,27 @@ impl Trainer {
         let x_t = diffusion::q_sample(&x0, &eps, &t, &self.sqrt_abar, &self.sqrt_one_minus_abar);
 
         self.store.zero_grads();
+        drop(prep);
         let mode = Mode {
             training: true,
             seed,
             step,
         };
-        let (pred, tape) = self.model.forward(&self.store, &x_t, &t, mode);
-        let loss = reduce::mse_loss(&pred, &eps);
-        let d_pred = reduce::mse_loss_backward(&pred, &eps);
+        let (pred, tape) = {
+            let _s = scope("fwd");
+            self.model.forward(&self.store, &x_t, &t, mode)
+        };
+        let (loss, d_pred) = {
+            let _s = scope("loss");
+            let loss = reduce::mse_loss(&pred, &eps);
+            (loss, reduce::mse_loss_backward(&pred, &eps))
+        };
         drop(pred);
-        self.model.backward(&self.store, tape, &d_pred);
+        {
+            let _s = scope("bwd");
+            self.model.backward(&self.store, tape, &d_pred);
+        }
+        let _s = scope("optimizer");
 
         let grads = self.store.grads.as_ref().expect("training store");
         let sumsq = reduce::sum_squares(grads);

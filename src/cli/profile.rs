@@ -1,0 +1,50 @@
+//! `ddpm profile`: the GPU time of every dispatch of one steady-state training step and one
+//! sampling step, grouped by phase, layer, kernel family and kernel (see [`crate::perf`]).
+
+use anyhow::Result;
+use clap::Args;
+
+use super::{DeviceArgs, ModelArgs};
+use crate::perf::{report, spread, Workload};
+
+#[derive(Args)]
+pub struct ProfileArgs {
+    #[command(flatten)]
+    model: ModelArgs,
+    /// Images per step
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Time each dispatch with the host clock (submit and wait per dispatch) even where GPU
+    /// timestamp queries exist
+    #[arg(long)]
+    host_clock: bool,
+}
+
+pub fn run(device: &DeviceArgs, a: ProfileArgs) -> Result<()> {
+    anyhow::ensure!(a.batch_size >= 1, "--batch-size must be at least 1");
+    let (name, config) = a.model.config()?;
+    let gpu = device.open()?;
+    crate::train::check_fits(&gpu, &config, a.batch_size)?;
+    let clock = if a.host_clock {
+        "host clock, one submit per dispatch"
+    } else {
+        gpu.profile_clock_name()
+    };
+    println!(
+        "{name}, batch {} on '{}' ({:?}); clock: {clock}",
+        a.batch_size,
+        gpu.info().name,
+        gpu.info().backend
+    );
+    let mut w = Workload::new(&gpu, &config, a.batch_size);
+    eprintln!("warming up (the first steps compile the kernels)...");
+    let (wall, _, _) = spread(&w.time_train_steps(2, 1));
+    let records = w.profile_train_step(!a.host_clock);
+    println!("\n== one training step ==");
+    print!("{}", report(&records, wall));
+    let (wall, _, _) = spread(&w.time_sampling_steps(1, 1));
+    let records = w.profile_sampling_step(!a.host_clock);
+    println!("\n== one sampling step (network + DDPM update) ==");
+    print!("{}", report(&records, wall));
+    Ok(())
+}
