@@ -22,7 +22,8 @@ BIN=${DDPM_BIN:-target/release/ddpm}
 PY=${PYTHON:-python3}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-WORK=$OUT/work
+# Scratch outside OUT: only the packed results below go back from a device machine.
+WORK=$(mktemp -d)
 mkdir -p "$WORK/logs"
 export XDG_RUNTIME_DIR=${XDG_RUNTIME_DIR:-/tmp/xdg-runtime}
 mkdir -p "$XDG_RUNTIME_DIR" && chmod 700 "$XDG_RUNTIME_DIR"
@@ -134,4 +135,5 @@ if [ -d "$WORK/model-$BIG_PRESET" ]; then
 fi
 tar czf "$OUT/results.tgz" -C "$WORK" --exclude "model-$BIG_PRESET" \
   --exclude checkpoint.safetensors .
-summary "== done in ${SECONDS}s"
+cp "$OUT/summary.txt" "$WORK/logs/" 2>/dev/null
+summary "== done in ${SECONDS}s (scratch: $WORK)"
