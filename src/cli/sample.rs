@@ -20,11 +20,23 @@ enum VarianceArg {
     FixedSmall,
 }
 
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum SamplerArg {
+    /// Algorithm 2 of the paper: all 1000 steps
+    Ddpm,
+    /// DDIM on a subset of the timesteps (--sampling-steps, --eta)
+    Ddim,
+}
+
+/// The model `ddpm sample` uses without --model: the CPU-sized digit model shipped in assets/.
+const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist-small");
+
 #[derive(Args)]
 pub struct SampleArgs {
-    /// Our checkpoint (.safetensors) or a diffusers model folder
-    #[arg(long, default_value = "assets/mnist-ema.safetensors")]
-    model: PathBuf,
+    /// Our checkpoint (.safetensors) or a diffusers model folder [default: the shipped
+    /// assets/mnist-small]
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Number of images
     #[arg(long, default_value_t = 64)]
     n: usize,
@@ -36,15 +48,19 @@ pub struct SampleArgs {
     /// Also write each image as its own PNG into this folder
     #[arg(long)]
     each: Option<PathBuf>,
-    /// DDIM with this many steps (default: the full 1000-step DDPM sampler)
+    /// ddpm (all 1000 steps) or ddim [default: ddpm on a GPU; ddim on a CPU adapter, where
+    /// 1000 steps take long]
+    #[arg(long, value_enum)]
+    sampler: Option<SamplerArg>,
+    /// Steps of the DDIM sampler, 1-1000 (implies --sampler ddim) [default: 50]
     #[arg(long)]
     sampling_steps: Option<usize>,
-    /// DDIM noise: 0 is deterministic, 1 is DDPM-like
-    #[arg(long, default_value_t = 0.0)]
-    eta: f64,
-    /// Reverse-process variance of the DDPM sampler
-    #[arg(long, value_enum, default_value = "fixed-large")]
-    variance: VarianceArg,
+    /// DDIM noise: 0 is deterministic, 1 is DDPM-like [default: 0]
+    #[arg(long)]
+    eta: Option<f64>,
+    /// Reverse-process variance of the DDPM sampler [default: fixed-large]
+    #[arg(long, value_enum)]
+    variance: Option<VarianceArg>,
     /// Clip the predicted x_0 to [-1, 1] at each step (as diffusers' clip_sample)
     #[arg(long, num_args = 0..=1, default_value = "true", default_missing_value = "true")]
     clip: bool,
@@ -73,21 +89,53 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
     if a.sampling_steps == Some(0) || a.batch_size == Some(0) {
         bail!("--sampling-steps and --batch-size must be at least 1");
     }
-    if !(0.0..=1.0).contains(&a.eta) {
+    if a.eta.is_some_and(|eta| !(0.0..=1.0).contains(&eta)) {
         bail!("--eta must be in [0, 1]");
     }
-    let loaded = load_model(&a.model, !a.no_ema, crate::train::layout_of)?;
+    let schedule = Schedule::ddpm();
+    if let Some(steps) = a.sampling_steps.filter(|&s| s > schedule.steps()) {
+        bail!(
+            "--sampling-steps {steps} is more than the {} steps of the schedule",
+            schedule.steps()
+        );
+    }
+    let implies_ddim = a.sampling_steps.is_some() || a.eta.is_some();
+    let explicit = a.sampler.or(implies_ddim.then_some(SamplerArg::Ddim));
+    if explicit == Some(SamplerArg::Ddpm) && (a.sampling_steps.is_some() || a.eta.is_some()) {
+        bail!("--sampling-steps and --eta belong to --sampler ddim; the DDPM sampler runs all 1000 steps");
+    }
+    if explicit == Some(SamplerArg::Ddim) && a.variance.is_some() {
+        bail!("--variance belongs to --sampler ddpm (DDIM's variance is set by --eta)");
+    }
+    let model_path = a
+        .model
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_MODEL));
+    let loaded = load_model(&model_path, !a.no_ema, crate::train::layout_of)?;
     let gpu = device.open()?;
+    let sampler = explicit.unwrap_or_else(|| {
+        if !(gpu.is_cpu() && a.variance.is_none()) {
+            return SamplerArg::Ddpm;
+        }
+        eprintln!(
+            "note: CPU adapter: sampling with DDIM, 50 steps (`--sampler ddpm` runs the \
+             paper's 1000-step sampler, 20x longer)"
+        );
+        SamplerArg::Ddim
+    });
     let model = UNet::new(&loaded.config);
     let layout = Layout::new(&model.registry);
     let store = ParamStore::for_inference(
         layout.clone(),
         Tensor::from_slice(&gpu, &[layout.total], &loaded.weights),
     );
-    let method = match a.sampling_steps {
-        Some(steps) => Method::Ddim { steps, eta: a.eta },
-        None => Method::Ddpm {
-            variance: match a.variance {
+    let method = match sampler {
+        SamplerArg::Ddim => Method::Ddim {
+            steps: a.sampling_steps.unwrap_or(50),
+            eta: a.eta.unwrap_or(0.0),
+        },
+        SamplerArg::Ddpm => Method::Ddpm {
+            variance: match a.variance.unwrap_or(VarianceArg::FixedLarge) {
                 VarianceArg::FixedLarge => Variance::FixedLarge,
                 VarianceArg::FixedSmall => Variance::FixedSmall,
             },
@@ -103,7 +151,6 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
         .unwrap_or_else(|| default_batch(&gpu, &model))
         .min(a.n);
     crate::train::check_fits(&gpu, &loaded.config, batch)?;
-    let schedule = Schedule::ddpm();
     let steps_per_batch = match method {
         Method::Ddpm { .. } => schedule.steps(),
         Method::Ddim { steps, .. } => steps.min(schedule.steps()),
@@ -112,7 +159,7 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
     eprintln!(
         "sampling {} images from {} ({}) on '{}': {} batch(es) of up to {batch}, {steps_per_batch} steps each",
         a.n,
-        a.model.display(),
+        model_path.display(),
         loaded.description,
         gpu.info().name,
         batches

@@ -30,6 +30,32 @@ fn key(shader: &Shader, entry: &str, constants: &[(&str, f64)]) -> String {
     k
 }
 
+/// Whether wgpu's run-time checks are compiled into our kernels: `DDPM_SHADER_CHECKS=1` turns
+/// them on (a debugging aid). By default they are off, see [`create_module`].
+pub fn shader_checks() -> bool {
+    std::env::var("DDPM_SHADER_CHECKS").is_ok_and(|v| v == "1")
+}
+
+/// Compiles a WGSL module. wgpu's default inserts run-time checks into every shader: a clamp
+/// on each buffer index, a counter in each loop (so that no loop can run forever) and guards
+/// around integer division. They cost a large share of the run time on CPU adapters, where
+/// each check runs per SIMD lane, and on GPUs. Our kernels do their own bounds logic and every
+/// one of them is checked against the float64 reference with poisoned outputs (tests and
+/// `ddpm selftest`), so they are compiled without wgpu's checks unless `DDPM_SHADER_CHECKS=1`.
+fn create_module(device: &wgpu::Device, shader: &Shader) -> wgpu::ShaderModule {
+    let desc = wgpu::ShaderModuleDescriptor {
+        label: Some(shader.name),
+        source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+    };
+    if shader_checks() {
+        return device.create_shader_module(desc);
+    }
+    // SAFETY: the WGSL is validated by naga as usual; skipping the run-time checks is sound
+    // as long as our kernels index inside their bindings and their loops terminate, which the
+    // reference tests exercise for every kernel on sizes that are not multiples of any tile.
+    unsafe { device.create_shader_module_trusted(desc, wgpu::ShaderRuntimeChecks::unchecked()) }
+}
+
 impl PipelineCache {
     pub fn get(
         &self,
@@ -48,12 +74,7 @@ impl PipelineCache {
             let mut modules = self.modules.lock().unwrap();
             modules
                 .entry(shader.name)
-                .or_insert_with(|| {
-                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(shader.name),
-                        source: wgpu::ShaderSource::Wgsl(shader.source.into()),
-                    })
-                })
+                .or_insert_with(|| create_module(device, shader))
                 .clone()
         };
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {

@@ -1,6 +1,7 @@
 //! The training job: data, the step loop with progress, metrics, pictures and checkpoints.
 
 pub mod trainer;
+pub mod validation;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
