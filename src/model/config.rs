@@ -28,14 +28,14 @@ pub struct UNetConfig {
     pub center_input_sample: bool,
     #[serde(default)]
     pub flip_sin_to_cos: bool,
-    #[serde(default = "one")]
+    #[serde(default = "one", serialize_with = "as_integer")]
     pub freq_shift: f64,
     pub down_block_types: Vec<DownBlock>,
     pub up_block_types: Vec<UpBlock>,
     pub block_out_channels: Vec<usize>,
     #[serde(default = "two")]
     pub layers_per_block: usize,
-    #[serde(default = "one")]
+    #[serde(default = "one", serialize_with = "as_integer")]
     pub downsample_padding: f64,
     #[serde(default)]
     pub dropout: f64,
@@ -51,6 +51,16 @@ pub struct UNetConfig {
     /// None: 4 * block_out_channels[0].
     #[serde(default)]
     pub time_embedding_dim: Option<usize>,
+}
+
+/// diffusers declares `freq_shift` and `downsample_padding` as integers, and its forward pass
+/// fails on a float padding: write integral values as JSON integers.
+fn as_integer<S: serde::Serializer>(v: &f64, s: S) -> std::result::Result<S::Ok, S::Error> {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        s.serialize_i64(*v as i64)
+    } else {
+        s.serialize_f64(*v)
+    }
 }
 
 fn class_name() -> String {
@@ -326,6 +336,15 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("resnet_time_scale_shift"), "{err}");
+    }
+
+    #[test]
+    fn integer_fields_are_written_as_integers() {
+        let json: serde_json::Value =
+            serde_json::from_str(&UNetConfig::cifar10().to_json()).unwrap();
+        assert!(json["downsample_padding"].is_i64(), "{json}");
+        assert!(json["freq_shift"].is_i64(), "{json}");
+        assert!(json["sample_size"].is_u64(), "{json}");
     }
 
     #[test]
