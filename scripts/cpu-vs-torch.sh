@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Our training step against PyTorch + diffusers on the CPU, side by side in one run: the same
+# network (preset), batch and machine. Ours runs on the Vulkan adapter (lavapipe on a machine
+# without a GPU), PyTorch on the CPU with as many threads as cores. Each side: warm-up, then the
+# median of timed steps. Run it on an otherwise idle machine: on 2 cores any other process
+# distorts both sides.
+#
+# Usage: scripts/cpu-vs-torch.sh [PRESET:BATCH ...]   (default: mnist:8 mnist-small:64)
+# Environment: DDPM_BIN (default target/release/ddpm), PYTHON (a python with torch and
+# diffusers, e.g. a venv made with `pip install torch diffusers`).
+set -euo pipefail
+BIN=${DDPM_BIN:-target/release/ddpm}
+PY=${PYTHON:-python3}
+specs=("$@")
+[ ${#specs[@]} -gt 0 ] || specs=(mnist:8 mnist-small:64)
+printf '%-14s %6s %12s %12s %8s\n' preset batch "ours ms" "PyTorch ms" ratio
+for spec in "${specs[@]}"; do
+  preset=${spec%%:*} batch=${spec##*:}
+  ours=$("$BIN" bench --preset "$preset" --batch-size "$batch" --warmup 2 --repeats 3 --json)
+  torch=$("$PY" tools/peer/torch_step.py --preset "$preset" --batch-size "$batch" --device cpu \
+    --threads "$(nproc)" --warmup 2 --steps 3 --json | tail -n 1)
+  "$PY" - "$ours" "$torch" "$preset" "$batch" <<'PYEOF'
+import json, sys
+ours, torch = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+o, t = ours["train_step_ms"]["median"], torch["step_ms_median"]
+print(f"{sys.argv[3]:<14} {sys.argv[4]:>6} {o:12.0f} {t:12.0f} {o / t:8.2f}")
+PYEOF
+done
