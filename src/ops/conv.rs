@@ -250,15 +250,12 @@ fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil:
         wout: u(wp),
         pad_top: offset.0 as i32 as u32,
         pad_left: offset.1 as i32 as u32,
-        stride: u(dil),
-        e0: dil.trailing_zeros(),
-        e1: !dil.is_power_of_two() as u32,
         ..Default::default()
     };
     gpu.launch(
         &SHADER,
         "pad",
-        &[],
+        &[("DIL", dil as f64)],
         &p,
         &[src, &dst],
         grid_1d(planes * hp, 64),
@@ -328,6 +325,7 @@ fn direct_input(x: &Tensor, d: &Dims, qw: usize) -> (Tensor, usize, usize) {
 }
 
 /// Direct forward of `d` on the already padded input `xp [n, cin, hp, wp]` with packed weights.
+#[allow(clippy::too_many_arguments)]
 fn direct_forward(
     d: &Dims,
     xp: &Tensor,
@@ -689,7 +687,8 @@ pub fn conv2d_backward_bias(dy: &Tensor, db: &Tensor) {
 /// Every kernel entry point with the override constants it is used with (for warm-up).
 pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     vec![
-        ("pad", vec![]),
+        ("pad", vec![("DIL", 1.0)]),
+        ("pad", vec![("DIL", 2.0)]),
         ("pack_weights", vec![]),
         ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 2.0)]),
         ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 4.0)]),
