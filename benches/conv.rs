@@ -7,7 +7,7 @@ mod common;
 
 use common::{bench_gpu, flops, group, reduced};
 use criterion::{criterion_group, criterion_main, Criterion};
-use ddpm::ops::conv::{self, ConvGeometry};
+use ddpm::ops::conv::{self, ConvGeometry, ConvVariant};
 use ddpm::reference::random::Rng;
 use ddpm::Tensor;
 
@@ -114,45 +114,63 @@ fn profile_shapes(gpu: &ddpm::Gpu) {
         let dw = Tensor::zeros(gpu, &[s.cout, s.cin, s.k, s.k]);
         let pass = 2.0 * (s.b * s.cout * ho * wo * s.cin * s.k * s.k) as f64;
         let (g_, hw) = (s.g, (s.hw, s.hw));
-        let passes: [(&str, &dyn Fn()); 3] = [
-            ("fwd", &|| drop(conv::conv2d(&x, &w, Some(&bias), g_))),
-            ("bwd-input", &|| {
-                drop(conv::conv2d_backward_input(&dy, &w, g_, hw))
+        let auto = conv::variant(gpu, s.k, s.k, s.g);
+        // CONV_PROFILE_COMPARE=1: also the Direct variant, interleaved rep by rep with the
+        // adapter's choice so that both see the same machine load.
+        let mut variants = vec![auto];
+        if std::env::var_os("CONV_PROFILE_COMPARE").is_some() && auto != ConvVariant::Direct {
+            variants.push(ConvVariant::Direct);
+        }
+        let passes: [(&str, &dyn Fn(ConvVariant)); 3] = [
+            ("fwd", &|v| {
+                drop(conv::conv2d_with(v, &x, &w, Some(&bias), g_))
             }),
-            ("bwd-weight", &|| {
-                conv::conv2d_backward_weight(&dy, &x, &dw, g_)
+            ("bwd-input", &|v| {
+                drop(conv::conv2d_backward_input_with(v, &dy, &w, g_, hw))
+            }),
+            ("bwd-weight", &|v| {
+                conv::conv2d_backward_weight_with(v, &dy, &x, &dw, g_)
             }),
         ];
         for (what, f) in passes {
-            f();
+            let mut best: Vec<Option<Vec<(String, f64)>>> = vec![None; variants.len()];
+            for &v in &variants {
+                f(v);
+            }
             gpu.sync();
-            let mut best: Option<Vec<(String, f64)>> = None;
             for _ in 0..reps {
-                gpu.profile_begin(true);
-                f();
-                let recs = gpu.profile_end();
-                let v: Vec<(String, f64)> =
-                    recs.iter().map(|r| (r.entry.clone(), r.seconds)).collect();
-                let sum = |v: &[(String, f64)]| v.iter().map(|e| e.1).sum::<f64>();
-                if best.as_ref().is_none_or(|b| sum(&v) < sum(b)) {
-                    best = Some(v);
+                for (i, &v) in variants.iter().enumerate() {
+                    gpu.profile_begin(true);
+                    f(v);
+                    let recs = gpu.profile_end();
+                    let r: Vec<(String, f64)> =
+                        recs.iter().map(|r| (r.entry.clone(), r.seconds)).collect();
+                    let sum = |v: &[(String, f64)]| v.iter().map(|e| e.1).sum::<f64>();
+                    if best[i].as_ref().is_none_or(|b| sum(&r) < sum(b)) {
+                        best[i] = Some(r);
+                    }
                 }
             }
-            let best = best.unwrap();
-            let sum: f64 = best.iter().map(|e| e.1).sum();
-            total += sum;
-            let parts: Vec<String> = best
-                .iter()
-                .map(|(e, t)| format!("{e} {:.1}", t * 1e3))
-                .collect();
-            println!(
-                "{:<20} {:<10} {:7.1} ms {:5.1} GFLOP/s  [{}]",
-                s.name,
-                what,
-                sum * 1e3,
-                pass / sum * 1e-9,
-                parts.join(", ")
-            );
+            for (i, v) in variants.iter().enumerate() {
+                let best = best[i].take().unwrap();
+                let sum: f64 = best.iter().map(|e| e.1).sum();
+                if i == 0 {
+                    total += sum;
+                }
+                let parts: Vec<String> = best
+                    .iter()
+                    .map(|(e, t)| format!("{e} {:.1}", t * 1e3))
+                    .collect();
+                println!(
+                    "{:<18} {:<10} {:<14} {:7.1} ms {:5.1} GFLOP/s  [{}]",
+                    s.name,
+                    what,
+                    format!("{v:?}"),
+                    sum * 1e3,
+                    pass / sum * 1e-9,
+                    parts.join(", ")
+                );
+            }
         }
     }
     println!("total {:.1} ms", total * 1e3);

@@ -152,8 +152,11 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // Bindings: 1 xp (vec4), 2 wp [Cin*KH*KW, CoutP] (vec4), 3 bias [Cout] (read only if e1 != 0;
 // bind any read-only buffer otherwise), 4 yq (vec4).
 // Params: n, cin, h = Hp, w = Wp, cout, hout, wout, e0 = CoutP, e1 = has_bias, e2 = QW.
-// Dispatch: workgroup_size 32, grid_1d(ceil(N*Hout*QW / 8) * CoutP/16, 32); invocation
-// L = i + ninv * b computes quad block i (8i .. 8i+7) for channel block b (co0 = 16b).
+// Dispatch: workgroup_size 32, [ceil(ceil(N*Hout*QW / 8) / 32), CoutP/16, 1]; invocation
+// lid of workgroup (x, b) computes quad block i = 32x + lid (quads 8i .. 8i+7) for channel block
+// b (co0 = 16b). Per input channel (3x3) or 9 input channels (1x1) the 36 weight vec4s of the
+// block are loaded by `load_w9`: by every lane, or with 8-wide subgroups 5 loads per lane shared
+// by broadcasts (the `conv2d_subgroup` module below).
 // `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here.
 // `direct_k1`: 1x1, stride 1; Wp >= 4*QW; 9 input channels per accumulator update, so wp must
 // have a multiple of 9 rows (zero past Cin).
@@ -235,14 +238,21 @@ fn mac_all(nt: u32) {
     macg(3u, 7u, nt);
 }
 
-// Weights of tap slot t: packed row `wrow`, 16 channels from vec4 column wc (= co0 / 4).
-fn load_w(t: u32, wrow: u32, wc: u32) {
-    let wi = wrow * (p.e0 / 4u) + wc;
-    wv[t * 4u] = d_w[wi];
-    wv[t * 4u + 1u] = d_w[wi + 1u];
-    wv[t * 4u + 2u] = d_w[wi + 2u];
-    wv[t * 4u + 3u] = d_w[wi + 3u];
+// @cpu-weights-begin (replaced by the block of the `conv2d_subgroup` module at the end of this
+// file where the adapter has 8-wide subgroups; see `subgroup_shader` in src/ops/conv.rs)
+fn lane_setup() {}
+
+// wv: the weights of packed rows r0 .. r0 + 8, 16 channels from vec4 column wc (= co0 / 4).
+fn load_w9(r0: u32, wc: u32) {
+    for (var t = 0u; t < 9u; t++) {
+        let wi = (r0 + t) * (p.e0 / 4u) + wc;
+        wv[t * 4u] = d_w[wi];
+        wv[t * 4u + 1u] = d_w[wi + 1u];
+        wv[t * 4u + 2u] = d_w[wi + 2u];
+        wv[t * 4u + 3u] = d_w[wi + 3u];
+    }
 }
+// @cpu-weights-end
 
 // Loads the input vec4s of every quad at vec4 offset `o` (channel plane + kernel row) from
 // their first column: xa (and xb, xc as the stride and kernel width need). Runs of SEG
@@ -462,31 +472,31 @@ fn quad_setup(v: u32, inv: u32) {
     q_x[v] = ((n * p.cin * p.h + oy * STRIDE) * p.w + qx * 4u * STRIDE) / 4u;
 }
 
-// Sets up invocation L = (linear workgroup) * 32 + lid; returns its channel block b.
-fn direct_setup(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    let l = (wid.x + wid.y * nwg.x) * 32u + lid;
+// Sets up invocation inv = wid.x * 32 + lid of channel block b = wid.y (uniform per workgroup,
+// so the subgroup variant can share weight loads); returns b.
+fn direct_setup(wid: vec3<u32>, lid: u32) -> u32 {
+    lane_setup();
+    let inv = wid.x * 32u + lid;
     let ninv = (p.n * p.hout * p.e2 + 7u) / 8u;
-    let total = ninv * (p.e0 / 16u);
-    let lc = min(l, total - 1u);
-    let inv = lc % ninv;
-    quad_setup(0u, inv);
-    quad_setup(1u, inv);
-    quad_setup(2u, inv);
-    quad_setup(3u, inv);
-    quad_setup(4u, inv);
-    quad_setup(5u, inv);
-    quad_setup(6u, inv);
-    quad_setup(7u, inv);
-    q_ok[0] = q_ok[0] && l < total;
-    q_ok[1] = q_ok[1] && l < total;
-    q_ok[2] = q_ok[2] && l < total;
-    q_ok[3] = q_ok[3] && l < total;
-    q_ok[4] = q_ok[4] && l < total;
-    q_ok[5] = q_ok[5] && l < total;
-    q_ok[6] = q_ok[6] && l < total;
-    q_ok[7] = q_ok[7] && l < total;
+    let ic = min(inv, ninv - 1u);
+    quad_setup(0u, ic);
+    quad_setup(1u, ic);
+    quad_setup(2u, ic);
+    quad_setup(3u, ic);
+    quad_setup(4u, ic);
+    quad_setup(5u, ic);
+    quad_setup(6u, ic);
+    quad_setup(7u, ic);
+    q_ok[0] = q_ok[0] && inv < ninv;
+    q_ok[1] = q_ok[1] && inv < ninv;
+    q_ok[2] = q_ok[2] && inv < ninv;
+    q_ok[3] = q_ok[3] && inv < ninv;
+    q_ok[4] = q_ok[4] && inv < ninv;
+    q_ok[5] = q_ok[5] && inv < ninv;
+    q_ok[6] = q_ok[6] && inv < ninv;
+    q_ok[7] = q_ok[7] && inv < ninv;
     acc = array<vec4<f32>, 128>();
-    return lc / ninv;
+    return wid.y;
 }
 
 fn put(v: u32, c: u32, o: u32, b: f32) {
@@ -535,12 +545,9 @@ fn store_all(co0: u32) {
     store_ch(15u, co0);
 }
 
-// Kernel row ky of a 3x3 tap set: input row at vec4 offset o, packed weight rows r .. r+2.
-fn row3(ky: u32, o: u32, r: u32, wc: u32) {
+// Input windows of kernel row ky of a 3x3 tap set: input row at vec4 offset o.
+fn row3(ky: u32, o: u32) {
     load_row(o, STRIDE + 1u);
-    load_w(3u * ky, r, wc);
-    load_w(3u * ky + 1u, r + 1u, wc);
-    load_w(3u * ky + 2u, r + 2u, wc);
     if (STRIDE == 1u) {
         win0(3u * ky);
         win_s1_1(3u * ky + 1u);
@@ -553,17 +560,17 @@ fn row3(ky: u32, o: u32, r: u32, wc: u32) {
 }
 
 @compute @workgroup_size(32)
-fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, nwg, lid);
+fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let cb = direct_setup(wid, lid);
     let wc = cb * 4u;           // vec4 column of channel co0 = 16 * cb in wp
     let plane = p.h * p.w / 4u; // vec4s per input plane
     let row = p.w / 4u;         // vec4s per input row
     for (var ci = 0u; ci < p.cin; ci++) {
         let o = ci * plane;
-        row3(0u, o, ci * 9u, wc);
-        row3(1u, o + row, ci * 9u + 3u, wc);
-        row3(2u, o + 2u * row, ci * 9u + 6u, wc);
+        load_w9(ci * 9u, wc);
+        row3(0u, o);
+        row3(1u, o + row);
+        row3(2u, o + 2u * row);
         mac_all(9u);
     }
     store_all(cb * 16u);
@@ -572,28 +579,27 @@ fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // Input channel ci + t of a 1x1 conv into tap slot t. Past Cin the packed weights are zero
 // rows (see `pack_weights`, e2) and the input is read from channel Cin - 1 (a real value, so the
 // zero product cannot create a NaN the true sum would not have).
-fn chan1(t: u32, ci: u32, plane: u32, wc: u32) {
+fn chan1(t: u32, ci: u32, plane: u32) {
     load_row(min(ci + t, p.cin - 1u) * plane, 1u);
-    load_w(t, ci + t, wc);
     win0(t);
 }
 
 @compute @workgroup_size(32)
-fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, nwg, lid);
+fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let cb = direct_setup(wid, lid);
     let wc = cb * 4u;
     let plane = p.h * p.w / 4u;
     for (var ci = 0u; ci < p.cin; ci += 9u) {
-        chan1(0u, ci, plane, wc);
-        chan1(1u, ci, plane, wc);
-        chan1(2u, ci, plane, wc);
-        chan1(3u, ci, plane, wc);
-        chan1(4u, ci, plane, wc);
-        chan1(5u, ci, plane, wc);
-        chan1(6u, ci, plane, wc);
-        chan1(7u, ci, plane, wc);
-        chan1(8u, ci, plane, wc);
+        load_w9(ci, wc);
+        chan1(0u, ci, plane);
+        chan1(1u, ci, plane);
+        chan1(2u, ci, plane);
+        chan1(3u, ci, plane);
+        chan1(4u, ci, plane);
+        chan1(5u, ci, plane);
+        chan1(6u, ci, plane);
+        chan1(7u, ci, plane);
+        chan1(8u, ci, plane);
         mac_all(9u);
     }
     store_all(cb * 16u);
@@ -1111,3 +1117,66 @@ fn gemm_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         }
     }
 }
+
+// =============================================================================================
+/*@module conv2d_subgroup
+// Replaces the block between "@cpu-weights-begin" and "@cpu-weights-end" above (the rest of
+// the module is the first one) on adapters with 8-wide subgroups: the 36 weight vec4s that every
+// lane of a subgroup needs (the channel block is uniform per workgroup) are loaded 5 per lane
+// and broadcast, since on lavapipe each storage load is a loop over the lanes (~30
+// instructions per lane for a vec4) while a broadcast is an extract and a splat.
+var<private> w_lane: u32; // this invocation's index in its subgroup (all 8 lanes are active)
+
+fn lane_setup() {
+    w_lane = subgroupExclusiveAdd(1u);
+}
+
+// wv: the weights of packed rows r0 .. r0 + 8, 16 channels from vec4 column wc (= co0 / 4).
+// Vec4 k = 4 t + g (tap t, channels 4g .. 4g+3) is loaded by lane k % 8 as its load k / 8.
+fn load_w9(r0: u32, wc: u32) {
+    let stride = p.e0 / 4u;
+    let base = r0 * stride + wc + (w_lane % 4u) + (w_lane / 4u) * stride;
+    let v0 = d_w[base];
+    let v1 = d_w[base + 2u * stride];
+    let v2 = d_w[base + 4u * stride];
+    let v3 = d_w[base + 6u * stride];
+    // Lanes 4..7 would read row r0 + 9: they re-read row r0 + 8 (unused).
+    let v4 = d_w[base + (8u - w_lane / 4u) * stride];
+    wv[0] = subgroupBroadcast(v0, 0u);
+    wv[1] = subgroupBroadcast(v0, 1u);
+    wv[2] = subgroupBroadcast(v0, 2u);
+    wv[3] = subgroupBroadcast(v0, 3u);
+    wv[4] = subgroupBroadcast(v0, 4u);
+    wv[5] = subgroupBroadcast(v0, 5u);
+    wv[6] = subgroupBroadcast(v0, 6u);
+    wv[7] = subgroupBroadcast(v0, 7u);
+    wv[8] = subgroupBroadcast(v1, 0u);
+    wv[9] = subgroupBroadcast(v1, 1u);
+    wv[10] = subgroupBroadcast(v1, 2u);
+    wv[11] = subgroupBroadcast(v1, 3u);
+    wv[12] = subgroupBroadcast(v1, 4u);
+    wv[13] = subgroupBroadcast(v1, 5u);
+    wv[14] = subgroupBroadcast(v1, 6u);
+    wv[15] = subgroupBroadcast(v1, 7u);
+    wv[16] = subgroupBroadcast(v2, 0u);
+    wv[17] = subgroupBroadcast(v2, 1u);
+    wv[18] = subgroupBroadcast(v2, 2u);
+    wv[19] = subgroupBroadcast(v2, 3u);
+    wv[20] = subgroupBroadcast(v2, 4u);
+    wv[21] = subgroupBroadcast(v2, 5u);
+    wv[22] = subgroupBroadcast(v2, 6u);
+    wv[23] = subgroupBroadcast(v2, 7u);
+    wv[24] = subgroupBroadcast(v3, 0u);
+    wv[25] = subgroupBroadcast(v3, 1u);
+    wv[26] = subgroupBroadcast(v3, 2u);
+    wv[27] = subgroupBroadcast(v3, 3u);
+    wv[28] = subgroupBroadcast(v3, 4u);
+    wv[29] = subgroupBroadcast(v3, 5u);
+    wv[30] = subgroupBroadcast(v3, 6u);
+    wv[31] = subgroupBroadcast(v3, 7u);
+    wv[32] = subgroupBroadcast(v4, 0u);
+    wv[33] = subgroupBroadcast(v4, 1u);
+    wv[34] = subgroupBroadcast(v4, 2u);
+    wv[35] = subgroupBroadcast(v4, 3u);
+}
+@end-module*/

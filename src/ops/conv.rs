@@ -18,10 +18,57 @@
 //! where `dyd[n, co, oy*s + kh-1-top, ox*s + kw-1-left] = dy[n, co, oy, ox]` and zero elsewhere
 //! (substituting `ky = kh-1-ky'` gives `iy = oy*s + ky - top`, the forward relation).
 
+use std::sync::OnceLock;
+
 use crate::gpu::{grid_1d, profile, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
 const SHADER: Shader = crate::shader!("conv2d");
+
+const SUBGROUP_BEGIN: &str = "\n/*@module conv2d_subgroup\n";
+const SUBGROUP_END: &str = "\n@end-module*/";
+const CPU_WEIGHTS_BEGIN: &str = "// @cpu-weights-begin";
+const CPU_WEIGHTS_END: &str = "// @cpu-weights-end\n";
+
+/// The direct kernels for adapters with 8-wide subgroups: `shaders/conv2d.wgsl` with the block
+/// between "@cpu-weights-begin" and "@cpu-weights-end" replaced by the `conv2d_subgroup` module
+/// at its end (weight loads shared by the lanes of a subgroup). Compiled only on such adapters.
+fn subgroup_shader() -> Shader {
+    static SOURCE: OnceLock<&'static str> = OnceLock::new();
+    let source = SOURCE.get_or_init(|| {
+        let all = SHADER.source;
+        let find = |pat: &str, from: usize| {
+            all[from..]
+                .find(pat)
+                .map(|i| i + from)
+                .unwrap_or_else(|| panic!("conv2d.wgsl: marker {pat:?} not found"))
+        };
+        let m0 = find(SUBGROUP_BEGIN, 0) + SUBGROUP_BEGIN.len();
+        let m1 = find(SUBGROUP_END, m0);
+        let r0 = find(CPU_WEIGHTS_BEGIN, 0);
+        let r1 = find(CPU_WEIGHTS_END, r0) + CPU_WEIGHTS_END.len();
+        format!("{}{}{}", &all[..r0], &all[m0..m1], &all[r1..]).leak()
+    });
+    Shader {
+        name: "conv2d_subgroup",
+        source,
+    }
+}
+
+/// True where [`ConvVariant::DirectSubgroup`] runs as such: the adapter has the SUBGROUP feature
+/// with subgroups exactly 8 wide.
+pub fn subgroup_kernels_available(gpu: &Gpu) -> bool {
+    crate::ops::matmul::subgroup_kernel_available(gpu)
+}
+
+/// The shader holding the direct kernels of variant `v` on this adapter (see [`subgroup_shader`]).
+fn direct_shader(gpu: &Gpu, v: ConvVariant) -> Shader {
+    if v == ConvVariant::DirectSubgroup && subgroup_kernels_available(gpu) {
+        subgroup_shader()
+    } else {
+        SHADER
+    }
+}
 
 /// Stride and zero padding (top, bottom, left, right) of a convolution. Output size:
 /// Hout = (H + top + bottom - kh) / stride + 1, likewise W.
@@ -81,6 +128,9 @@ impl ConvGeometry {
 /// Kernel family (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvVariant {
+    /// [`ConvVariant::Direct`] with loads shared by the lanes of 8-wide subgroups (CPU adapters
+    /// with the SUBGROUP feature; runs as Direct where the adapter lacks it).
+    DirectSubgroup,
     /// Register-blocked direct convolution without barriers (CPU adapters).
     Direct,
     /// Implicit GEMM with shared-memory tiles (real GPUs).
@@ -99,7 +149,13 @@ pub fn direct_supports(kh: usize, kw: usize, stride: usize) -> bool {
 /// measured on one).
 pub fn variant(gpu: &Gpu, kh: usize, kw: usize, g: ConvGeometry) -> ConvVariant {
     match gpu.class() {
-        DeviceClass::Cpu if direct_supports(kh, kw, g.stride) => ConvVariant::Direct,
+        DeviceClass::Cpu if direct_supports(kh, kw, g.stride) => {
+            if subgroup_kernels_available(gpu) {
+                ConvVariant::DirectSubgroup
+            } else {
+                ConvVariant::Direct
+            }
+        }
         _ => ConvVariant::Gemm,
     }
 }
@@ -327,6 +383,7 @@ fn direct_input(x: &Tensor, d: &Dims, qw: usize) -> (Tensor, usize, usize) {
 /// Direct forward of `d` on the already padded input `xp [n, cin, hp, wp]` with packed weights.
 #[allow(clippy::too_many_arguments)]
 fn direct_forward(
+    v: ConvVariant,
     d: &Dims,
     xp: &Tensor,
     hp: usize,
@@ -354,17 +411,23 @@ fn direct_forward(
     p.e1 = bias.is_some() as u32;
     p.e2 = u(qw);
     let nq = d.n * d.hout * qw;
-    // One invocation per (block of 8 quads, block of 16 channels), flattened.
-    let grid = grid_1d(nq.div_ceil(8) * (op / CO_TILE), 32);
+    // One invocation per (block of 8 quads, block of 16 channels); y: the channel block.
+    let wgs = nq.div_ceil(8).div_ceil(32);
+    assert!(
+        wgs <= 65_535,
+        "conv too large for one dispatch ({wgs} workgroups)"
+    );
+    let grid = [u(wgs), u(op / CO_TILE), 1];
     let b = bias.unwrap_or(wpk);
+    let shader = direct_shader(gpu, v);
     profile::flops(flops);
     if d.kh == 1 {
-        gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
+        gpu.launch(&shader, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
     } else {
         // Runs of SEG consecutive quads of one row share their input loads.
         let seg = if qw.is_multiple_of(4) { 4.0 } else { 2.0 };
         let consts = [("STRIDE", d.g.stride as f64), ("SEG", seg)];
-        gpu.launch(&SHADER, "direct_k3", &consts, &p, &[xp, wpk, b, &yq], grid);
+        gpu.launch(&shader, "direct_k3", &consts, &p, &[xp, wpk, b, &yq], grid);
     }
     if 4 * qw == d.wout {
         return yq;
@@ -451,9 +514,9 @@ pub fn conv2d_with(
     check_bias(bias, d.cout);
     let (wpk, op) = pack_weights(w, false);
     match v {
-        ConvVariant::Direct => {
+        ConvVariant::Direct | ConvVariant::DirectSubgroup => {
             let (xp, hp, wp) = direct_input(x, &d, quads(d.wout));
-            direct_forward(&d, &xp, hp, wp, &wpk, op, bias, d.flops())
+            direct_forward(v, &d, &xp, hp, wp, &wpk, op, bias, d.flops())
         }
         ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias, d.flops()),
     }
@@ -498,7 +561,7 @@ pub fn conv2d_backward_input_with(
     let left = d.kw as isize - 1 - d.g.pad[2] as isize;
     let s = d.g.stride;
     match v {
-        ConvVariant::Direct => {
+        ConvVariant::Direct | ConvVariant::DirectSubgroup => {
             assert!(
                 direct_supports(d.kh, d.kw, s),
                 "the direct conv kernel does not support {}x{} stride {s}",
@@ -513,7 +576,7 @@ pub fn conv2d_backward_input_with(
             } else {
                 pad_planes(dy, (hp, wp), (top, left), s)
             };
-            direct_forward(&t, &dyd, hp, wp, &wpk, op, None, d.flops())
+            direct_forward(v, &t, &dyd, hp, wp, &wpk, op, None, d.flops())
         }
         ConvVariant::Gemm => {
             if s == 1 && top >= 0 && left >= 0 {
@@ -590,7 +653,7 @@ pub fn conv2d_backward_weight_with(
     let gpu = dy.gpu();
     let wlen = dw.numel();
     match v {
-        ConvVariant::Direct => {
+        ConvVariant::Direct | ConvVariant::DirectSubgroup => {
             assert!(
                 direct_supports(d.kh, d.kw, d.g.stride),
                 "the direct conv kernel does not support {}x{} stride {}",
@@ -710,5 +773,8 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
 pub fn warm_up(gpu: &Gpu) {
     for (entry, consts) in pipelines() {
         gpu.warm_up(&SHADER, entry, &consts);
+        if entry.starts_with("direct_") && subgroup_kernels_available(gpu) {
+            gpu.warm_up(&subgroup_shader(), entry, &consts);
+        }
     }
 }
