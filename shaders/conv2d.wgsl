@@ -141,16 +141,19 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // pixels of one output row; QW = ceil(Wout/4) quads per row) in the flat order
 // q = (n*Hout + oy)*QW + qx. One invocation computes 16 output channels x the 8 quads
 // q = 8i .. 8i+7 (128 vec4 accumulators), which may span rows and images, so small images
-// waste nothing. QW is even (the caller rounds it up and crops), so the 8 quads form 8/SEG runs
+// waste nothing. For `direct_k3`, QW is even (the caller rounds it up; the extra quads are not
+// stored), so the 8 quads form 8/SEG runs
 // of SEG consecutive quads of one row, SEG = 4 if QW % 4 == 0 else 2, and neighbouring quads
 // share input vec4s: per input row 8/SEG * (SEG*S + 1) vec4 loads instead of 8 * (S + 1).
 // Per input channel the kernel first loads all 9 taps' input windows and weights into private
 // arrays, then updates each accumulator with its 9 FMAs in a row: the accumulators live in
 // memory (far more than the registers), and this loads/stores each once per 9 FMAs (measured
 // on lavapipe: 1.6x faster than updating all accumulators tap by tap).
-// Output: yq [N, Cout, Hout, 4*QW] as vec4 (the caller crops it when Wout != 4*QW).
+// Output: y [N, Cout, Hout, Wout] (f32), stored element by element, skipping the columns past
+// Wout (on lavapipe a vec4 store is a per-lane, per-component loop too, so this costs about the
+// same as vec4 stores and saves a separate crop pass over the output).
 // Bindings: 1 xp (vec4), 2 wp [Cin*KH*KW, CoutP] (vec4), 3 bias [Cout] (read only if e1 != 0;
-// bind any read-only buffer otherwise), 4 yq (vec4).
+// bind any read-only buffer otherwise), 4 y (f32).
 // Params: n, cin, h = Hp, w = Wp, cout, hout, wout, e0 = CoutP, e1 = has_bias, e2 = QW.
 // Dispatch: workgroup_size 32, [ceil(ceil(N*Hout*QW / 8) / 32), CoutP/16, 1]; invocation
 // lid of workgroup (x, b) computes quad block i = 32x + lid (quads 8i .. 8i+7) for channel block
@@ -166,14 +169,14 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(1) var<storage, read> d_x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> d_w: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> d_bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> d_y: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> d_y: array<f32>;
 
 override STRIDE: u32 = 1u;
 override SEG: u32 = 2u;
 
 var<private> acc: array<vec4<f32>, 128>; // acc[c * 8 + v]: tile channel c, quad v
-var<private> q_y: array<u32, 8>;         // vec4 index in yq of (n, co = 0, oy, qx)
-var<private> q_ok: array<bool, 8>;       // the quad exists
+var<private> q_y: array<u32, 8>;         // index in y of (n, co = 0, oy, 4*qx)
+var<private> q_n: array<u32, 8>;         // columns of the quad to store (0: none)
 var<private> q_x: array<u32, 8>;         // vec4 index in xp of (n, ci = 0, oy*S, 4*qx*S)
 var<private> xa: array<vec4<f32>, 8>;    // per quad: input vec4s at column 4*qx*S (+0, +4, +8)
 var<private> xb: array<vec4<f32>, 8>;
@@ -463,12 +466,12 @@ fn quad_setup(v: u32, inv: u32) {
     let qw = p.e2;
     let nq = p.n * p.hout * qw;
     let q = min(inv * 8u + v, nq - 1u);
-    q_ok[v] = inv * 8u + v < nq;
     let qx = q % qw;
     let t = q / qw;
     let oy = t % p.hout;
     let n = t / p.hout;
-    q_y[v] = (n * p.cout * p.hout + oy) * qw + qx;
+    q_n[v] = select(0u, min(p.wout - min(4u * qx, p.wout), 4u), inv * 8u + v < nq);
+    q_y[v] = (n * p.cout * p.hout + oy) * p.wout + 4u * qx;
     q_x[v] = ((n * p.cin * p.h + oy * STRIDE) * p.w + qx * 4u * STRIDE) / 4u;
 }
 
@@ -487,21 +490,33 @@ fn direct_setup(wid: vec3<u32>, lid: u32) -> u32 {
     quad_setup(5u, ic);
     quad_setup(6u, ic);
     quad_setup(7u, ic);
-    q_ok[0] = q_ok[0] && inv < ninv;
-    q_ok[1] = q_ok[1] && inv < ninv;
-    q_ok[2] = q_ok[2] && inv < ninv;
-    q_ok[3] = q_ok[3] && inv < ninv;
-    q_ok[4] = q_ok[4] && inv < ninv;
-    q_ok[5] = q_ok[5] && inv < ninv;
-    q_ok[6] = q_ok[6] && inv < ninv;
-    q_ok[7] = q_ok[7] && inv < ninv;
+    q_n[0] = select(0u, q_n[0], inv < ninv);
+    q_n[1] = select(0u, q_n[1], inv < ninv);
+    q_n[2] = select(0u, q_n[2], inv < ninv);
+    q_n[3] = select(0u, q_n[3], inv < ninv);
+    q_n[4] = select(0u, q_n[4], inv < ninv);
+    q_n[5] = select(0u, q_n[5], inv < ninv);
+    q_n[6] = select(0u, q_n[6], inv < ninv);
+    q_n[7] = select(0u, q_n[7], inv < ninv);
     acc = array<vec4<f32>, 128>();
     return wid.y;
 }
 
 fn put(v: u32, c: u32, o: u32, b: f32) {
-    if (q_ok[v]) {
-        d_y[q_y[v] + o] = acc[c * 8u + v] + vec4<f32>(b);
+    let a = acc[c * 8u + v] + vec4<f32>(b);
+    let i = q_y[v] + o;
+    let n = q_n[v];
+    if (n > 0u) {
+        d_y[i] = a.x;
+    }
+    if (n > 1u) {
+        d_y[i + 1u] = a.y;
+    }
+    if (n > 2u) {
+        d_y[i + 2u] = a.z;
+    }
+    if (n > 3u) {
+        d_y[i + 3u] = a.w;
     }
 }
 
@@ -515,7 +530,7 @@ fn store_ch(c: u32, co0: u32) {
     if (p.e1 != 0u) {
         b = d_bias[co];
     }
-    let o = co * p.hout * p.e2;
+    let o = co * p.hout * p.wout;
     put(0u, c, o, b);
     put(1u, c, o, b);
     put(2u, c, o, b);
@@ -603,25 +618,6 @@ fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         mac_all(9u);
     }
     store_all(cb * 16u);
-}
-
-// ---------------------------------------------------------------------------------------------
-// crop: y[q, oy, ox] = yq[q, oy, ox] for ox < Wout, where yq rows are e0 = 4*QW long.
-// Bindings: 1 yq (f32), 2 y (f32). Params: n = planes, hout, wout, e0.
-// Dispatch: grid_1d(planes * Hout, 64); one invocation copies one row (no per-element division).
-@group(0) @binding(1) var<storage, read> c_src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c_dst: array<f32>;
-
-@compute @workgroup_size(64)
-fn crop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let r = (wid.x + wid.y * nwg.x) * 64u + lid;
-    if (r >= p.n * p.hout) {
-        return;
-    }
-    for (var ox = 0u; ox < p.wout; ox++) {
-        c_dst[r * p.wout + ox] = c_src[r * p.e0 + ox];
-    }
 }
 
 // The window of 4 stride-1 outputs shifted by 1 / 2 columns, from two consecutive vec4s.

@@ -360,6 +360,17 @@ fn quads(wout: usize) -> usize {
     wout.div_ceil(4).next_multiple_of(2)
 }
 
+/// Quads per output row for the direct forward kernels: [`quads`] for 3x3 (runs of 2 or 4),
+/// exact for 1x1 (which loads each quad on its own), so that a 1x1 conv with Wout % 4 == 0
+/// reads its input as it is, without a padded copy.
+fn fwd_quads(d: &Dims) -> usize {
+    if d.kw == 1 {
+        d.wout.div_ceil(4)
+    } else {
+        quads(d.wout)
+    }
+}
+
 /// Padded input layout `(hp, wp)` read by the direct kernels for a convolution `d` whose
 /// output rows are processed as `qw` quads.
 fn direct_padded_hw(d: &Dims, qw: usize) -> (usize, usize) {
@@ -401,9 +412,8 @@ fn direct_forward(
         d.g.stride
     );
     let gpu = xp.gpu();
-    let qw = quads(d.wout);
-    // The kernel writes whole quads: rows of 4*QW; cropped below when Wout != 4*QW.
-    let yq = Tensor::uninit(gpu, &[d.n, d.cout, d.hout, 4 * qw]);
+    let qw = fwd_quads(d);
+    let y = Tensor::uninit(gpu, &d.y_shape());
     let mut p = d.params();
     p.h = u(hp);
     p.w = u(wp);
@@ -422,33 +432,13 @@ fn direct_forward(
     let shader = direct_shader(gpu, v);
     profile::flops(flops);
     if d.kh == 1 {
-        gpu.launch(&shader, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
+        gpu.launch(&shader, "direct_k1", &[], &p, &[xp, wpk, b, &y], grid);
     } else {
         // Runs of SEG consecutive quads of one row share their input loads.
         let seg = if qw.is_multiple_of(4) { 4.0 } else { 2.0 };
         let consts = [("STRIDE", d.g.stride as f64), ("SEG", seg)];
-        gpu.launch(&shader, "direct_k3", &consts, &p, &[xp, wpk, b, &yq], grid);
+        gpu.launch(&shader, "direct_k3", &consts, &p, &[xp, wpk, b, &y], grid);
     }
-    if 4 * qw == d.wout {
-        return yq;
-    }
-    let y = Tensor::uninit(gpu, &d.y_shape());
-    let planes = d.n * d.cout;
-    let p = Params {
-        n: u(planes),
-        hout: u(d.hout),
-        wout: u(d.wout),
-        e0: u(4 * qw),
-        ..Default::default()
-    };
-    gpu.launch(
-        &SHADER,
-        "crop",
-        &[],
-        &p,
-        &[&yq, &y],
-        grid_1d(planes * d.hout, 64),
-    );
     y
 }
 
@@ -515,7 +505,7 @@ pub fn conv2d_with(
     let (wpk, op) = pack_weights(w, false);
     match v {
         ConvVariant::Direct | ConvVariant::DirectSubgroup => {
-            let (xp, hp, wp) = direct_input(x, &d, quads(d.wout));
+            let (xp, hp, wp) = direct_input(x, &d, fwd_quads(&d));
             direct_forward(v, &d, &xp, hp, wp, &wpk, op, bias, d.flops())
         }
         ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias, d.flops()),
@@ -569,7 +559,7 @@ pub fn conv2d_backward_input_with(
                 d.kw
             );
             let t0 = d.transposed(0, 0);
-            let (hp, wp) = direct_padded_hw(&t0, quads(t0.wout));
+            let (hp, wp) = direct_padded_hw(&t0, fwd_quads(&t0));
             let t = d.transposed(hp, wp);
             let dyd = if hp == d.hout && wp == d.wout && top == 0 && left == 0 && s == 1 {
                 dy.clone()
@@ -757,7 +747,6 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 4.0)]),
         ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 2.0)]),
         ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 4.0)]),
-        ("crop", vec![]),
         ("direct_k1", vec![]),
         ("wgrad_direct_k3", vec![("STRIDE", 1.0)]),
         ("wgrad_direct_k3", vec![("STRIDE", 2.0)]),
