@@ -255,6 +255,33 @@ fn load_w9(r0: u32, wc: u32) {
         wv[t * 4u + 3u] = d_w[wi + 3u];
     }
 }
+// Loads dy of channel co0 + c for quads qx, qx + 1 of the current row (zero past Cout).
+fn load_dv(c: u32, base: u32, plane: u32, qx: u32) {
+    let co = g_co0 + c;
+    let i = base + min(co, p.cout - 1u) * plane + qx;
+    dv[c] = select(vec4<f32>(0.0), g_dy[i], co < p.cout);
+    dv[16u + c] = select(vec4<f32>(0.0), g_dy[i + 1u], co < p.cout);
+}
+
+fn load_dv_all(base: u32, plane: u32, qx: u32) {
+    load_dv(0u, base, plane, qx);
+    load_dv(1u, base, plane, qx);
+    load_dv(2u, base, plane, qx);
+    load_dv(3u, base, plane, qx);
+    load_dv(4u, base, plane, qx);
+    load_dv(5u, base, plane, qx);
+    load_dv(6u, base, plane, qx);
+    load_dv(7u, base, plane, qx);
+    load_dv(8u, base, plane, qx);
+    load_dv(9u, base, plane, qx);
+    load_dv(10u, base, plane, qx);
+    load_dv(11u, base, plane, qx);
+    load_dv(12u, base, plane, qx);
+    load_dv(13u, base, plane, qx);
+    load_dv(14u, base, plane, qx);
+    load_dv(15u, base, plane, qx);
+}
+
 // @cpu-weights-end
 
 // Loads the input vec4s of every quad at vec4 offset `o` (channel plane + kernel row) from
@@ -645,8 +672,9 @@ fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 // adds them into dw. (Unconditional vec4 stores keep the kernel small: lavapipe expands each
 // store into a per-lane loop, and 576 guarded scalar stores took LLVM half a minute.)
 // Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = steps per split,
-// e2 = vec4s per tile (144 for k3, 64 for k1), e3 = QE.
-// Dispatch: workgroup_size 8; [ceil(ceil(Cout/16) * ceil(Cin/CI) / 8), splits, 1].
+// e1 = tiles per split = ceil(Cout/16) * NIB8, e2 = vec4s per tile (144 for k3, 64 for k1),
+// e3 = QE; NIB8 = ceil(Cin/CI) rounded up to a multiple of 8.
+// Dispatch: workgroup_size 8; [ceil(Cout/16) * NIB8 / 8, splits, 1].
 
 @group(0) @binding(1) var<storage, read> g_dy: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g_x: array<vec4<f32>>;
@@ -679,33 +707,6 @@ fn wmac(t: u32, w0: vec4<f32>, w1: vec4<f32>) {
     wacc[b + 13u] += dot(dv[13], w0) + dot(dv[29], w1);
     wacc[b + 14u] += dot(dv[14], w0) + dot(dv[30], w1);
     wacc[b + 15u] += dot(dv[15], w0) + dot(dv[31], w1);
-}
-
-// Loads dy of channel co0 + c for quads qx, qx + 1 of the current row (zero past Cout).
-fn load_dv(c: u32, base: u32, plane: u32, qx: u32) {
-    let co = g_co0 + c;
-    let i = base + min(co, p.cout - 1u) * plane + qx;
-    dv[c] = select(vec4<f32>(0.0), g_dy[i], co < p.cout);
-    dv[16u + c] = select(vec4<f32>(0.0), g_dy[i + 1u], co < p.cout);
-}
-
-fn load_dv_all(base: u32, plane: u32, qx: u32) {
-    load_dv(0u, base, plane, qx);
-    load_dv(1u, base, plane, qx);
-    load_dv(2u, base, plane, qx);
-    load_dv(3u, base, plane, qx);
-    load_dv(4u, base, plane, qx);
-    load_dv(5u, base, plane, qx);
-    load_dv(6u, base, plane, qx);
-    load_dv(7u, base, plane, qx);
-    load_dv(8u, base, plane, qx);
-    load_dv(9u, base, plane, qx);
-    load_dv(10u, base, plane, qx);
-    load_dv(11u, base, plane, qx);
-    load_dv(12u, base, plane, qx);
-    load_dv(13u, base, plane, qx);
-    load_dv(14u, base, plane, qx);
-    load_dv(15u, base, plane, qx);
 }
 
 // The three taps of one kernel row for accumulator rows t .. t+2; `o`: vec4 index of the first
@@ -759,25 +760,24 @@ fn set_xq(i: u32, n: u32, oy: u32) {
     xq[i] = ((n * p.cin + ci) * p.h + oy * STRIDE) * (p.w / 4u);
 }
 
-// Sets up the tile of invocation (wid, lid) with `ci_per` input channels; returns false if the
-// invocation has no tile.
-fn wgrad_setup(wid: vec3<u32>, lid: u32, ci_per: u32) -> bool {
-    let inv = wid.x * 8u + lid;
+// Sets up the tile of invocation (wid, lid) with `ci_per` input channels: channel block
+// co0 = 16 * (wid.x % ncb) (uniform per workgroup, so the subgroup variant can share dy loads)
+// and input-channel block (wid.x / ncb) * 8 + lid. Lanes past the last input-channel block
+// compute a clamped copy into spare tiles that `wgrad_reduce` ignores.
+fn wgrad_setup(wid: vec3<u32>, lid: u32, ci_per: u32) {
+    lane_setup();
     let ncb = (p.cout + 15u) / 16u;
-    let nib = (p.cin + ci_per - 1u) / ci_per;
-    g_co0 = (inv % ncb) * 16u;
-    g_ci0 = (inv / ncb) * ci_per;
-    // Tile (split, inv) of the partial sums: e2 vec4s per tile.
-    g_tile_base = (wid.y * ncb * nib + inv) * p.e2;
+    let cib = (wid.x / ncb) * 8u + lid;
+    g_co0 = (wid.x % ncb) * 16u;
+    g_ci0 = cib * ci_per;
+    // Tile (split, cib * ncb + cb) of the partial sums: e2 vec4s per tile, e1 tiles per split.
+    g_tile_base = (wid.y * p.e1 + cib * ncb + wid.x % ncb) * p.e2;
     wacc = array<f32, 576>();
-    return inv < ncb * nib;
 }
 
 @compute @workgroup_size(8)
 fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (!wgrad_setup(wid, lid, 4u)) {
-        return;
-    }
+    wgrad_setup(wid, lid, 4u);
     // One loop over (row, pair) steps: nested row / pair loops made LLVM move the 576
     // accumulators at every inner-loop entry, which cost as much as a step on small images.
     let qw = p.e3;
@@ -816,9 +816,7 @@ fn w1(cl: u32, qx: u32) {
 
 @compute @workgroup_size(8)
 fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (!wgrad_setup(wid, lid, 16u)) {
-        return;
-    }
+    wgrad_setup(wid, lid, 16u);
     let qw = p.e3;
     let np = qw / 2u;
     let s0 = wid.y * p.e0;
@@ -871,8 +869,8 @@ fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 // ---------------------------------------------------------------------------------------------
 // wgrad_reduce: dw[co, ci, tap] += sum_{s < S} part[s, ...] for one of two partial layouts:
 //   e2 = 0 (from gemm_wgrad): part [S, Cout, Cin*KH*KW], element s * len + i;
-//   e2 = CI > 0 (from wgrad_direct_*): tiles of e3 floats, tile (s, (ci / CI) * ceil(Cout/16)
-//   + co / 16), element ((ci % CI) * KH*KW + tap) * 16 + co % 16.
+//   e2 = CI > 0 (from wgrad_direct_*): tiles of e3 floats, n tiles per split, tile
+//   (s, (ci / CI) * ceil(Cout/16) + co / 16), element ((ci % CI) * KH*KW + tap) * 16 + co % 16.
 // Bindings: 1 part (f32), 2 dw (f32, read_write). Params: cin, cout, kh, kw, e0 = len = dw
 // elements, e1 = S, e2 = CI, e3 = floats per tile. Dispatch: grid_1d(len, 64).
 @group(0) @binding(1) var<storage, read> r_part: array<f32>;
@@ -893,10 +891,9 @@ fn wgrad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         let ci = (i / kk) % p.cin;
         let co = i / (kk * p.cin);
         let ncb = (p.cout + 15u) / 16u;
-        let tiles = ncb * ((p.cin + p.e2 - 1u) / p.e2);
         let tile = (ci / p.e2) * ncb + co / 16u;
         first = tile * p.e3 + ((ci % p.e2) * kk + tap) * 16u + co % 16u;
-        step = tiles * p.e3;
+        step = p.n * p.e3;
     }
     var s = 0.0;
     for (var k = 0u; k < p.e1; k++) {
@@ -1118,8 +1115,9 @@ fn gemm_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
 /*@module conv2d_subgroup
 // Replaces the block between "@cpu-weights-begin" and "@cpu-weights-end" above (the rest of
 // the module is the first one) on adapters with 8-wide subgroups: the 36 weight vec4s that every
-// lane of a subgroup needs (the channel block is uniform per workgroup) are loaded 5 per lane
-// and broadcast, since on lavapipe each storage load is a loop over the lanes (~30
+// lane of a subgroup needs in the direct forward kernels (the channel block is uniform per
+// workgroup) are loaded 5 per lane and broadcast, likewise the 32 dy vec4s of a step of the
+// weight-gradient kernels (4 per lane), since on lavapipe each storage load is a loop over the lanes (~30
 // instructions per lane for a vec4) while a broadcast is an extract and a splat.
 var<private> w_lane: u32; // this invocation's index in its subgroup (all 8 lanes are active)
 
@@ -1174,5 +1172,50 @@ fn load_w9(r0: u32, wc: u32) {
     wv[33] = subgroupBroadcast(v4, 1u);
     wv[34] = subgroupBroadcast(v4, 2u);
     wv[35] = subgroupBroadcast(v4, 3u);
+}
+
+// dv: dy of channels co0 .. co0 + 15 for quads qx, qx + 1 of the current row (zero past Cout);
+// lane l loads channels co0 + l and co0 + l + 8, and the 32 vec4s are broadcast.
+fn load_dv_all(base: u32, plane: u32, qx: u32) {
+    let ca = g_co0 + w_lane;
+    let cb = ca + 8u;
+    let ia = base + min(ca, p.cout - 1u) * plane + qx;
+    let ib = base + min(cb, p.cout - 1u) * plane + qx;
+    let v0 = select(vec4<f32>(0.0), g_dy[ia], ca < p.cout);
+    let v1 = select(vec4<f32>(0.0), g_dy[ia + 1u], ca < p.cout);
+    let v2 = select(vec4<f32>(0.0), g_dy[ib], cb < p.cout);
+    let v3 = select(vec4<f32>(0.0), g_dy[ib + 1u], cb < p.cout);
+    dv[0] = subgroupBroadcast(v0, 0u);
+    dv[16] = subgroupBroadcast(v1, 0u);
+    dv[1] = subgroupBroadcast(v0, 1u);
+    dv[17] = subgroupBroadcast(v1, 1u);
+    dv[2] = subgroupBroadcast(v0, 2u);
+    dv[18] = subgroupBroadcast(v1, 2u);
+    dv[3] = subgroupBroadcast(v0, 3u);
+    dv[19] = subgroupBroadcast(v1, 3u);
+    dv[4] = subgroupBroadcast(v0, 4u);
+    dv[20] = subgroupBroadcast(v1, 4u);
+    dv[5] = subgroupBroadcast(v0, 5u);
+    dv[21] = subgroupBroadcast(v1, 5u);
+    dv[6] = subgroupBroadcast(v0, 6u);
+    dv[22] = subgroupBroadcast(v1, 6u);
+    dv[7] = subgroupBroadcast(v0, 7u);
+    dv[23] = subgroupBroadcast(v1, 7u);
+    dv[8] = subgroupBroadcast(v2, 0u);
+    dv[24] = subgroupBroadcast(v3, 0u);
+    dv[9] = subgroupBroadcast(v2, 1u);
+    dv[25] = subgroupBroadcast(v3, 1u);
+    dv[10] = subgroupBroadcast(v2, 2u);
+    dv[26] = subgroupBroadcast(v3, 2u);
+    dv[11] = subgroupBroadcast(v2, 3u);
+    dv[27] = subgroupBroadcast(v3, 3u);
+    dv[12] = subgroupBroadcast(v2, 4u);
+    dv[28] = subgroupBroadcast(v3, 4u);
+    dv[13] = subgroupBroadcast(v2, 5u);
+    dv[29] = subgroupBroadcast(v3, 5u);
+    dv[14] = subgroupBroadcast(v2, 6u);
+    dv[30] = subgroupBroadcast(v3, 6u);
+    dv[15] = subgroupBroadcast(v2, 7u);
+    dv[31] = subgroupBroadcast(v3, 7u);
 }
 @end-module*/

@@ -593,13 +593,14 @@ pub fn conv2d_backward_weight(dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeome
 }
 
 /// Adds the partial sums of the weight gradient into `dw` (`wgrad_reduce`). `tile`: None for
-/// the plain `[splits, dw]` layout of `gemm_wgrad`, or `(ci_per_tile, floats_per_tile)` for the
-/// tiled layout of the direct kernels.
-fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usize, usize)>) {
+/// the plain `[splits, dw]` layout of `gemm_wgrad`, or `(ci_per_tile, floats_per_tile,
+/// tiles_per_split)` for the tiled layout of the direct kernels.
+fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usize, usize, usize)>) {
     let s = dw.shape();
     let len = dw.numel();
-    let (ci_per, tile_len) = tile.unwrap_or((0, 0));
+    let (ci_per, tile_len, tiles) = tile.unwrap_or((0, 0, 0));
     let p = Params {
+        n: u(tiles),
         cout: u(s[0]),
         cin: u(s[1]),
         kh: u(s[2]),
@@ -659,11 +660,14 @@ pub fn conv2d_backward_weight_with(
                 pad_planes(dy, (d.hout, 4 * qe), (0, 0), 1)
             };
             let ci_per = if d.kh == 1 { 16 } else { 4 };
-            let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
+            // A workgroup: one block of 16 output channels x 8 blocks of ci_per input channels
+            // (spare tiles past Cin are computed and ignored).
+            let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per).next_multiple_of(8);
             // Split the reduction steps (output row, pair of quads) so that there are enough
             // invocations to keep every core busy (lavapipe: ~128 = 16 workgroups of 8).
             let steps = d.n * d.hout * qe / 2;
-            let want = 128usize.div_ceil(tiles).clamp(1, steps);
+            let real_tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
+            let want = 128usize.div_ceil(real_tiles).clamp(1, steps);
             let per = steps.div_ceil(want);
             let splits = steps.div_ceil(per);
             // One tile of 16 co x ci_per ci x kh*kw taps per invocation, stored as vec4s.
@@ -672,9 +676,10 @@ pub fn conv2d_backward_weight_with(
             p.h = u(hp);
             p.w = u(wp);
             p.e0 = u(per);
+            p.e1 = u(tiles);
             p.e2 = u(tile_len / 4);
             p.e3 = u(qe);
-            let grid = [u(tiles.div_ceil(8)), u(splits), 1];
+            let grid = [u(tiles / 8), u(splits), 1];
             let entry = if d.kh == 1 {
                 "wgrad_direct_k1"
             } else {
@@ -687,8 +692,9 @@ pub fn conv2d_backward_weight_with(
             };
             let part = Tensor::uninit(gpu, &[splits * tiles * tile_len]);
             profile::flops(d.flops());
-            gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, &part], grid);
-            reduce_partials(&part, dw, splits, Some((ci_per, tile_len)));
+            let shader = direct_shader(gpu, v);
+            gpu.launch(&shader, entry, consts, &p, &[&dyq, &xp, &part], grid);
+            reduce_partials(&part, dw, splits, Some((ci_per, tile_len, tiles)));
         }
         ConvVariant::Gemm => {
             let kdim = d.cin * d.kh * d.kw;
@@ -762,7 +768,9 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
 pub fn warm_up(gpu: &Gpu) {
     for (entry, consts) in pipelines() {
         gpu.warm_up(&SHADER, entry, &consts);
-        if entry.starts_with("direct_") && subgroup_kernels_available(gpu) {
+        if (entry.starts_with("direct_") || entry.starts_with("wgrad_direct_"))
+            && subgroup_kernels_available(gpu)
+        {
             gpu.warm_up(&subgroup_shader(), entry, &consts);
         }
     }
