@@ -7,7 +7,7 @@ mod common;
 
 use common::{bench_gpu, flops, group, reduced};
 use criterion::{criterion_group, criterion_main, Criterion};
-use ddpm::ops::conv::{self, ConvGeometry};
+use ddpm::ops::conv::{self, ConvGeometry, ConvVariant};
 use ddpm::reference::random::Rng;
 use ddpm::Tensor;
 
@@ -62,9 +62,127 @@ fn random(gpu: &ddpm::Gpu, rng: &mut Rng, shape: &[usize]) -> Tensor {
     Tensor::from_slice(gpu, shape, &data)
 }
 
+/// The conv layers of the `mnist-small` preset (batch 64): (name, cin, cout, hw, k, geometry).
+fn mnist_small_shapes() -> Vec<Shape> {
+    let s = |name, cin, cout, hw, k, g| Shape {
+        name,
+        b: 64,
+        cin,
+        cout,
+        hw,
+        k,
+        g,
+    };
+    let s1 = ConvGeometry::same3x3();
+    let down = ConvGeometry::downsample_asymmetric();
+    let pw = ConvGeometry::pointwise();
+    vec![
+        s("64->64 28x28", 64, 64, 28, 3, s1),
+        s("96->32 28x28", 96, 32, 28, 3, s1),
+        s("32->32 28x28", 32, 32, 28, 3, s1),
+        s("128->64 14x14", 128, 64, 14, 3, s1),
+        s("64->64 14x14", 64, 64, 14, 3, s1),
+        s("128->64 7x7", 128, 64, 7, 3, s1),
+        s("64->64 7x7", 64, 64, 7, 3, s1),
+        s("down 32 28->14", 32, 32, 28, 3, down),
+        s("down 64 14->7", 64, 64, 14, 3, down),
+        s("1x1 96->32 28x28", 96, 32, 28, 1, pw),
+        s("1x1 128->64 14x14", 128, 64, 14, 1, pw),
+        s("1x1 128->64 7x7", 128, 64, 7, 1, pw),
+    ]
+}
+
+/// `CONV_PROFILE=1 cargo bench --bench conv`: instead of criterion, GPU time per kernel entry
+/// for each pass of each mnist-small conv shape (minimum over CONV_PROFILE_REPS runs, default 3).
+fn profile_shapes(gpu: &ddpm::Gpu) {
+    let reps: usize = std::env::var("CONV_PROFILE_REPS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let filter = std::env::var("CONV_PROFILE_FILTER").unwrap_or_default();
+    let mut rng = Rng::new(5);
+    let mut total = 0.0;
+    for s in mnist_small_shapes() {
+        if !s.name.contains(filter.as_str()) {
+            continue;
+        }
+        let (ho, wo) = s.g.output_hw(s.hw, s.hw, s.k, s.k);
+        let x = random(gpu, &mut rng, &[s.b, s.cin, s.hw, s.hw]);
+        let w = random(gpu, &mut rng, &[s.cout, s.cin, s.k, s.k]);
+        let bias = random(gpu, &mut rng, &[s.cout]);
+        let dy = random(gpu, &mut rng, &[s.b, s.cout, ho, wo]);
+        let dw = Tensor::zeros(gpu, &[s.cout, s.cin, s.k, s.k]);
+        let pass = 2.0 * (s.b * s.cout * ho * wo * s.cin * s.k * s.k) as f64;
+        let (g_, hw) = (s.g, (s.hw, s.hw));
+        let auto = conv::variant(gpu, s.k, s.k, s.g);
+        // CONV_PROFILE_COMPARE=1: also the Direct variant, interleaved rep by rep with the
+        // adapter's choice so that both see the same machine load.
+        let mut variants = vec![auto];
+        if std::env::var_os("CONV_PROFILE_COMPARE").is_some() && auto != ConvVariant::Direct {
+            variants.push(ConvVariant::Direct);
+        }
+        let passes: [(&str, &dyn Fn(ConvVariant)); 3] = [
+            ("fwd", &|v| {
+                drop(conv::conv2d_with(v, &x, &w, Some(&bias), g_))
+            }),
+            ("bwd-input", &|v| {
+                drop(conv::conv2d_backward_input_with(v, &dy, &w, g_, hw))
+            }),
+            ("bwd-weight", &|v| {
+                conv::conv2d_backward_weight_with(v, &dy, &x, &dw, g_)
+            }),
+        ];
+        for (what, f) in passes {
+            let mut best: Vec<Option<Vec<(String, f64)>>> = vec![None; variants.len()];
+            for &v in &variants {
+                f(v);
+            }
+            gpu.sync();
+            for _ in 0..reps {
+                for (i, &v) in variants.iter().enumerate() {
+                    gpu.profile_begin(true);
+                    f(v);
+                    let recs = gpu.profile_end();
+                    let r: Vec<(String, f64)> =
+                        recs.iter().map(|r| (r.entry.clone(), r.seconds)).collect();
+                    let sum = |v: &[(String, f64)]| v.iter().map(|e| e.1).sum::<f64>();
+                    if best[i].as_ref().is_none_or(|b| sum(&r) < sum(b)) {
+                        best[i] = Some(r);
+                    }
+                }
+            }
+            for (i, v) in variants.iter().enumerate() {
+                let best = best[i].take().unwrap();
+                let sum: f64 = best.iter().map(|e| e.1).sum();
+                if i == 0 {
+                    total += sum;
+                }
+                let parts: Vec<String> = best
+                    .iter()
+                    .map(|(e, t)| format!("{e} {:.1}", t * 1e3))
+                    .collect();
+                println!(
+                    "{:<18} {:<10} {:<14} {:7.1} ms {:5.1} GFLOP/s  [{}]",
+                    s.name,
+                    what,
+                    format!("{v:?}"),
+                    sum * 1e3,
+                    pass / sum * 1e-9,
+                    parts.join(", ")
+                );
+            }
+        }
+    }
+    println!("total {:.1} ms", total * 1e3);
+}
+
 fn benches(c: &mut Criterion) {
     let gpu = common::gpu();
     conv::warm_up(&gpu);
+    if std::env::var_os("CONV_PROFILE").is_some() {
+        profile_shapes(&gpu);
+        return;
+    }
     let small = reduced(&gpu);
     let mut g = group(c, "conv2d", &gpu);
     let mut rng = Rng::new(5);

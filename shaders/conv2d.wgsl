@@ -39,29 +39,25 @@ struct Params {
 // of the dilation d and the quotient is inside [0, H); likewise columns; zero otherwise.
 // `top` and `left` are i32 (negative values crop). q runs over N*C planes.
 // Bindings: 1 src [planes, H, W] (f32), 2 dst [planes, Hp, Wp] as vec4 (Wp % 4 == 0).
-// Params: n = planes, h = H, w = W, hout = Hp, wout = Wp, pad_top/pad_left = top/left (i32),
-// e0 = log2(d) if d is a power of two, else e1 = 1 and stride = d. Dispatch: grid_1d(planes * Hp, 64): one invocation per
-// destination row, so the index arithmetic that needs a division happens once per row, not per
-// element (per-lane integer division is a scalar loop on CPU adapters).
+// Params: n = planes, h = H, w = W, hout = Hp, wout = Wp, pad_top/pad_left = top/left (i32).
+// Override DIL = d. Dispatch: grid_1d(planes * Hp, 64): one invocation per destination row, so
+// the index arithmetic that needs a division happens once per row, not per element (per-lane
+// integer division is a scalar loop on CPU adapters). The dilation is a pipeline constant, not a
+// parameter: lavapipe executes both sides of every branch, so a runtime choice between shifts
+// and a general division paid for the per-lane division of every element (measured: pad at
+// ~1 GB/s, 15% of an mnist-small training step).
 @group(0) @binding(1) var<storage, read> pad_src: array<f32>;
 @group(0) @binding(2) var<storage, read_write> pad_dst: array<vec4<f32>>;
 
+override DIL: u32 = 1u;
+
 // Source index of padded coordinate `v` (a row or column) along an axis of length `len`, or -1
-// where the padded element is zero: (v - off) / d when that is a non-negative integer below
-// `len`. d = 2^e0 uses shifts; e1 = 1 means a general d = stride, divided per element.
+// where the padded element is zero: (v - off) / DIL when that is a non-negative integer below
+// `len` (a division by a constant: shifts for powers of two).
 fn pad_index(v: u32, off: u32, len: u32) -> i32 {
     let r = i32(v) - bitcast<i32>(off);
-    var q: i32;
-    var exact: bool;
-    if (p.e1 == 1u) {
-        let d = i32(p.stride);
-        q = r / d;
-        exact = r % d == 0;
-    } else {
-        q = r >> p.e0;
-        exact = (r & ((1 << p.e0) - 1)) == 0;
-    }
-    if (r < 0 || !exact || u32(q) >= len) {
+    let q = r / i32(DIL);
+    if (r < 0 || r != q * i32(DIL) || u32(q) >= len) {
         return -1;
     }
     return q;
@@ -145,19 +141,25 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // pixels of one output row; QW = ceil(Wout/4) quads per row) in the flat order
 // q = (n*Hout + oy)*QW + qx. One invocation computes 16 output channels x the 8 quads
 // q = 8i .. 8i+7 (128 vec4 accumulators), which may span rows and images, so small images
-// waste nothing. QW is even (the caller rounds it up and crops), so the 8 quads form 8/SEG runs
+// waste nothing. For `direct_k3`, QW is even (the caller rounds it up; the extra quads are not
+// stored), so the 8 quads form 8/SEG runs
 // of SEG consecutive quads of one row, SEG = 4 if QW % 4 == 0 else 2, and neighbouring quads
 // share input vec4s: per input row 8/SEG * (SEG*S + 1) vec4 loads instead of 8 * (S + 1).
 // Per input channel the kernel first loads all 9 taps' input windows and weights into private
 // arrays, then updates each accumulator with its 9 FMAs in a row: the accumulators live in
 // memory (far more than the registers), and this loads/stores each once per 9 FMAs (measured
 // on lavapipe: 1.6x faster than updating all accumulators tap by tap).
-// Output: yq [N, Cout, Hout, 4*QW] as vec4 (the caller crops it when Wout != 4*QW).
+// Output: y [N, Cout, Hout, Wout] (f32), stored element by element, skipping the columns past
+// Wout (on lavapipe a vec4 store is a per-lane, per-component loop too, so this costs about the
+// same as vec4 stores and saves a separate crop pass over the output).
 // Bindings: 1 xp (vec4), 2 wp [Cin*KH*KW, CoutP] (vec4), 3 bias [Cout] (read only if e1 != 0;
-// bind any read-only buffer otherwise), 4 yq (vec4).
+// bind any read-only buffer otherwise), 4 y (f32).
 // Params: n, cin, h = Hp, w = Wp, cout, hout, wout, e0 = CoutP, e1 = has_bias, e2 = QW.
-// Dispatch: workgroup_size 32, grid_1d(ceil(N*Hout*QW / 8) * CoutP/16, 32); invocation
-// L = i + ninv * b computes quad block i (8i .. 8i+7) for channel block b (co0 = 16b).
+// Dispatch: workgroup_size 32, [ceil(ceil(N*Hout*QW / 8) / 32), CoutP/16, 1]; invocation
+// lid of workgroup (x, b) computes quad block i = 32x + lid (quads 8i .. 8i+7) for channel block
+// b (co0 = 16b). Per input channel (3x3) or 9 input channels (1x1) the 36 weight vec4s of the
+// block are loaded by `load_w9`: by every lane, or with 8-wide subgroups 5 loads per lane shared
+// by broadcasts (the `conv2d_subgroup` module below).
 // `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here.
 // `direct_k1`: 1x1, stride 1; Wp >= 4*QW; 9 input channels per accumulator update, so wp must
 // have a multiple of 9 rows (zero past Cin).
@@ -167,14 +169,14 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(1) var<storage, read> d_x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> d_w: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> d_bias: array<f32>;
-@group(0) @binding(4) var<storage, read_write> d_y: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> d_y: array<f32>;
 
 override STRIDE: u32 = 1u;
 override SEG: u32 = 2u;
 
 var<private> acc: array<vec4<f32>, 128>; // acc[c * 8 + v]: tile channel c, quad v
-var<private> q_y: array<u32, 8>;         // vec4 index in yq of (n, co = 0, oy, qx)
-var<private> q_ok: array<bool, 8>;       // the quad exists
+var<private> q_y: array<u32, 8>;         // index in y of (n, co = 0, oy, 4*qx)
+var<private> q_n: array<u32, 8>;         // columns of the quad to store (0: none)
 var<private> q_x: array<u32, 8>;         // vec4 index in xp of (n, ci = 0, oy*S, 4*qx*S)
 var<private> xa: array<vec4<f32>, 8>;    // per quad: input vec4s at column 4*qx*S (+0, +4, +8)
 var<private> xb: array<vec4<f32>, 8>;
@@ -239,14 +241,48 @@ fn mac_all(nt: u32) {
     macg(3u, 7u, nt);
 }
 
-// Weights of tap slot t: packed row `wrow`, 16 channels from vec4 column wc (= co0 / 4).
-fn load_w(t: u32, wrow: u32, wc: u32) {
-    let wi = wrow * (p.e0 / 4u) + wc;
-    wv[t * 4u] = d_w[wi];
-    wv[t * 4u + 1u] = d_w[wi + 1u];
-    wv[t * 4u + 2u] = d_w[wi + 2u];
-    wv[t * 4u + 3u] = d_w[wi + 3u];
+// @cpu-weights-begin (replaced by the block of the `conv2d_subgroup` module at the end of this
+// file where the adapter has 8-wide subgroups; see `subgroup_shader` in src/ops/conv.rs)
+fn lane_setup() {}
+
+// wv: the weights of packed rows r0 .. r0 + 8, 16 channels from vec4 column wc (= co0 / 4).
+fn load_w9(r0: u32, wc: u32) {
+    for (var t = 0u; t < 9u; t++) {
+        let wi = (r0 + t) * (p.e0 / 4u) + wc;
+        wv[t * 4u] = d_w[wi];
+        wv[t * 4u + 1u] = d_w[wi + 1u];
+        wv[t * 4u + 2u] = d_w[wi + 2u];
+        wv[t * 4u + 3u] = d_w[wi + 3u];
+    }
 }
+// Loads dy of channel co0 + c for quads qx, qx + 1 of the current row (zero past Cout).
+fn load_dv(c: u32, base: u32, plane: u32, qx: u32) {
+    let co = g_co0 + c;
+    let i = base + min(co, p.cout - 1u) * plane + qx;
+    dv[c] = select(vec4<f32>(0.0), g_dy[i], co < p.cout);
+    dv[16u + c] = select(vec4<f32>(0.0), g_dy[i + 1u], co < p.cout);
+}
+
+fn load_dv_all(base: u32, plane: u32, qx: u32) {
+    load_dv(0u, base, plane, qx);
+    load_dv(1u, base, plane, qx);
+    load_dv(2u, base, plane, qx);
+    load_dv(3u, base, plane, qx);
+    load_dv(4u, base, plane, qx);
+    load_dv(5u, base, plane, qx);
+    load_dv(6u, base, plane, qx);
+    load_dv(7u, base, plane, qx);
+    load_dv(8u, base, plane, qx);
+    load_dv(9u, base, plane, qx);
+    load_dv(10u, base, plane, qx);
+    load_dv(11u, base, plane, qx);
+    load_dv(12u, base, plane, qx);
+    load_dv(13u, base, plane, qx);
+    load_dv(14u, base, plane, qx);
+    load_dv(15u, base, plane, qx);
+}
+
+// @cpu-weights-end
 
 // Loads the input vec4s of every quad at vec4 offset `o` (channel plane + kernel row) from
 // their first column: xa (and xb, xc as the stride and kernel width need). Runs of SEG
@@ -457,45 +493,57 @@ fn quad_setup(v: u32, inv: u32) {
     let qw = p.e2;
     let nq = p.n * p.hout * qw;
     let q = min(inv * 8u + v, nq - 1u);
-    q_ok[v] = inv * 8u + v < nq;
     let qx = q % qw;
     let t = q / qw;
     let oy = t % p.hout;
     let n = t / p.hout;
-    q_y[v] = (n * p.cout * p.hout + oy) * qw + qx;
+    q_n[v] = select(0u, min(p.wout - min(4u * qx, p.wout), 4u), inv * 8u + v < nq);
+    q_y[v] = (n * p.cout * p.hout + oy) * p.wout + 4u * qx;
     q_x[v] = ((n * p.cin * p.h + oy * STRIDE) * p.w + qx * 4u * STRIDE) / 4u;
 }
 
-// Sets up invocation L = (linear workgroup) * 32 + lid; returns its channel block b.
-fn direct_setup(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    let l = (wid.x + wid.y * nwg.x) * 32u + lid;
+// Sets up invocation inv = wid.x * 32 + lid of channel block b = wid.y (uniform per workgroup,
+// so the subgroup variant can share weight loads); returns b.
+fn direct_setup(wid: vec3<u32>, lid: u32) -> u32 {
+    lane_setup();
+    let inv = wid.x * 32u + lid;
     let ninv = (p.n * p.hout * p.e2 + 7u) / 8u;
-    let total = ninv * (p.e0 / 16u);
-    let lc = min(l, total - 1u);
-    let inv = lc % ninv;
-    quad_setup(0u, inv);
-    quad_setup(1u, inv);
-    quad_setup(2u, inv);
-    quad_setup(3u, inv);
-    quad_setup(4u, inv);
-    quad_setup(5u, inv);
-    quad_setup(6u, inv);
-    quad_setup(7u, inv);
-    q_ok[0] = q_ok[0] && l < total;
-    q_ok[1] = q_ok[1] && l < total;
-    q_ok[2] = q_ok[2] && l < total;
-    q_ok[3] = q_ok[3] && l < total;
-    q_ok[4] = q_ok[4] && l < total;
-    q_ok[5] = q_ok[5] && l < total;
-    q_ok[6] = q_ok[6] && l < total;
-    q_ok[7] = q_ok[7] && l < total;
+    let ic = min(inv, ninv - 1u);
+    quad_setup(0u, ic);
+    quad_setup(1u, ic);
+    quad_setup(2u, ic);
+    quad_setup(3u, ic);
+    quad_setup(4u, ic);
+    quad_setup(5u, ic);
+    quad_setup(6u, ic);
+    quad_setup(7u, ic);
+    q_n[0] = select(0u, q_n[0], inv < ninv);
+    q_n[1] = select(0u, q_n[1], inv < ninv);
+    q_n[2] = select(0u, q_n[2], inv < ninv);
+    q_n[3] = select(0u, q_n[3], inv < ninv);
+    q_n[4] = select(0u, q_n[4], inv < ninv);
+    q_n[5] = select(0u, q_n[5], inv < ninv);
+    q_n[6] = select(0u, q_n[6], inv < ninv);
+    q_n[7] = select(0u, q_n[7], inv < ninv);
     acc = array<vec4<f32>, 128>();
-    return lc / ninv;
+    return wid.y;
 }
 
 fn put(v: u32, c: u32, o: u32, b: f32) {
-    if (q_ok[v]) {
-        d_y[q_y[v] + o] = acc[c * 8u + v] + vec4<f32>(b);
+    let a = acc[c * 8u + v] + vec4<f32>(b);
+    let i = q_y[v] + o;
+    let n = q_n[v];
+    if (n > 0u) {
+        d_y[i] = a.x;
+    }
+    if (n > 1u) {
+        d_y[i + 1u] = a.y;
+    }
+    if (n > 2u) {
+        d_y[i + 2u] = a.z;
+    }
+    if (n > 3u) {
+        d_y[i + 3u] = a.w;
     }
 }
 
@@ -509,7 +557,7 @@ fn store_ch(c: u32, co0: u32) {
     if (p.e1 != 0u) {
         b = d_bias[co];
     }
-    let o = co * p.hout * p.e2;
+    let o = co * p.hout * p.wout;
     put(0u, c, o, b);
     put(1u, c, o, b);
     put(2u, c, o, b);
@@ -539,12 +587,9 @@ fn store_all(co0: u32) {
     store_ch(15u, co0);
 }
 
-// Kernel row ky of a 3x3 tap set: input row at vec4 offset o, packed weight rows r .. r+2.
-fn row3(ky: u32, o: u32, r: u32, wc: u32) {
+// Input windows of kernel row ky of a 3x3 tap set: input row at vec4 offset o.
+fn row3(ky: u32, o: u32) {
     load_row(o, STRIDE + 1u);
-    load_w(3u * ky, r, wc);
-    load_w(3u * ky + 1u, r + 1u, wc);
-    load_w(3u * ky + 2u, r + 2u, wc);
     if (STRIDE == 1u) {
         win0(3u * ky);
         win_s1_1(3u * ky + 1u);
@@ -557,17 +602,17 @@ fn row3(ky: u32, o: u32, r: u32, wc: u32) {
 }
 
 @compute @workgroup_size(32)
-fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, nwg, lid);
+fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let cb = direct_setup(wid, lid);
     let wc = cb * 4u;           // vec4 column of channel co0 = 16 * cb in wp
     let plane = p.h * p.w / 4u; // vec4s per input plane
     let row = p.w / 4u;         // vec4s per input row
     for (var ci = 0u; ci < p.cin; ci++) {
         let o = ci * plane;
-        row3(0u, o, ci * 9u, wc);
-        row3(1u, o + row, ci * 9u + 3u, wc);
-        row3(2u, o + 2u * row, ci * 9u + 6u, wc);
+        load_w9(ci * 9u, wc);
+        row3(0u, o);
+        row3(1u, o + row);
+        row3(2u, o + 2u * row);
         mac_all(9u);
     }
     store_all(cb * 16u);
@@ -576,50 +621,30 @@ fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // Input channel ci + t of a 1x1 conv into tap slot t. Past Cin the packed weights are zero
 // rows (see `pack_weights`, e2) and the input is read from channel Cin - 1 (a real value, so the
 // zero product cannot create a NaN the true sum would not have).
-fn chan1(t: u32, ci: u32, plane: u32, wc: u32) {
+fn chan1(t: u32, ci: u32, plane: u32) {
     load_row(min(ci + t, p.cin - 1u) * plane, 1u);
-    load_w(t, ci + t, wc);
     win0(t);
 }
 
 @compute @workgroup_size(32)
-fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, nwg, lid);
+fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+    let cb = direct_setup(wid, lid);
     let wc = cb * 4u;
     let plane = p.h * p.w / 4u;
     for (var ci = 0u; ci < p.cin; ci += 9u) {
-        chan1(0u, ci, plane, wc);
-        chan1(1u, ci, plane, wc);
-        chan1(2u, ci, plane, wc);
-        chan1(3u, ci, plane, wc);
-        chan1(4u, ci, plane, wc);
-        chan1(5u, ci, plane, wc);
-        chan1(6u, ci, plane, wc);
-        chan1(7u, ci, plane, wc);
-        chan1(8u, ci, plane, wc);
+        load_w9(ci, wc);
+        chan1(0u, ci, plane);
+        chan1(1u, ci, plane);
+        chan1(2u, ci, plane);
+        chan1(3u, ci, plane);
+        chan1(4u, ci, plane);
+        chan1(5u, ci, plane);
+        chan1(6u, ci, plane);
+        chan1(7u, ci, plane);
+        chan1(8u, ci, plane);
         mac_all(9u);
     }
     store_all(cb * 16u);
-}
-
-// ---------------------------------------------------------------------------------------------
-// crop: y[q, oy, ox] = yq[q, oy, ox] for ox < Wout, where yq rows are e0 = 4*QW long.
-// Bindings: 1 yq (f32), 2 y (f32). Params: n = planes, hout, wout, e0.
-// Dispatch: grid_1d(planes * Hout, 64); one invocation copies one row (no per-element division).
-@group(0) @binding(1) var<storage, read> c_src: array<f32>;
-@group(0) @binding(2) var<storage, read_write> c_dst: array<f32>;
-
-@compute @workgroup_size(64)
-fn crop(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let r = (wid.x + wid.y * nwg.x) * 64u + lid;
-    if (r >= p.n * p.hout) {
-        return;
-    }
-    for (var ox = 0u; ox < p.wout; ox++) {
-        c_dst[r * p.wout + ox] = c_src[r * p.e0 + ox];
-    }
 }
 
 // The window of 4 stride-1 outputs shifted by 1 / 2 columns, from two consecutive vec4s.
@@ -647,8 +672,9 @@ fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 // adds them into dw. (Unconditional vec4 stores keep the kernel small: lavapipe expands each
 // store into a per-lane loop, and 576 guarded scalar stores took LLVM half a minute.)
 // Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = steps per split,
-// e2 = vec4s per tile (144 for k3, 64 for k1), e3 = QE.
-// Dispatch: workgroup_size 8; [ceil(ceil(Cout/16) * ceil(Cin/CI) / 8), splits, 1].
+// e1 = tiles per split = ceil(Cout/16) * NIB8, e2 = vec4s per tile (144 for k3, 64 for k1),
+// e3 = QE; NIB8 = ceil(Cin/CI) rounded up to a multiple of 8.
+// Dispatch: workgroup_size 8; [ceil(Cout/16) * NIB8 / 8, splits, 1].
 
 @group(0) @binding(1) var<storage, read> g_dy: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g_x: array<vec4<f32>>;
@@ -681,33 +707,6 @@ fn wmac(t: u32, w0: vec4<f32>, w1: vec4<f32>) {
     wacc[b + 13u] += dot(dv[13], w0) + dot(dv[29], w1);
     wacc[b + 14u] += dot(dv[14], w0) + dot(dv[30], w1);
     wacc[b + 15u] += dot(dv[15], w0) + dot(dv[31], w1);
-}
-
-// Loads dy of channel co0 + c for quads qx, qx + 1 of the current row (zero past Cout).
-fn load_dv(c: u32, base: u32, plane: u32, qx: u32) {
-    let co = g_co0 + c;
-    let i = base + min(co, p.cout - 1u) * plane + qx;
-    dv[c] = select(vec4<f32>(0.0), g_dy[i], co < p.cout);
-    dv[16u + c] = select(vec4<f32>(0.0), g_dy[i + 1u], co < p.cout);
-}
-
-fn load_dv_all(base: u32, plane: u32, qx: u32) {
-    load_dv(0u, base, plane, qx);
-    load_dv(1u, base, plane, qx);
-    load_dv(2u, base, plane, qx);
-    load_dv(3u, base, plane, qx);
-    load_dv(4u, base, plane, qx);
-    load_dv(5u, base, plane, qx);
-    load_dv(6u, base, plane, qx);
-    load_dv(7u, base, plane, qx);
-    load_dv(8u, base, plane, qx);
-    load_dv(9u, base, plane, qx);
-    load_dv(10u, base, plane, qx);
-    load_dv(11u, base, plane, qx);
-    load_dv(12u, base, plane, qx);
-    load_dv(13u, base, plane, qx);
-    load_dv(14u, base, plane, qx);
-    load_dv(15u, base, plane, qx);
 }
 
 // The three taps of one kernel row for accumulator rows t .. t+2; `o`: vec4 index of the first
@@ -761,25 +760,24 @@ fn set_xq(i: u32, n: u32, oy: u32) {
     xq[i] = ((n * p.cin + ci) * p.h + oy * STRIDE) * (p.w / 4u);
 }
 
-// Sets up the tile of invocation (wid, lid) with `ci_per` input channels; returns false if the
-// invocation has no tile.
-fn wgrad_setup(wid: vec3<u32>, lid: u32, ci_per: u32) -> bool {
-    let inv = wid.x * 8u + lid;
+// Sets up the tile of invocation (wid, lid) with `ci_per` input channels: channel block
+// co0 = 16 * (wid.x % ncb) (uniform per workgroup, so the subgroup variant can share dy loads)
+// and input-channel block (wid.x / ncb) * 8 + lid. Lanes past the last input-channel block
+// compute a clamped copy into spare tiles that `wgrad_reduce` ignores.
+fn wgrad_setup(wid: vec3<u32>, lid: u32, ci_per: u32) {
+    lane_setup();
     let ncb = (p.cout + 15u) / 16u;
-    let nib = (p.cin + ci_per - 1u) / ci_per;
-    g_co0 = (inv % ncb) * 16u;
-    g_ci0 = (inv / ncb) * ci_per;
-    // Tile (split, inv) of the partial sums: e2 vec4s per tile.
-    g_tile_base = (wid.y * ncb * nib + inv) * p.e2;
+    let cib = (wid.x / ncb) * 8u + lid;
+    g_co0 = (wid.x % ncb) * 16u;
+    g_ci0 = cib * ci_per;
+    // Tile (split, cib * ncb + cb) of the partial sums: e2 vec4s per tile, e1 tiles per split.
+    g_tile_base = (wid.y * p.e1 + cib * ncb + wid.x % ncb) * p.e2;
     wacc = array<f32, 576>();
-    return inv < ncb * nib;
 }
 
 @compute @workgroup_size(8)
 fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (!wgrad_setup(wid, lid, 4u)) {
-        return;
-    }
+    wgrad_setup(wid, lid, 4u);
     // One loop over (row, pair) steps: nested row / pair loops made LLVM move the 576
     // accumulators at every inner-loop entry, which cost as much as a step on small images.
     let qw = p.e3;
@@ -818,9 +816,7 @@ fn w1(cl: u32, qx: u32) {
 
 @compute @workgroup_size(8)
 fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (!wgrad_setup(wid, lid, 16u)) {
-        return;
-    }
+    wgrad_setup(wid, lid, 16u);
     let qw = p.e3;
     let np = qw / 2u;
     let s0 = wid.y * p.e0;
@@ -873,8 +869,8 @@ fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
 // ---------------------------------------------------------------------------------------------
 // wgrad_reduce: dw[co, ci, tap] += sum_{s < S} part[s, ...] for one of two partial layouts:
 //   e2 = 0 (from gemm_wgrad): part [S, Cout, Cin*KH*KW], element s * len + i;
-//   e2 = CI > 0 (from wgrad_direct_*): tiles of e3 floats, tile (s, (ci / CI) * ceil(Cout/16)
-//   + co / 16), element ((ci % CI) * KH*KW + tap) * 16 + co % 16.
+//   e2 = CI > 0 (from wgrad_direct_*): tiles of e3 floats, n tiles per split, tile
+//   (s, (ci / CI) * ceil(Cout/16) + co / 16), element ((ci % CI) * KH*KW + tap) * 16 + co % 16.
 // Bindings: 1 part (f32), 2 dw (f32, read_write). Params: cin, cout, kh, kw, e0 = len = dw
 // elements, e1 = S, e2 = CI, e3 = floats per tile. Dispatch: grid_1d(len, 64).
 @group(0) @binding(1) var<storage, read> r_part: array<f32>;
@@ -895,10 +891,9 @@ fn wgrad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         let ci = (i / kk) % p.cin;
         let co = i / (kk * p.cin);
         let ncb = (p.cout + 15u) / 16u;
-        let tiles = ncb * ((p.cin + p.e2 - 1u) / p.e2);
         let tile = (ci / p.e2) * ncb + co / 16u;
         first = tile * p.e3 + ((ci % p.e2) * kk + tap) * 16u + co % 16u;
-        step = tiles * p.e3;
+        step = p.n * p.e3;
     }
     var s = 0.0;
     for (var k = 0u; k < p.e1; k++) {
@@ -1115,3 +1110,112 @@ fn gemm_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
         }
     }
 }
+
+// =============================================================================================
+/*@module conv2d_subgroup
+// Replaces the block between "@cpu-weights-begin" and "@cpu-weights-end" above (the rest of
+// the module is the first one) on adapters with 8-wide subgroups: the 36 weight vec4s that every
+// lane of a subgroup needs in the direct forward kernels (the channel block is uniform per
+// workgroup) are loaded 5 per lane and broadcast, likewise the 32 dy vec4s of a step of the
+// weight-gradient kernels (4 per lane), since on lavapipe each storage load is a loop over the lanes (~30
+// instructions per lane for a vec4) while a broadcast is an extract and a splat.
+var<private> w_lane: u32; // this invocation's index in its subgroup (all 8 lanes are active)
+
+fn lane_setup() {
+    w_lane = subgroupExclusiveAdd(1u);
+}
+
+// wv: the weights of packed rows r0 .. r0 + 8, 16 channels from vec4 column wc (= co0 / 4).
+// Vec4 k = 4 t + g (tap t, channels 4g .. 4g+3) is loaded by lane k % 8 as its load k / 8.
+fn load_w9(r0: u32, wc: u32) {
+    let stride = p.e0 / 4u;
+    let base = r0 * stride + wc + (w_lane % 4u) + (w_lane / 4u) * stride;
+    let v0 = d_w[base];
+    let v1 = d_w[base + 2u * stride];
+    let v2 = d_w[base + 4u * stride];
+    let v3 = d_w[base + 6u * stride];
+    // Lanes 4..7 would read row r0 + 9: they re-read row r0 + 8 (unused).
+    let v4 = d_w[base + (8u - w_lane / 4u) * stride];
+    wv[0] = subgroupBroadcast(v0, 0u);
+    wv[1] = subgroupBroadcast(v0, 1u);
+    wv[2] = subgroupBroadcast(v0, 2u);
+    wv[3] = subgroupBroadcast(v0, 3u);
+    wv[4] = subgroupBroadcast(v0, 4u);
+    wv[5] = subgroupBroadcast(v0, 5u);
+    wv[6] = subgroupBroadcast(v0, 6u);
+    wv[7] = subgroupBroadcast(v0, 7u);
+    wv[8] = subgroupBroadcast(v1, 0u);
+    wv[9] = subgroupBroadcast(v1, 1u);
+    wv[10] = subgroupBroadcast(v1, 2u);
+    wv[11] = subgroupBroadcast(v1, 3u);
+    wv[12] = subgroupBroadcast(v1, 4u);
+    wv[13] = subgroupBroadcast(v1, 5u);
+    wv[14] = subgroupBroadcast(v1, 6u);
+    wv[15] = subgroupBroadcast(v1, 7u);
+    wv[16] = subgroupBroadcast(v2, 0u);
+    wv[17] = subgroupBroadcast(v2, 1u);
+    wv[18] = subgroupBroadcast(v2, 2u);
+    wv[19] = subgroupBroadcast(v2, 3u);
+    wv[20] = subgroupBroadcast(v2, 4u);
+    wv[21] = subgroupBroadcast(v2, 5u);
+    wv[22] = subgroupBroadcast(v2, 6u);
+    wv[23] = subgroupBroadcast(v2, 7u);
+    wv[24] = subgroupBroadcast(v3, 0u);
+    wv[25] = subgroupBroadcast(v3, 1u);
+    wv[26] = subgroupBroadcast(v3, 2u);
+    wv[27] = subgroupBroadcast(v3, 3u);
+    wv[28] = subgroupBroadcast(v3, 4u);
+    wv[29] = subgroupBroadcast(v3, 5u);
+    wv[30] = subgroupBroadcast(v3, 6u);
+    wv[31] = subgroupBroadcast(v3, 7u);
+    wv[32] = subgroupBroadcast(v4, 0u);
+    wv[33] = subgroupBroadcast(v4, 1u);
+    wv[34] = subgroupBroadcast(v4, 2u);
+    wv[35] = subgroupBroadcast(v4, 3u);
+}
+
+// dv: dy of channels co0 .. co0 + 15 for quads qx, qx + 1 of the current row (zero past Cout);
+// lane l loads channels co0 + l and co0 + l + 8, and the 32 vec4s are broadcast.
+fn load_dv_all(base: u32, plane: u32, qx: u32) {
+    let ca = g_co0 + w_lane;
+    let cb = ca + 8u;
+    let ia = base + min(ca, p.cout - 1u) * plane + qx;
+    let ib = base + min(cb, p.cout - 1u) * plane + qx;
+    let v0 = select(vec4<f32>(0.0), g_dy[ia], ca < p.cout);
+    let v1 = select(vec4<f32>(0.0), g_dy[ia + 1u], ca < p.cout);
+    let v2 = select(vec4<f32>(0.0), g_dy[ib], cb < p.cout);
+    let v3 = select(vec4<f32>(0.0), g_dy[ib + 1u], cb < p.cout);
+    dv[0] = subgroupBroadcast(v0, 0u);
+    dv[16] = subgroupBroadcast(v1, 0u);
+    dv[1] = subgroupBroadcast(v0, 1u);
+    dv[17] = subgroupBroadcast(v1, 1u);
+    dv[2] = subgroupBroadcast(v0, 2u);
+    dv[18] = subgroupBroadcast(v1, 2u);
+    dv[3] = subgroupBroadcast(v0, 3u);
+    dv[19] = subgroupBroadcast(v1, 3u);
+    dv[4] = subgroupBroadcast(v0, 4u);
+    dv[20] = subgroupBroadcast(v1, 4u);
+    dv[5] = subgroupBroadcast(v0, 5u);
+    dv[21] = subgroupBroadcast(v1, 5u);
+    dv[6] = subgroupBroadcast(v0, 6u);
+    dv[22] = subgroupBroadcast(v1, 6u);
+    dv[7] = subgroupBroadcast(v0, 7u);
+    dv[23] = subgroupBroadcast(v1, 7u);
+    dv[8] = subgroupBroadcast(v2, 0u);
+    dv[24] = subgroupBroadcast(v3, 0u);
+    dv[9] = subgroupBroadcast(v2, 1u);
+    dv[25] = subgroupBroadcast(v3, 1u);
+    dv[10] = subgroupBroadcast(v2, 2u);
+    dv[26] = subgroupBroadcast(v3, 2u);
+    dv[11] = subgroupBroadcast(v2, 3u);
+    dv[27] = subgroupBroadcast(v3, 3u);
+    dv[12] = subgroupBroadcast(v2, 4u);
+    dv[28] = subgroupBroadcast(v3, 4u);
+    dv[13] = subgroupBroadcast(v2, 5u);
+    dv[29] = subgroupBroadcast(v3, 5u);
+    dv[14] = subgroupBroadcast(v2, 6u);
+    dv[30] = subgroupBroadcast(v3, 6u);
+    dv[15] = subgroupBroadcast(v2, 7u);
+    dv[31] = subgroupBroadcast(v3, 7u);
+}
+@end-module*/

@@ -18,10 +18,57 @@
 //! where `dyd[n, co, oy*s + kh-1-top, ox*s + kw-1-left] = dy[n, co, oy, ox]` and zero elsewhere
 //! (substituting `ky = kh-1-ky'` gives `iy = oy*s + ky - top`, the forward relation).
 
+use std::sync::OnceLock;
+
 use crate::gpu::{grid_1d, profile, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
 const SHADER: Shader = crate::shader!("conv2d");
+
+const SUBGROUP_BEGIN: &str = "\n/*@module conv2d_subgroup\n";
+const SUBGROUP_END: &str = "\n@end-module*/";
+const CPU_WEIGHTS_BEGIN: &str = "// @cpu-weights-begin";
+const CPU_WEIGHTS_END: &str = "// @cpu-weights-end\n";
+
+/// The direct kernels for adapters with 8-wide subgroups: `shaders/conv2d.wgsl` with the block
+/// between "@cpu-weights-begin" and "@cpu-weights-end" replaced by the `conv2d_subgroup` module
+/// at its end (weight loads shared by the lanes of a subgroup). Compiled only on such adapters.
+fn subgroup_shader() -> Shader {
+    static SOURCE: OnceLock<&'static str> = OnceLock::new();
+    let source = SOURCE.get_or_init(|| {
+        let all = SHADER.source;
+        let find = |pat: &str, from: usize| {
+            all[from..]
+                .find(pat)
+                .map(|i| i + from)
+                .unwrap_or_else(|| panic!("conv2d.wgsl: marker {pat:?} not found"))
+        };
+        let m0 = find(SUBGROUP_BEGIN, 0) + SUBGROUP_BEGIN.len();
+        let m1 = find(SUBGROUP_END, m0);
+        let r0 = find(CPU_WEIGHTS_BEGIN, 0);
+        let r1 = find(CPU_WEIGHTS_END, r0) + CPU_WEIGHTS_END.len();
+        format!("{}{}{}", &all[..r0], &all[m0..m1], &all[r1..]).leak()
+    });
+    Shader {
+        name: "conv2d_subgroup",
+        source,
+    }
+}
+
+/// True where [`ConvVariant::DirectSubgroup`] runs as such: the adapter has the SUBGROUP feature
+/// with subgroups exactly 8 wide.
+pub fn subgroup_kernels_available(gpu: &Gpu) -> bool {
+    crate::ops::matmul::subgroup_kernel_available(gpu)
+}
+
+/// The shader holding the direct kernels of variant `v` on this adapter (see [`subgroup_shader`]).
+fn direct_shader(gpu: &Gpu, v: ConvVariant) -> Shader {
+    if v == ConvVariant::DirectSubgroup && subgroup_kernels_available(gpu) {
+        subgroup_shader()
+    } else {
+        SHADER
+    }
+}
 
 /// Stride and zero padding (top, bottom, left, right) of a convolution. Output size:
 /// Hout = (H + top + bottom - kh) / stride + 1, likewise W.
@@ -81,6 +128,9 @@ impl ConvGeometry {
 /// Kernel family (see the module documentation).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ConvVariant {
+    /// [`ConvVariant::Direct`] with loads shared by the lanes of 8-wide subgroups (CPU adapters
+    /// with the SUBGROUP feature; runs as Direct where the adapter lacks it).
+    DirectSubgroup,
     /// Register-blocked direct convolution without barriers (CPU adapters).
     Direct,
     /// Implicit GEMM with shared-memory tiles (real GPUs).
@@ -99,7 +149,13 @@ pub fn direct_supports(kh: usize, kw: usize, stride: usize) -> bool {
 /// measured on one).
 pub fn variant(gpu: &Gpu, kh: usize, kw: usize, g: ConvGeometry) -> ConvVariant {
     match gpu.class() {
-        DeviceClass::Cpu if direct_supports(kh, kw, g.stride) => ConvVariant::Direct,
+        DeviceClass::Cpu if direct_supports(kh, kw, g.stride) => {
+            if subgroup_kernels_available(gpu) {
+                ConvVariant::DirectSubgroup
+            } else {
+                ConvVariant::Direct
+            }
+        }
         _ => ConvVariant::Gemm,
     }
 }
@@ -250,15 +306,12 @@ fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil:
         wout: u(wp),
         pad_top: offset.0 as i32 as u32,
         pad_left: offset.1 as i32 as u32,
-        stride: u(dil),
-        e0: dil.trailing_zeros(),
-        e1: !dil.is_power_of_two() as u32,
         ..Default::default()
     };
     gpu.launch(
         &SHADER,
         "pad",
-        &[],
+        &[("DIL", dil as f64)],
         &p,
         &[src, &dst],
         grid_1d(planes * hp, 64),
@@ -307,6 +360,17 @@ fn quads(wout: usize) -> usize {
     wout.div_ceil(4).next_multiple_of(2)
 }
 
+/// Quads per output row for the direct forward kernels: [`quads`] for 3x3 (runs of 2 or 4),
+/// exact for 1x1 (which loads each quad on its own), so that a 1x1 conv with Wout % 4 == 0
+/// reads its input as it is, without a padded copy.
+fn fwd_quads(d: &Dims) -> usize {
+    if d.kw == 1 {
+        d.wout.div_ceil(4)
+    } else {
+        quads(d.wout)
+    }
+}
+
 /// Padded input layout `(hp, wp)` read by the direct kernels for a convolution `d` whose
 /// output rows are processed as `qw` quads.
 fn direct_padded_hw(d: &Dims, qw: usize) -> (usize, usize) {
@@ -328,7 +392,9 @@ fn direct_input(x: &Tensor, d: &Dims, qw: usize) -> (Tensor, usize, usize) {
 }
 
 /// Direct forward of `d` on the already padded input `xp [n, cin, hp, wp]` with packed weights.
+#[allow(clippy::too_many_arguments)]
 fn direct_forward(
+    v: ConvVariant,
     d: &Dims,
     xp: &Tensor,
     hp: usize,
@@ -346,9 +412,8 @@ fn direct_forward(
         d.g.stride
     );
     let gpu = xp.gpu();
-    let qw = quads(d.wout);
-    // The kernel writes whole quads: rows of 4*QW; cropped below when Wout != 4*QW.
-    let yq = Tensor::uninit(gpu, &[d.n, d.cout, d.hout, 4 * qw]);
+    let qw = fwd_quads(d);
+    let y = Tensor::uninit(gpu, &d.y_shape());
     let mut p = d.params();
     p.h = u(hp);
     p.w = u(wp);
@@ -356,38 +421,24 @@ fn direct_forward(
     p.e1 = bias.is_some() as u32;
     p.e2 = u(qw);
     let nq = d.n * d.hout * qw;
-    // One invocation per (block of 8 quads, block of 16 channels), flattened.
-    let grid = grid_1d(nq.div_ceil(8) * (op / CO_TILE), 32);
+    // One invocation per (block of 8 quads, block of 16 channels); y: the channel block.
+    let wgs = nq.div_ceil(8).div_ceil(32);
+    assert!(
+        wgs <= 65_535,
+        "conv too large for one dispatch ({wgs} workgroups)"
+    );
+    let grid = [u(wgs), u(op / CO_TILE), 1];
     let b = bias.unwrap_or(wpk);
+    let shader = direct_shader(gpu, v);
     profile::flops(flops);
     if d.kh == 1 {
-        gpu.launch(&SHADER, "direct_k1", &[], &p, &[xp, wpk, b, &yq], grid);
+        gpu.launch(&shader, "direct_k1", &[], &p, &[xp, wpk, b, &y], grid);
     } else {
         // Runs of SEG consecutive quads of one row share their input loads.
         let seg = if qw.is_multiple_of(4) { 4.0 } else { 2.0 };
         let consts = [("STRIDE", d.g.stride as f64), ("SEG", seg)];
-        gpu.launch(&SHADER, "direct_k3", &consts, &p, &[xp, wpk, b, &yq], grid);
+        gpu.launch(&shader, "direct_k3", &consts, &p, &[xp, wpk, b, &y], grid);
     }
-    if 4 * qw == d.wout {
-        return yq;
-    }
-    let y = Tensor::uninit(gpu, &d.y_shape());
-    let planes = d.n * d.cout;
-    let p = Params {
-        n: u(planes),
-        hout: u(d.hout),
-        wout: u(d.wout),
-        e0: u(4 * qw),
-        ..Default::default()
-    };
-    gpu.launch(
-        &SHADER,
-        "crop",
-        &[],
-        &p,
-        &[&yq, &y],
-        grid_1d(planes * d.hout, 64),
-    );
     y
 }
 
@@ -453,9 +504,9 @@ pub fn conv2d_with(
     check_bias(bias, d.cout);
     let (wpk, op) = pack_weights(w, false);
     match v {
-        ConvVariant::Direct => {
-            let (xp, hp, wp) = direct_input(x, &d, quads(d.wout));
-            direct_forward(&d, &xp, hp, wp, &wpk, op, bias, d.flops())
+        ConvVariant::Direct | ConvVariant::DirectSubgroup => {
+            let (xp, hp, wp) = direct_input(x, &d, fwd_quads(&d));
+            direct_forward(v, &d, &xp, hp, wp, &wpk, op, bias, d.flops())
         }
         ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias, d.flops()),
     }
@@ -500,7 +551,7 @@ pub fn conv2d_backward_input_with(
     let left = d.kw as isize - 1 - d.g.pad[2] as isize;
     let s = d.g.stride;
     match v {
-        ConvVariant::Direct => {
+        ConvVariant::Direct | ConvVariant::DirectSubgroup => {
             assert!(
                 direct_supports(d.kh, d.kw, s),
                 "the direct conv kernel does not support {}x{} stride {s}",
@@ -508,14 +559,14 @@ pub fn conv2d_backward_input_with(
                 d.kw
             );
             let t0 = d.transposed(0, 0);
-            let (hp, wp) = direct_padded_hw(&t0, quads(t0.wout));
+            let (hp, wp) = direct_padded_hw(&t0, fwd_quads(&t0));
             let t = d.transposed(hp, wp);
             let dyd = if hp == d.hout && wp == d.wout && top == 0 && left == 0 && s == 1 {
                 dy.clone()
             } else {
                 pad_planes(dy, (hp, wp), (top, left), s)
             };
-            direct_forward(&t, &dyd, hp, wp, &wpk, op, None, d.flops())
+            direct_forward(v, &t, &dyd, hp, wp, &wpk, op, None, d.flops())
         }
         ConvVariant::Gemm => {
             if s == 1 && top >= 0 && left >= 0 {
@@ -542,13 +593,14 @@ pub fn conv2d_backward_weight(dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeome
 }
 
 /// Adds the partial sums of the weight gradient into `dw` (`wgrad_reduce`). `tile`: None for
-/// the plain `[splits, dw]` layout of `gemm_wgrad`, or `(ci_per_tile, floats_per_tile)` for the
-/// tiled layout of the direct kernels.
-fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usize, usize)>) {
+/// the plain `[splits, dw]` layout of `gemm_wgrad`, or `(ci_per_tile, floats_per_tile,
+/// tiles_per_split)` for the tiled layout of the direct kernels.
+fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usize, usize, usize)>) {
     let s = dw.shape();
     let len = dw.numel();
-    let (ci_per, tile_len) = tile.unwrap_or((0, 0));
+    let (ci_per, tile_len, tiles) = tile.unwrap_or((0, 0, 0));
     let p = Params {
+        n: u(tiles),
         cout: u(s[0]),
         cin: u(s[1]),
         kh: u(s[2]),
@@ -592,7 +644,7 @@ pub fn conv2d_backward_weight_with(
     let gpu = dy.gpu();
     let wlen = dw.numel();
     match v {
-        ConvVariant::Direct => {
+        ConvVariant::Direct | ConvVariant::DirectSubgroup => {
             assert!(
                 direct_supports(d.kh, d.kw, d.g.stride),
                 "the direct conv kernel does not support {}x{} stride {}",
@@ -608,11 +660,14 @@ pub fn conv2d_backward_weight_with(
                 pad_planes(dy, (d.hout, 4 * qe), (0, 0), 1)
             };
             let ci_per = if d.kh == 1 { 16 } else { 4 };
-            let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
+            // A workgroup: one block of 16 output channels x 8 blocks of ci_per input channels
+            // (spare tiles past Cin are computed and ignored).
+            let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per).next_multiple_of(8);
             // Split the reduction steps (output row, pair of quads) so that there are enough
             // invocations to keep every core busy (lavapipe: ~128 = 16 workgroups of 8).
             let steps = d.n * d.hout * qe / 2;
-            let want = 128usize.div_ceil(tiles).clamp(1, steps);
+            let real_tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
+            let want = 128usize.div_ceil(real_tiles).clamp(1, steps);
             let per = steps.div_ceil(want);
             let splits = steps.div_ceil(per);
             // One tile of 16 co x ci_per ci x kh*kw taps per invocation, stored as vec4s.
@@ -621,9 +676,10 @@ pub fn conv2d_backward_weight_with(
             p.h = u(hp);
             p.w = u(wp);
             p.e0 = u(per);
+            p.e1 = u(tiles);
             p.e2 = u(tile_len / 4);
             p.e3 = u(qe);
-            let grid = [u(tiles.div_ceil(8)), u(splits), 1];
+            let grid = [u(tiles / 8), u(splits), 1];
             let entry = if d.kh == 1 {
                 "wgrad_direct_k1"
             } else {
@@ -636,8 +692,9 @@ pub fn conv2d_backward_weight_with(
             };
             let part = Tensor::uninit(gpu, &[splits * tiles * tile_len]);
             profile::flops(d.flops());
-            gpu.launch(&SHADER, entry, consts, &p, &[&dyq, &xp, &part], grid);
-            reduce_partials(&part, dw, splits, Some((ci_per, tile_len)));
+            let shader = direct_shader(gpu, v);
+            gpu.launch(&shader, entry, consts, &p, &[&dyq, &xp, &part], grid);
+            reduce_partials(&part, dw, splits, Some((ci_per, tile_len, tiles)));
         }
         ConvVariant::Gemm => {
             let kdim = d.cin * d.kh * d.kw;
@@ -689,13 +746,13 @@ pub fn conv2d_backward_bias(dy: &Tensor, db: &Tensor) {
 /// Every kernel entry point with the override constants it is used with (for warm-up).
 pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     vec![
-        ("pad", vec![]),
+        ("pad", vec![("DIL", 1.0)]),
+        ("pad", vec![("DIL", 2.0)]),
         ("pack_weights", vec![]),
         ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 2.0)]),
         ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 4.0)]),
         ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 2.0)]),
         ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 4.0)]),
-        ("crop", vec![]),
         ("direct_k1", vec![]),
         ("wgrad_direct_k3", vec![("STRIDE", 1.0)]),
         ("wgrad_direct_k3", vec![("STRIDE", 2.0)]),
@@ -711,5 +768,10 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
 pub fn warm_up(gpu: &Gpu) {
     for (entry, consts) in pipelines() {
         gpu.warm_up(&SHADER, entry, &consts);
+        if (entry.starts_with("direct_") || entry.starts_with("wgrad_direct_"))
+            && subgroup_kernels_available(gpu)
+        {
+            gpu.warm_up(&subgroup_shader(), entry, &consts);
+        }
     }
 }

@@ -195,7 +195,11 @@ fn run_case(gpu: &Gpu, rng: &mut Rng, v: ConvVariant, c: &Case, out: &mut Vec<Ch
 pub fn checks(gpu: &Gpu) -> Vec<Check> {
     let mut rng = Rng::new(0xC0_4E);
     let mut out = Vec::new();
-    for v in [ConvVariant::Direct, ConvVariant::Gemm] {
+    for v in [
+        ConvVariant::DirectSubgroup,
+        ConvVariant::Direct,
+        ConvVariant::Gemm,
+    ] {
         for c in cases() {
             run_case(gpu, &mut rng, v, &c, &mut out);
         }
