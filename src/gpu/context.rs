@@ -53,6 +53,8 @@ pub(crate) struct GpuShared {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
+    /// What the adapter offers (the device enables the optional ones we use).
+    pub adapter_features: wgpu::Features,
     pub limits: wgpu::Limits,
     pub class: DeviceClass,
     pub pipelines: PipelineCache,
@@ -183,6 +185,7 @@ impl Gpu {
             device,
             queue,
             info,
+            adapter_features: adapter.features(),
             limits,
             class,
             pipelines: PipelineCache::default(),
@@ -201,6 +204,10 @@ impl Gpu {
     }
     pub fn info(&self) -> &wgpu::AdapterInfo {
         &self.0.info
+    }
+    /// The features the adapter offers (the device's own are `device().features()`).
+    pub fn adapter_features(&self) -> wgpu::Features {
+        self.0.adapter_features
     }
     pub fn limits(&self) -> &wgpu::Limits {
         &self.0.limits

@@ -23,7 +23,9 @@ impl ValidationSet {
     pub fn new(gpu: &Gpu, pixels: &[f32], shape: [usize; 4], seed: u64) -> ValidationSet {
         let n = shape[0];
         let steps = Schedule::ddpm().steps();
-        let t: Vec<u32> = (0..n).map(|i| ((2 * i + 1) * steps / (2 * n)) as u32).collect();
+        let t: Vec<u32> = (0..n)
+            .map(|i| ((2 * i + 1) * steps / (2 * n)) as u32)
+            .collect();
         ValidationSet {
             x0: Tensor::from_slice(gpu, &shape, pixels),
             t: Tensor::from_u32(gpu, &[n], &t),

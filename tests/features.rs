@@ -1,0 +1,47 @@
+//! The engine uses what the adapter offers: every optional feature a kernel variant or the
+//! profiler needs is requested when the adapter has it, and the variant choice then picks the
+//! fast variants. A variant the adapter could run but the engine does not select fails here
+//! instead of being skipped quietly (issue: SUBGROUP was once never requested).
+
+mod common;
+
+use ddpm::ops::conv::{self, ConvGeometry, ConvVariant};
+use ddpm::ops::{attention, matmul};
+
+#[test]
+fn optional_features_offered_are_enabled() {
+    let gpu = common::gpu();
+    let wanted = wgpu::Features::SUBGROUP | wgpu::Features::TIMESTAMP_QUERY;
+    let offered = gpu.adapter_features() & wanted;
+    let enabled = gpu.device().features() & wanted;
+    assert_eq!(
+        offered, enabled,
+        "offered {offered:?} but enabled only {enabled:?}"
+    );
+}
+
+#[test]
+fn subgroup_variants_are_selected_where_they_can_run() {
+    let gpu = common::gpu();
+    let info = gpu.info();
+    let eight_wide = gpu.adapter_features().contains(wgpu::Features::SUBGROUP)
+        && info.subgroup_min_size == 8
+        && info.subgroup_max_size == 8;
+    if !(gpu.is_cpu() && eight_wide) {
+        eprintln!(
+            "adapter '{}' is not a CPU adapter with 8-wide subgroups: the subgroup variants do \
+             not apply here (CI's lavapipe runs them)",
+            info.name
+        );
+        return;
+    }
+    assert_eq!(matmul::variant(&gpu), matmul::Variant::CpuSubgroup);
+    assert_eq!(
+        attention::variant(&gpu, 64, 1),
+        attention::Variant::RowsSubgroup
+    );
+    assert_eq!(
+        conv::variant(&gpu, 3, 3, ConvGeometry::same3x3()),
+        ConvVariant::DirectSubgroup
+    );
+}
