@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use image::GenericImageView as _;
+
 fn ddpm(args: &[&str]) -> Output {
     // The Vulkan/EGL loaders complain on stderr without a runtime dir; give them one.
     let runtime = std::env::temp_dir().join("ddpm-cli-xdg");
@@ -135,6 +137,85 @@ fn invalid_option_values() {
     fails_with(&ddpm(&["train", "--ema-decay", "1.5"]), "--ema-decay");
     fails_with(&ddpm(&["train", "--preset", "imagenet"]), "unknown preset");
     fails_with(&ddpm(&["sample", "--n", "0"]), "--n");
+    fails_with(&ddpm(&["train", "--max-time", "soon"]), "not a duration");
+    fails_with(
+        &ddpm(&["sample", "--sampling-steps", "5000"]),
+        "more than the 1000",
+    );
+    fails_with(
+        &ddpm(&["sample", "--sampler", "ddpm", "--sampling-steps", "10"]),
+        "belong to --sampler ddim",
+    );
+    fails_with(
+        &ddpm(&["sample", "--sampler", "ddpm", "--eta", "0.5"]),
+        "belong to --sampler ddim",
+    );
+    fails_with(
+        &ddpm(&[
+            "sample",
+            "--sampling-steps",
+            "10",
+            "--variance",
+            "fixed-small",
+        ]),
+        "belongs to --sampler ddpm",
+    );
+}
+
+/// `ddpm sample` with no --model samples the shipped model (here 2 images, 3 DDIM steps), and
+/// writes a grid of the model's image size.
+#[test]
+fn sample_without_a_model_uses_the_shipped_one() {
+    let dir = scratch("shipped");
+    let grid = dir.join("grid.png");
+    let o = ddpm(&[
+        "sample",
+        "--n",
+        "2",
+        "--sampling-steps",
+        "3",
+        "--out",
+        grid.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = image::open(&grid).unwrap();
+    assert!(
+        img.width() >= 2 * 28 && img.height() >= 28,
+        "{:?}",
+        img.dimensions()
+    );
+}
+
+/// `ddpm bench` and `ddpm profile` run the real steps and print their tables.
+#[test]
+fn bench_and_profile_print_their_figures() {
+    let dir = scratch("perf");
+    let cfg = micro_config(&dir);
+    let cfg = cfg.to_str().unwrap();
+    let o = ddpm(&[
+        "bench",
+        "--config",
+        cfg,
+        "--batch-size",
+        "2",
+        "--repeats",
+        "1",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
+    assert!(v["train_step_ms"]["median"].as_f64().unwrap() > 0.0, "{v}");
+    let o = ddpm(&["profile", "--config", cfg, "--batch-size", "2"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    for needle in [
+        "one training step",
+        "by kernel family",
+        "conv2d",
+        "optimizer",
+    ] {
+        assert!(text.contains(needle), "'{needle}' missing from:\n{text}");
+    }
 }
 
 #[test]
