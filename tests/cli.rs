@@ -139,6 +139,10 @@ fn invalid_option_values() {
     fails_with(&ddpm(&["sample", "--n", "0"]), "--n");
     fails_with(&ddpm(&["train", "--max-time", "soon"]), "not a duration");
     fails_with(
+        &ddpm(&["train", "--resume", "x.safetensors", "--preset", "cifar10", "--lr", "1"]),
+        "--preset, --lr cannot",
+    );
+    fails_with(
         &ddpm(&["sample", "--sampling-steps", "5000"]),
         "more than the 1000",
     );

@@ -44,8 +44,9 @@ pub struct TrainArgs {
     #[arg(long)]
     ema_decay: Option<f64>,
     /// Decides the initial weights, the data order and all noise: runs are reproducible
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
+    /// [default: 0]
+    #[arg(long)]
+    seed: Option<u64>,
     /// Random horizontal flips (default: on for 3-channel data, off for digits)
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     flip: Option<bool>,
@@ -176,6 +177,32 @@ impl TrainArgs {
         if let Some(p) = self.dropout {
             check((0.0..1.0).contains(&p), "--dropout must be in [0, 1)")?;
         }
+        if self.resume.is_some() {
+            // A resumed run continues the checkpoint's model, data and optimisation exactly;
+            // options that would change them are an error rather than silently ignored.
+            let fixed = [
+                ("--preset", self.preset.is_some()),
+                ("--config", self.config.is_some()),
+                ("--data", self.data.is_some()),
+                ("--batch-size", self.batch_size.is_some()),
+                ("--lr", self.lr.is_some()),
+                ("--warmup", self.warmup.is_some()),
+                ("--ema-decay", self.ema_decay.is_some()),
+                ("--dropout", self.dropout.is_some()),
+                ("--flip", self.flip.is_some()),
+                ("--seed", self.seed.is_some()),
+            ];
+            let given: Vec<&str> = fixed.iter().filter(|f| f.1).map(|f| f.0).collect();
+            check(
+                given.is_empty(),
+                &format!(
+                    "--resume continues the checkpoint's own model, data and settings; {} cannot \
+                     change them (only --steps, --max-time, --out, --sample-every and \
+                     --checkpoint-every apply)",
+                    given.join(", ")
+                ),
+            )?;
+        }
         Ok(())
     }
 
@@ -241,7 +268,7 @@ pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
             warmup: args.warmup.unwrap_or(d.warmup),
             grad_clip: args.grad_clip,
             ema_decay: args.ema_decay.unwrap_or(d.ema_decay),
-            seed: args.seed,
+            seed: args.seed.unwrap_or(0),
         },
         steps: args.steps.unwrap_or(d.steps),
         max_time: args.max_time,
