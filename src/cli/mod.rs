@@ -105,9 +105,29 @@ impl ModelArgs {
     }
 }
 
+/// Mesa's Vulkan and EGL drivers print "error: XDG_RUNTIME_DIR is invalid or not set" when the
+/// variable is missing (headless machines, containers, CI), which reads as a failure of ours.
+/// Give this process a private runtime directory in that case, as a login session would.
+fn ensure_runtime_dir() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
+    let dir = std::env::temp_dir().join(format!("ddpm-runtime-{user}"));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        }
+        std::env::set_var("XDG_RUNTIME_DIR", &dir);
+    }
+}
+
 /// Parses the arguments and runs the command; errors come back as one line for `main`.
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
+    ensure_runtime_dir();
     match cli.command {
         Command::Info => info::run(&cli.device.options()),
         Command::Selftest => selftest::run(&cli.device),
