@@ -5,8 +5,7 @@ mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ddpm::model::UNetConfig;
-use ddpm::reference::random::Rng;
-use ddpm::train::{Hyper, Trainer};
+use ddpm::perf::{forward_flops_per_image, Workload};
 
 fn step_bench(c: &mut Criterion) {
     let gpu = common::gpu();
@@ -22,35 +21,16 @@ fn step_bench(c: &mut Criterion) {
     };
     let mut group = common::group(c, "train_step", &gpu);
     for (name, cfg, batch) in cases {
-        let hyper = Hyper {
-            batch_size: batch,
-            lr: 1e-4,
-            warmup: 0,
-            grad_clip: 1.0,
-            ema_decay: 0.9999,
-            seed: 0,
-        };
-        let trainer = Trainer::new(&gpu, &cfg, hyper, None);
-        let n = batch * cfg.in_channels * cfg.sample_size * cfg.sample_size;
-        let mut rng = Rng::new(1);
-        let x0: Vec<f32> = (0..n).map(|_| rng.range(-1.0, 1.0) as f32).collect();
-        let mut step = 0;
+        // The same workload as `ddpm bench`, FLOPs counted by the kernels themselves.
+        let per_image = forward_flops_per_image(&gpu, &cfg);
+        let mut w = Workload::new(&gpu, &cfg, batch);
         gpu.reset_peak_memory();
-        let per_image = match name {
-            "cifar10" => 11.7e9,
-            "mnist" => 3.0e9,
-            _ => 0.16e9, // tiny: 16x16, channels (32, 64)
-        };
-        let images = 3.0 * batch as f64 * per_image;
         common::bench_gpu(
             &mut group,
             &format!("{name}/batch{batch}"),
-            common::flops(images),
+            common::flops(3.0 * batch as f64 * per_image),
             &gpu,
-            || {
-                trainer.step(step, &x0);
-                step += 1;
-            },
+            || w.train_step(),
         );
         let m = gpu.memory_stats();
         eprintln!(

@@ -105,7 +105,9 @@ mod tests {
     #[test]
     fn bundled_digits_load_and_are_not_blank() {
         let d = super::load(32, 1).unwrap();
-        assert_eq!(d.count, 10_000);
+        assert_eq!(d.count, super::TRAIN_DIGITS);
+        let held_out = super::load_held_out(28, 1).unwrap();
+        assert_eq!(held_out.count, 10_000 - super::TRAIN_DIGITS);
         let mean = d.pixels.iter().map(|&p| p as f64).sum::<f64>() / d.pixels.len() as f64;
         // MNIST's mean pixel is ~33/255 at 28x28; padding to 32x32 lowers it to ~26.
         assert!(mean > 15.0 && mean < 40.0, "{mean}");
