@@ -139,7 +139,15 @@ fn invalid_option_values() {
     fails_with(&ddpm(&["sample", "--n", "0"]), "--n");
     fails_with(&ddpm(&["train", "--max-time", "soon"]), "not a duration");
     fails_with(
-        &ddpm(&["train", "--resume", "x.safetensors", "--preset", "cifar10", "--lr", "1"]),
+        &ddpm(&[
+            "train",
+            "--resume",
+            "x.safetensors",
+            "--preset",
+            "cifar10",
+            "--lr",
+            "1",
+        ]),
         "--preset, --lr cannot",
     );
     fails_with(
