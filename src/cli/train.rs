@@ -231,15 +231,21 @@ impl TrainArgs {
 }
 
 /// Says what `ddpm train` without a model chose on a CPU adapter, and why.
-fn cpu_default_notice(d: &Defaults) {
-    let hours = d.steps as f64 * CPU_SECONDS_PER_STEP / 3600.0;
+fn cpu_default_notice(steps: u64, batch_size: usize) {
+    // The measured step time is for batch 64; time scales about linearly with the batch.
+    let seconds = steps as f64 * CPU_SECONDS_PER_STEP * batch_size as f64 / 64.0;
+    let time = if seconds >= 3600.0 {
+        format!("{:.1} hours", seconds / 3600.0)
+    } else {
+        format!("{:.0} minutes", (seconds / 60.0).ceil())
+    };
     eprintln!(
         "note: this adapter is a CPU (software Vulkan), so `ddpm train` without --preset trains \
-         the CPU-sized mnist-small preset (1.1M parameters, 28x28 digits) with the recipe of the \
-         shipped model: {} steps of {} digits, about {hours:.1} hours on 2 cores \
-         ({CPU_SECONDS_PER_STEP} s per step measured), or stop earlier with --max-time (e.g. \
-         45m). The paper-scale model is `ddpm train --preset mnist`, on a GPU.",
-        d.steps, d.batch_size
+         the CPU-sized mnist-small preset (1.1M parameters, 28x28 digits), by default with the \
+         recipe of the shipped model (3500 steps of 64 digits): {steps} steps of {batch_size} \
+         digits here, about {time} on 2 cores ({CPU_SECONDS_PER_STEP} s per step of 64 \
+         measured), or stop earlier with --max-time (e.g. 45m). The paper-scale model is `ddpm \
+         train --preset mnist`, on a GPU."
     );
 }
 
@@ -256,7 +262,8 @@ pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
     let d = defaults(&preset);
     let chose_for_cpu = cpu && args.preset.is_none() && args.config.is_none();
     if chose_for_cpu && args.resume.is_none() {
-        cpu_default_notice(&d);
+        let steps = args.steps.unwrap_or(d.steps);
+        cpu_default_notice(steps, args.batch_size.unwrap_or(d.batch_size));
     }
     let opts = TrainOptions {
         flip: args.flip.unwrap_or(config.in_channels == 3),
