@@ -95,34 +95,15 @@ impl Workload {
 
     /// Wall seconds of `repeats` training steps, each synchronised, after `warmup` untimed ones.
     pub fn time_train_steps(&mut self, warmup: usize, repeats: usize) -> Vec<f64> {
-        for _ in 0..warmup {
-            self.train_step();
-        }
-        self.gpu().sync();
-        (0..repeats)
-            .map(|_| {
-                let t = Instant::now();
-                self.train_step();
-                self.gpu().sync();
-                t.elapsed().as_secs_f64()
-            })
-            .collect()
+        let gpu = self.gpu().clone();
+        time_synchronised(&gpu, warmup, repeats, || self.train_step())
     }
 
     /// Wall seconds of `repeats` sampling steps, as [`Workload::time_train_steps`].
     pub fn time_sampling_steps(&self, warmup: usize, repeats: usize) -> Vec<f64> {
-        for _ in 0..warmup {
+        time_synchronised(self.gpu(), warmup, repeats, || {
             self.record_sampling_step();
-        }
-        self.gpu().sync();
-        (0..repeats)
-            .map(|_| {
-                let t = Instant::now();
-                self.record_sampling_step();
-                self.gpu().sync();
-                t.elapsed().as_secs_f64()
-            })
-            .collect()
+        })
     }
 
     /// Every dispatch of one training step, timed (call after a warm-up step).
@@ -138,6 +119,22 @@ impl Workload {
         self.record_sampling_step();
         self.gpu().profile_end()
     }
+}
+
+/// Runs `step` `warmup` times untimed, then `repeats` times, each waited for; wall seconds each.
+fn time_synchronised(gpu: &Gpu, warmup: usize, repeats: usize, mut step: impl FnMut()) -> Vec<f64> {
+    for _ in 0..warmup {
+        step();
+    }
+    gpu.sync();
+    (0..repeats)
+        .map(|_| {
+            let t = Instant::now();
+            step();
+            gpu.sync();
+            t.elapsed().as_secs_f64()
+        })
+        .collect()
 }
 
 /// Median, minimum and maximum of `xs` (not empty).

@@ -28,7 +28,8 @@ pub struct BenchArgs {
 pub fn run(device: &DeviceArgs, a: BenchArgs) -> Result<()> {
     anyhow::ensure!(a.batch_size >= 1, "--batch-size must be at least 1");
     anyhow::ensure!(a.repeats >= 1, "--repeats must be at least 1");
-    let (name, config) = a.model.config()?;
+    let choice = a.model.resolve("mnist")?;
+    let (name, config) = (choice.label, choice.config);
     let gpu = device.open()?;
     crate::train::check_fits(&gpu, &config, a.batch_size)?;
     let fwd_flops = forward_flops_per_image(&gpu, &config);

@@ -76,7 +76,8 @@ enum Command {
 /// Which network: a built-in preset or a diffusers config.json.
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Built-in model (see `ddpm train --help`); default mnist
+    /// Built-in model: mnist (the default on a GPU), mnist-small (the default on a CPU adapter
+    /// for `train`), cifar10 (the paper's 35.7M model) or tiny
     #[arg(long, conflicts_with = "config")]
     preset: Option<String>,
     /// A diffusers UNet2DModel config.json instead of a preset
@@ -84,24 +85,41 @@ pub struct ModelArgs {
     config: Option<std::path::PathBuf>,
 }
 
+/// The network a command runs, and where it came from.
+pub struct ModelChoice {
+    /// The preset's name; None for a config file.
+    pub preset: Option<String>,
+    /// For reports: `mnist preset` or the config file's path.
+    pub label: String,
+    pub config: crate::model::UNetConfig,
+}
+
 impl ModelArgs {
-    /// (a name for reports, the configuration)
-    pub fn config(&self) -> Result<(String, crate::model::UNetConfig)> {
+    /// True if neither --preset nor --config was given.
+    pub fn is_default(&self) -> bool {
+        self.preset.is_none() && self.config.is_none()
+    }
+
+    /// The chosen network; `default_preset` when neither --preset nor --config is given.
+    pub fn resolve(&self, default_preset: &str) -> Result<ModelChoice> {
         use anyhow::Context as _;
-        match (&self.config, &self.preset) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let cfg = crate::model::UNetConfig::from_json(&text)
-                    .with_context(|| path.display().to_string())?;
-                Ok((path.display().to_string(), cfg))
-            }
-            (None, name) => {
-                let name = name.clone().unwrap_or_else(|| "mnist".into());
-                let cfg = crate::model::UNetConfig::preset(&name)?;
-                Ok((format!("{name} preset"), cfg))
-            }
+        if let Some(path) = &self.config {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let config = crate::model::UNetConfig::from_json(&text)
+                .with_context(|| path.display().to_string())?;
+            return Ok(ModelChoice {
+                preset: None,
+                label: path.display().to_string(),
+                config,
+            });
         }
+        let name = self.preset.as_deref().unwrap_or(default_preset);
+        Ok(ModelChoice {
+            preset: Some(name.to_string()),
+            label: format!("{name} preset"),
+            config: crate::model::UNetConfig::preset(name)?,
+        })
     }
 }
 

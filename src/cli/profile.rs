@@ -22,14 +22,11 @@ pub struct ProfileArgs {
 
 pub fn run(device: &DeviceArgs, a: ProfileArgs) -> Result<()> {
     anyhow::ensure!(a.batch_size >= 1, "--batch-size must be at least 1");
-    let (name, config) = a.model.config()?;
+    let choice = a.model.resolve("mnist")?;
+    let (name, config) = (choice.label, choice.config);
     let gpu = device.open()?;
     crate::train::check_fits(&gpu, &config, a.batch_size)?;
-    let clock = if a.host_clock {
-        "host clock, one submit per dispatch"
-    } else {
-        gpu.profile_clock_name()
-    };
+    let clock = gpu.profile_clock_name(!a.host_clock);
     println!(
         "{name}, batch {} on '{}' ({:?}); clock: {clock}",
         a.batch_size,

@@ -2,22 +2,16 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 
-use super::DeviceArgs;
-use crate::model::UNetConfig;
+use super::{DeviceArgs, ModelArgs};
 use crate::train::{Hyper, TrainOptions};
 
 #[derive(Args)]
 pub struct TrainArgs {
-    /// Built-in model: mnist (the default on a GPU), mnist-small (the default on a CPU adapter),
-    /// cifar10 (the paper's 35.7M model) or tiny
-    #[arg(long, conflicts_with = "config")]
-    preset: Option<String>,
-    /// A diffusers UNet2DModel config.json instead of a preset
-    #[arg(long)]
-    config: Option<PathBuf>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// A folder of PNG/JPEG images (searched recursively) instead of the bundled digits
     #[arg(long)]
     data: Option<PathBuf>,
@@ -181,8 +175,8 @@ impl TrainArgs {
             // A resumed run continues the checkpoint's model, data and optimisation exactly;
             // options that would change them are an error rather than silently ignored.
             let fixed = [
-                ("--preset", self.preset.is_some()),
-                ("--config", self.config.is_some()),
+                ("--preset", self.model.preset.is_some()),
+                ("--config", self.model.config.is_some()),
                 ("--data", self.data.is_some()),
                 ("--batch-size", self.batch_size.is_some()),
                 ("--lr", self.lr.is_some()),
@@ -204,29 +198,6 @@ impl TrainArgs {
             )?;
         }
         Ok(())
-    }
-
-    /// The preset name (`config` for a config file) and the network; `default_preset` when
-    /// neither --preset nor --config is given.
-    fn model_config(&self, default_preset: &str) -> Result<(String, UNetConfig)> {
-        let (name, mut cfg) = match (&self.config, &self.preset) {
-            (Some(path), _) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
-                let cfg =
-                    UNetConfig::from_json(&text).with_context(|| format!("{}", path.display()))?;
-                ("config".to_string(), cfg)
-            }
-            (None, Some(name)) => (name.clone(), UNetConfig::preset(name)?),
-            (None, None) => (
-                default_preset.to_string(),
-                UNetConfig::preset(default_preset)?,
-            ),
-        };
-        if let Some(p) = self.dropout {
-            cfg.dropout = p;
-        }
-        Ok((name, cfg))
     }
 }
 
@@ -258,9 +229,13 @@ pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
     let gpu = device.open()?;
     let cpu = gpu.is_cpu();
     let default_preset = if cpu { "mnist-small" } else { "mnist" };
-    let (preset, config) = args.model_config(default_preset)?;
-    let d = defaults(&preset);
-    let chose_for_cpu = cpu && args.preset.is_none() && args.config.is_none();
+    let choice = args.model.resolve(default_preset)?;
+    let d = defaults(choice.preset.as_deref().unwrap_or("config"));
+    let chose_for_cpu = cpu && args.model.is_default();
+    let mut config = choice.config;
+    if let Some(p) = args.dropout {
+        config.dropout = p;
+    }
     if chose_for_cpu && args.resume.is_none() {
         let steps = args.steps.unwrap_or(d.steps);
         cpu_default_notice(steps, args.batch_size.unwrap_or(d.batch_size));

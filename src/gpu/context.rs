@@ -374,9 +374,9 @@ impl Gpu {
         prof.records
     }
 
-    /// The clock a profile would use on this device.
-    pub fn profile_clock_name(&self) -> &'static str {
-        if self.has_timestamps() {
+    /// The clock a profile uses on this device (`use_timestamps` as for [`Gpu::profile_begin`]).
+    pub fn profile_clock_name(&self, use_timestamps: bool) -> &'static str {
+        if use_timestamps && self.has_timestamps() {
             "GPU timestamp queries"
         } else {
             "host clock, one submit per dispatch"
