@@ -40,35 +40,12 @@ else
   N_EACH=1000; GRID_STEPS=50; GRID_N=64; SELFTEST_TIME=100
 fi
 
-summary() { echo "$*" | tee -a "$OUT/summary.txt"; }
-DEADLINE=$((SECONDS + ${BUDGET:-530}))
-# stage NAME SECONDS CMD...: runs CMD with a time limit (cut to what is left of the budget),
-# logs to logs/NAME.log, records the exit status and wall time in the summary.
-stage() {
-  local name=$1 limit=$2
-  shift 2
-  local left=$((DEADLINE - SECONDS))
-  [ "$left" -lt "$limit" ] && limit=$left
-  if [ "$limit" -lt 10 ]; then
-    summary "$(printf '%-22s skipped: budget spent' "$name")"
-    return 124
-  fi
-  local t0=$SECONDS
-  timeout "$limit" "$@" >"$WORK/logs/$name.log" 2>&1
-  local rc=$?
-  summary "$(printf '%-22s exit %-3s %4ss  %s' "$name" "$rc" "$((SECONDS - t0))" "$*")"
-  return $rc
-}
+source "$(dirname "$0")/lib/stage.sh"
 
 summary "== gpu-check $(date -u +%FT%TZ) $QUICK"
+find_nvidia "$BIN"
 stage info 30 "$BIN" info
 cat "$WORK/logs/info.log"
-if ! grep -qi nvidia "$WORK/logs/info.log" && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-  summary "no NVIDIA adapter listed: retrying with VK_DRIVER_FILES=$VK_DRIVER_FILES"
-  stage info2 30 "$BIN" info
-  cat "$WORK/logs/info2.log"
-fi
 command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm --format=csv >"$WORK/logs/nvidia-smi.log" 2>&1
 
 # Kernel checks first: if the GPU variants fail, the runs below use the CPU-tuned variants

@@ -57,6 +57,9 @@ pub struct TrainArgs {
     /// Steps between checkpoints [default: 5000; 250 for mnist-small]
     #[arg(long)]
     checkpoint_every: Option<u64>,
+    /// Also keep every scheduled checkpoint as <out>/checkpoints/step_NNNNNNN.safetensors
+    #[arg(long)]
+    keep_checkpoints: bool,
     /// Images per preview grid (default 64; 16 on a CPU adapter)
     #[arg(long)]
     sample_n: Option<usize>,
@@ -191,8 +194,8 @@ impl TrainArgs {
                 given.is_empty(),
                 &format!(
                     "--resume continues the checkpoint's own model, data and settings; {} cannot \
-                     change them (only --steps, --max-time, --out, --sample-every and \
-                     --checkpoint-every apply)",
+                     change them (only --steps, --max-time, --out, --sample-every, \
+                     --checkpoint-every and --keep-checkpoints apply)",
                     given.join(", ")
                 ),
             )?;
@@ -257,6 +260,7 @@ pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
         out: args.out.clone(),
         sample_every: args.sample_every.unwrap_or(d.sample_every),
         checkpoint_every: args.checkpoint_every.unwrap_or(d.checkpoint_every),
+        keep_checkpoints: args.keep_checkpoints,
         sample_n: args.sample_n.unwrap_or(if cpu { 16 } else { 64 }),
         sample_steps: args.sample_steps.unwrap_or(if cpu { 25 } else { 50 }),
     };

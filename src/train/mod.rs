@@ -34,6 +34,10 @@ pub struct TrainOptions {
     pub out: PathBuf,
     pub sample_every: u64,
     pub checkpoint_every: u64,
+    /// Also keep each scheduled checkpoint as `checkpoints/step_NNNNNNN.safetensors` (the
+    /// rolling `checkpoint.safetensors` is always written).
+    #[serde(default)]
+    pub keep_checkpoints: bool,
     /// Images in each preview grid and DDIM steps used to make them.
     pub sample_n: usize,
     pub sample_steps: usize,
@@ -70,6 +74,14 @@ impl Run {
         let ck = self.trainer.checkpoint(step, self.train_state());
         ck.save(&self.checkpoint_path, &self.trainer.store.layout)?;
         self.last_good = Some(step);
+        if self.opts.keep_checkpoints {
+            let dir = self.opts.out.join("checkpoints");
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+            let kept = dir.join(format!("step_{step:07}.safetensors"));
+            std::fs::copy(&self.checkpoint_path, &kept)
+                .with_context(|| format!("cannot write {}", kept.display()))?;
+        }
         Ok(())
     }
 
@@ -190,6 +202,7 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
                 out: opts.out,
                 sample_every: opts.sample_every,
                 checkpoint_every: opts.checkpoint_every,
+                keep_checkpoints: opts.keep_checkpoints,
                 ..saved
             };
             if ck.step >= opts.steps {
