@@ -5,14 +5,14 @@
 # median of timed steps. Run it on an otherwise idle machine: on 2 cores any other process
 # distorts both sides.
 #
-# Usage: scripts/cpu-vs-torch.sh [PRESET:BATCH ...]   (default: mnist:8 mnist-small:64)
+# Usage: scripts/cpu-vs-torch.sh [PRESET:BATCH ...]   (default: mnist:8 mnist-cpu:64)
 # Environment: DDPM_BIN (default target/release/ddpm), PYTHON (a python with torch and
 # diffusers, e.g. a venv made with `pip install torch diffusers`).
 set -euo pipefail
 BIN=${DDPM_BIN:-target/release/ddpm}
 PY=${PYTHON:-python3}
 specs=("$@")
-[ ${#specs[@]} -gt 0 ] || specs=(mnist:8 mnist-small:64)
+[ ${#specs[@]} -gt 0 ] || specs=(mnist:8 mnist-cpu:64)
 printf '%-14s %6s %12s %12s %8s\n' preset batch "ours ms" "PyTorch ms" ratio
 for spec in "${specs[@]}"; do
   preset=${spec%%:*} batch=${spec##*:}

@@ -15,6 +15,16 @@ fn presets_have_the_papers_parameter_counts() {
     let mnist = UNet::new(&UNetConfig::mnist());
     assert_eq!(mnist.parameter_count(), 6_469_889);
     assert_eq!(mnist.registry.specs.len(), 268);
+    // The CPU-sized presets: the counts of tools/cpu-preset-study (diffusers agrees, see
+    // tools/peer/torch_step.py's EXPECTED_PARAMS).
+    assert_eq!(
+        UNet::new(&UNetConfig::mnist_small()).parameter_count(),
+        1_112_801
+    );
+    assert_eq!(
+        UNet::new(&UNetConfig::mnist_cpu()).parameter_count(),
+        627_433
+    );
 }
 
 #[test]

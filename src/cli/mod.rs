@@ -76,8 +76,9 @@ enum Command {
 /// Which network: a built-in preset or a diffusers config.json.
 #[derive(Args, Clone)]
 pub struct ModelArgs {
-    /// Built-in model: mnist (the default on a GPU), mnist-small (the default on a CPU adapter
-    /// for `train`), cifar10 (the paper's 35.7M model) or tiny
+    /// Built-in model: mnist (6.5M parameters, the default on a GPU), mnist-small (1.1M),
+    /// mnist-cpu (0.63M, the default of `train` on a CPU adapter), cifar10 (the paper's 35.7M
+    /// model) or tiny
     #[arg(long, conflicts_with = "config")]
     preset: Option<String>,
     /// A diffusers UNet2DModel config.json instead of a preset

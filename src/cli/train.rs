@@ -15,26 +15,27 @@ pub struct TrainArgs {
     /// A folder of PNG/JPEG images (searched recursively) instead of the bundled digits
     #[arg(long)]
     data: Option<PathBuf>,
-    /// Images per step [default: the preset's: 128; 64 for mnist-small]
+    /// Images per step [default: 128; 64 for mnist-small and mnist-cpu]
     #[arg(long)]
     batch_size: Option<usize>,
-    /// Total steps, also the target when resuming [default: 100000; 3500 for mnist-small]
+    /// Total steps, also the target when resuming [default: 100000; 3500 for mnist-small; 2000
+    /// for mnist-cpu]
     #[arg(long)]
     steps: Option<u64>,
     /// Stop cleanly after this much training time (e.g. 90s, 45m, 2h): checkpoint, samples
     #[arg(long, value_parser = parse_duration)]
     max_time: Option<std::time::Duration>,
-    /// Peak learning rate of Adam [default: 2e-4; 1e-3 for mnist-small]
+    /// Peak learning rate of Adam [default: 2e-4; 1e-3 for mnist-small and mnist-cpu]
     #[arg(long)]
     lr: Option<f64>,
-    /// Steps of linear learning-rate warm-up [default: 5000; 100 for mnist-small]
+    /// Steps of linear learning-rate warm-up [default: 5000; 100 for mnist-small and mnist-cpu]
     #[arg(long)]
     warmup: Option<u64>,
     /// Clip gradients to this global norm (0: off)
     #[arg(long, default_value_t = 1.0)]
     grad_clip: f64,
     /// Decay of the exponential moving average of the weights [default: 0.9999; 0.999 for
-    /// mnist-small]
+    /// mnist-small and mnist-cpu]
     #[arg(long)]
     ema_decay: Option<f64>,
     /// Decides the initial weights, the data order and all noise: runs are reproducible
@@ -51,10 +52,10 @@ pub struct TrainArgs {
     #[arg(long, default_value = "runs/latest")]
     out: PathBuf,
     /// Steps between preview sample grids, 0: only at the end [default: 5000; 500 for
-    /// mnist-small]
+    /// mnist-small and mnist-cpu]
     #[arg(long)]
     sample_every: Option<u64>,
-    /// Steps between checkpoints [default: 5000; 250 for mnist-small]
+    /// Steps between checkpoints [default: 5000; 250 for mnist-small; 50 for mnist-cpu]
     #[arg(long)]
     checkpoint_every: Option<u64>,
     /// Also keep every scheduled checkpoint as <out>/checkpoints/step_NNNNNNN.safetensors
@@ -99,9 +100,11 @@ fn parse_duration(text: &str) -> std::result::Result<std::time::Duration, String
     Ok(std::time::Duration::from_secs_f64(seconds))
 }
 
-/// The optimisation defaults of a preset: the paper's for its models; for the CPU-sized
-/// mnist-small, the recipe of the shipped `assets/mnist-small` (3,548 steps of this recipe on
-/// an H200 gave its digits; see docs/runs/mnist-small-h200).
+/// The optimisation defaults of a preset: the paper's for its models; for the small digit
+/// models, the recipe of the CPU-preset study (tools/cpu-preset-study) and of the shipped
+/// `assets/mnist-small` (3,548 steps on an H200; docs/runs/mnist-small-h200). mnist-cpu's length
+/// is where the study measured recognisable digits (FD 28 at 2,000 steps); its checkpoints come
+/// every few minutes on a CPU.
 struct Defaults {
     batch_size: usize,
     steps: u64,
@@ -114,6 +117,11 @@ struct Defaults {
 
 fn defaults(preset: &str) -> Defaults {
     match preset {
+        "mnist-cpu" => Defaults {
+            steps: 2000,
+            checkpoint_every: 50,
+            ..defaults("mnist-small")
+        },
         "mnist-small" => Defaults {
             batch_size: 64,
             steps: 3500,
@@ -204,7 +212,7 @@ impl TrainArgs {
     }
 }
 
-/// Says what `ddpm train` without a model chose on a CPU adapter, and why.
+/// Says what `ddpm train` without a model chose on a CPU adapter, why, and for how long.
 fn cpu_default_notice(steps: u64, batch_size: usize) {
     // The measured step time is for batch 64; time scales about linearly with the batch.
     let seconds = steps as f64 * CPU_SECONDS_PER_STEP * batch_size as f64 / 64.0;
@@ -215,23 +223,24 @@ fn cpu_default_notice(steps: u64, batch_size: usize) {
     };
     eprintln!(
         "note: this adapter is a CPU (software Vulkan), so `ddpm train` without --preset trains \
-         the CPU-sized mnist-small preset (1.1M parameters, 28x28 digits), by default with the \
-         recipe of the shipped model (3500 steps of 64 digits): {steps} steps of {batch_size} \
-         digits here, about {time} on 2 cores ({CPU_SECONDS_PER_STEP} s per step of 64 \
-         measured), or stop earlier with --max-time (e.g. 45m). The paper-scale model is `ddpm \
-         train --preset mnist`, on a GPU."
+         the CPU-sized mnist-cpu preset (627,433 parameters, 28x28 digits), the best sample \
+         quality per CPU-minute of five measured candidates (tools/cpu-preset-study): \
+         {steps} steps of {batch_size} digits, about {time} on 2 cores \
+         ({CPU_SECONDS_PER_STEP} s per step of 64 measured); digits become recognisable from \
+         about 1,500 steps. Stop earlier with --max-time (e.g. 45m) and continue later with \
+         --resume. The paper-scale model is `ddpm train --preset mnist`, on a GPU."
     );
 }
 
-/// Wall time of one mnist-small training step at batch 64 on lavapipe, 2 cores, measured with
-/// `ddpm bench --preset mnist-small --batch-size 64` (BENCHMARKS.md).
-const CPU_SECONDS_PER_STEP: f64 = 7.5;
+/// Wall time of one mnist-cpu training step at batch 64 on lavapipe, 2 cores, measured with
+/// `ddpm bench --preset mnist-cpu --batch-size 64` (BENCHMARKS.md).
+const CPU_SECONDS_PER_STEP: f64 = 3.5;
 
 pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
     args.validate()?;
     let gpu = device.open()?;
     let cpu = gpu.is_cpu();
-    let default_preset = if cpu { "mnist-small" } else { "mnist" };
+    let default_preset = if cpu { "mnist-cpu" } else { "mnist" };
     let choice = args.model.resolve(default_preset)?;
     let d = defaults(choice.preset.as_deref().unwrap_or("config"));
     let chose_for_cpu = cpu && args.model.is_default();

@@ -72,7 +72,7 @@ TINY = dict(
     dropout=0.0,
 )
 
-# UNetConfig::mnist_small(): the CPU-sized digit model, 28x28, attention at 14x14.
+# UNetConfig::mnist_small(): a small digit model, 28x28, attention at 14x14.
 MNIST_SMALL = dict(
     CIFAR10,
     sample_size=28,
@@ -86,11 +86,16 @@ MNIST_SMALL = dict(
     dropout=0.0,
 )
 
-PRESETS = {"mnist": MNIST, "cifar10": CIFAR10, "tiny": TINY, "mnist-small": MNIST_SMALL}
+# UNetConfig::mnist_cpu(): the CPU default, mnist-small with channels (24, 48, 48).
+MNIST_CPU = dict(MNIST_SMALL, block_out_channels=(24, 48, 48))
+
+PRESETS = {"mnist": MNIST, "cifar10": CIFAR10, "tiny": TINY, "mnist-small": MNIST_SMALL,
+           "mnist-cpu": MNIST_CPU}
 
 # Expected parameter counts (see docs/unet-spec.md and src/model/config.rs).
 # mnist-small's count comes from the spec's per-block formulas, which give the other three.
-EXPECTED_PARAMS = {"mnist": 6_469_889, "cifar10": 35_746_307, "tiny": 663_905, "mnist-small": 1_112_801}
+EXPECTED_PARAMS = {"mnist": 6_469_889, "cifar10": 35_746_307, "tiny": 663_905, "mnist-small": 1_112_801,
+                   "mnist-cpu": 627_433}
 
 T_STEPS = 1000
 LR = 2e-4
