@@ -280,6 +280,38 @@ fn unreadable_images_are_skipped_with_one_warning_and_training_goes_on() {
 }
 
 #[test]
+fn non_finite_weights_are_never_checkpointed() {
+    let dir = scratch("inf-weights");
+    let cfg = micro_config(&dir);
+    let out = dir.join("run");
+    // 1e39 overflows f32 on the device: the first update makes the weights non-finite while the
+    // first loss (from the initial weights) is finite, so only the weight check can catch it.
+    let o = ddpm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--steps",
+        "5",
+        "--batch-size",
+        "2",
+        "--lr",
+        "1e39",
+        "--warmup",
+        "0",
+        "--grad-clip",
+        "0",
+        "--checkpoint-every",
+        "1",
+        "--sample-every",
+        "0",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    fails_with(&o, "weights became non-finite by step 1");
+    assert!(!out.join("checkpoint.safetensors").exists());
+}
+
+#[test]
 fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     let dir = scratch("nan");
     let cfg = micro_config(&dir);
@@ -308,8 +340,15 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     ]);
     fails_with(&o, "non-finite");
     let stderr = String::from_utf8_lossy(&o.stderr);
-    if stderr.contains("last good checkpoint") {
-        // The kept checkpoint still loads.
+    // Step 1 starts from finite weights, so its checkpoint is written and must be the one kept.
+    assert!(stderr.contains("last good checkpoint"), "{stderr}");
+    {
+        // Every value it holds (weights, EMA, Adam moments) is finite, and it still loads.
+        let (tensors, _) =
+            ddpm::checkpoint::read_safetensors(&out.join("checkpoint.safetensors")).unwrap();
+        for (name, (_, values)) in &tensors {
+            assert!(values.iter().all(|v| v.is_finite()), "{name} is not finite");
+        }
         let export = dir.join("export");
         let e = ddpm(&[
             "export",

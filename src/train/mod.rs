@@ -70,8 +70,17 @@ impl Run {
         self.wall_offset + self.started.elapsed().as_secs_f64()
     }
 
+    /// Saves the training state, unless any of it is non-finite: a finite loss at step N does
+    /// not prove that update N left finite weights, and the last good checkpoint must stay.
     fn save_checkpoint(&mut self, step: u64) -> Result<()> {
         let ck = self.trainer.checkpoint(step, self.train_state());
+        let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
+        if !(finite(&ck.weights) && finite(&ck.ema) && finite(&ck.adam_m) && finite(&ck.adam_v)) {
+            bail!(
+                "the weights became non-finite by step {step}; training stopped; {}",
+                self.kept()
+            );
+        }
         ck.save(&self.checkpoint_path, &self.trainer.store.layout)?;
         self.last_good = Some(step);
         if self.opts.keep_checkpoints {
@@ -118,6 +127,17 @@ impl Run {
         Ok(path)
     }
 
+    /// What a stopped run leaves: the last checkpoint written, if any.
+    fn kept(&self) -> String {
+        match self.last_good {
+            Some(s) => format!(
+                "the last good checkpoint ({}, step {s}) is kept",
+                self.checkpoint_path.display()
+            ),
+            None => "no checkpoint had been written yet".into(),
+        }
+    }
+
     /// Reads the metrics of steps `from..to`, appends them to the log; errors on a
     /// non-finite loss (the caller keeps the last good checkpoint).
     fn log_metrics(&mut self, from: u64, to: u64) -> Result<f64> {
@@ -130,16 +150,10 @@ impl Run {
         let mut last = f64::NAN;
         for (step, loss, norm) in rows {
             if !loss.is_finite() || !norm.is_finite() {
-                let kept = match self.last_good {
-                    Some(s) => format!(
-                        "the last good checkpoint ({}, step {s}) is kept",
-                        self.checkpoint_path.display()
-                    ),
-                    None => "no checkpoint had been written yet".into(),
-                };
                 bail!(
-                    "the loss became non-finite at step {}; training stopped; {kept}",
-                    step + 1
+                    "the loss became non-finite at step {}; training stopped; {}",
+                    step + 1,
+                    self.kept()
                 );
             }
             writeln!(
