@@ -401,9 +401,64 @@ fn numpy_seconds(n: usize) -> Option<(f64, f64)> {
     Some((it.next()?.ok()?, it.next()?.ok()?))
 }
 
+/// The built-in rule's variant against the measured choice (`ddpm::gpu::tuning`) on every case,
+/// in one run: the tuned device measures each shape once (into a scratch cache), then both are
+/// timed alike. The tuned choice should equal or beat the rule's.
+fn tuned_vs_rule(c: &mut Criterion) {
+    let gpu = common::gpu();
+    let dir = std::env::temp_dir().join(format!("ddpm-bench-tuning-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let tuned = Gpu::new(&ddpm::gpu::GpuOptions {
+        tune: Some(ddpm::gpu::TuneMode::On),
+        cache_dir: Some(dir.clone()),
+        ..Default::default()
+    })
+    .expect("a wgpu adapter");
+    let mut g = group(c, "matmul tuned vs rule", &gpu);
+    for (i, case) in cases(&gpu).iter().enumerate() {
+        let sizes = case.sizes();
+        let rule = mm::choose(&gpu, &sizes);
+        let a = random(&gpu, &case.a, 2 * i as u64);
+        let b = random(&gpu, &case.b, 2 * i as u64 + 1);
+        let out = Tensor::uninit(&gpu, &sizes.out_shape);
+        bench_gpu(
+            &mut g,
+            &format!("rule {} {}", rule.name(), case.name),
+            flops(case.flop()),
+            &gpu,
+            || mm::matmul_into_with(rule, &out, &a, &b, case.ta, case.tb, None, false),
+        );
+        let (ta, tb) = (
+            random(&tuned, &case.a, 2 * i as u64),
+            random(&tuned, &case.b, 2 * i as u64 + 1),
+        );
+        let tout = Tensor::uninit(&tuned, &sizes.out_shape);
+        mm::matmul_into(&tout, &ta, &tb, case.ta, case.tb, false);
+        tuned.sync();
+        let choice = tuned.tuner().cached_choices().into_iter().find(|(k, _)| {
+            k.starts_with(&format!(
+                "matmul b{} m{} k{} n{} ",
+                sizes.batch, sizes.m, sizes.k, sizes.n
+            ))
+        });
+        let name = choice.map_or("rule".to_string(), |(_, v)| v);
+        bench_gpu(
+            &mut g,
+            &format!("tuned {name} {}", case.name),
+            flops(case.flop()),
+            &tuned,
+            || mm::matmul_into(&tout, &ta, &tb, case.ta, case.tb, false),
+        );
+    }
+    g.finish();
+    let (_, measured, seconds) = tuned.tuner().stats();
+    println!("tuning cost: {measured} shapes measured in {seconds:.1} s");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 criterion_group! {
     name = kernels;
     config = Criterion::default().warm_up_time(Duration::from_millis(500));
-    targets = benches
+    targets = benches, tuned_vs_rule
 }
 criterion_main!(kernels);

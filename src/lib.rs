@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod diffusion;
+pub mod files;
 pub mod gpu;
 pub mod model;
 pub mod nn;

@@ -70,6 +70,12 @@ pub fn run(device: &DeviceArgs, a: BenchArgs) -> Result<()> {
             "sample_gflop_per_s": sample_gflops,
             "peak_memory_mib": peak as f64 / (1u64 << 20) as f64,
             "repeats": a.repeats,
+            "tuning": {
+                "mode": gpu.tuner().mode().name(),
+                "measured": gpu.tuner().stats().1,
+                "reused": gpu.tuner().stats().0,
+                "seconds": gpu.tuner().stats().2,
+            },
         });
         println!("{v}");
         return Ok(());
@@ -101,6 +107,12 @@ pub fn run(device: &DeviceArgs, a: BenchArgs) -> Result<()> {
     println!(
         "  peak memory of live tensors during training: {:.1} MiB",
         peak as f64 / (1u64 << 20) as f64
+    );
+    let (reused, tuned, seconds) = gpu.tuner().stats();
+    println!(
+        "  kernel tuning {}: {tuned} shapes measured ({seconds:.1} s), {reused} choices reused \
+         from the cache",
+        gpu.tuner().mode().name()
     );
     Ok(())
 }

@@ -38,5 +38,25 @@ pub fn run(options: &GpuOptions) -> Result<()> {
             has(wgpu::Features::SUBGROUP)
         );
     }
+    if let Ok(gpu) = crate::Gpu::new(options) {
+        print_tuning(&gpu);
+    }
     Ok(())
+}
+
+/// The measured kernel choices the chosen adapter will use (see `crate::gpu::tuning`).
+fn print_tuning(gpu: &crate::Gpu) {
+    let t = gpu.tuner();
+    let choices = t.cached_choices();
+    println!(
+        "kernel tuning on '{}': {} ({} measured choices cached in {})",
+        gpu.info().name,
+        t.mode().name(),
+        choices.len(),
+        t.file()
+            .map_or("memory only".into(), |f| f.display().to_string())
+    );
+    for (shape, variant) in &choices {
+        println!("  {shape:<48} {variant}");
+    }
 }

@@ -37,17 +37,28 @@ pub struct DeviceArgs {
     /// highest-performance one)
     #[arg(long, global = true)]
     adapter: Option<String>,
+    /// Measured kernel choice: on (time each kernel family's variants on the first use of a
+    /// shape, cache the fastest), cache (cached choices only), retune, off (built-in rules)
+    /// [default: DDPM_TUNE, else on for GPUs, off for CPU adapters]
+    #[arg(long, global = true)]
+    tune: Option<String>,
 }
 
 impl DeviceArgs {
-    fn options(&self) -> GpuOptions {
-        GpuOptions {
+    fn options(&self) -> Result<GpuOptions> {
+        Ok(GpuOptions {
             backend: self.backend.clone(),
             adapter: self.adapter.clone(),
-        }
+            tune: self
+                .tune
+                .as_deref()
+                .map(crate::gpu::TuneMode::parse)
+                .transpose()?,
+            cache_dir: None,
+        })
     }
     pub fn open(&self) -> Result<Gpu> {
-        Gpu::new(&self.options())
+        Gpu::new(&self.options()?)
     }
 }
 
@@ -148,7 +159,7 @@ pub fn main() -> Result<()> {
     let cli = Cli::parse();
     ensure_runtime_dir();
     match cli.command {
-        Command::Info => info::run(&cli.device.options()),
+        Command::Info => info::run(&cli.device.options()?),
         Command::Selftest => selftest::run(&cli.device),
         Command::Train(a) => train::run(&cli.device, a),
         Command::Sample(a) => sample::run(&cli.device, a),

@@ -8,6 +8,7 @@ use super::pipelines::{PipelineCache, Shader};
 use super::pool::BufferPool;
 use super::profile::{self, Clock, DispatchRecord, HostTimer, Profiler};
 use super::recorder::Recorder;
+use super::tuning::{TuneMode, Tuner};
 
 /// How to pick an adapter. Empty fields fall back to `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`,
 /// then to the highest-performance adapter found.
@@ -17,6 +18,11 @@ pub struct GpuOptions {
     pub backend: Option<String>,
     /// Case-insensitive substring of the adapter name.
     pub adapter: Option<String>,
+    /// Measured kernel choice (see [`super::tuning`]); None: `DDPM_TUNE`, else the default
+    /// for the adapter's class.
+    pub tune: Option<TuneMode>,
+    /// Where the tuning cache lives; None: [`super::tuning::default_cache_dir`].
+    pub cache_dir: Option<std::path::PathBuf>,
 }
 
 /// The class of adapter, which decides kernel variants (see `ops::*::variant`).
@@ -64,6 +70,7 @@ pub(crate) struct GpuShared {
     pub profiler: Mutex<Option<Profiler>>,
     /// Test aid: fill every freshly taken buffer with NaN so unwritten outputs are caught.
     pub poison: std::sync::atomic::AtomicBool,
+    pub tuner: Tuner,
 }
 
 /// A cheap, clonable handle to the device. All tensors keep one.
@@ -118,6 +125,30 @@ fn preference(kind: wgpu::DeviceType) -> u8 {
     }
 }
 
+/// The tuner of one adapter: mode from the options, else `DDPM_TUNE`, else on for GPUs and off
+/// for CPU adapters; choices keyed by everything that can change which kernel is fastest.
+fn tuner_for(info: &wgpu::AdapterInfo, class: DeviceClass, options: &GpuOptions) -> Result<Tuner> {
+    let mode = match (options.tune, std::env::var("DDPM_TUNE")) {
+        (Some(m), _) => m,
+        (None, Ok(text)) => TuneMode::parse(text.as_str()).context("DDPM_TUNE")?,
+        (None, Err(_)) if class == DeviceClass::Cpu => TuneMode::Off,
+        (None, Err(_)) => TuneMode::On,
+    };
+    let key = format!(
+        "{} | {:?} | {} {} | ddpm {}",
+        info.name,
+        info.backend,
+        info.driver,
+        info.driver_info,
+        env!("CARGO_PKG_VERSION")
+    );
+    let dir = options
+        .cache_dir
+        .clone()
+        .or_else(super::tuning::default_cache_dir);
+    Ok(Tuner::new(mode, dir, key))
+}
+
 const NO_ADAPTER_HELP: &str = "install a GPU driver, or Mesa's software Vulkan driver lavapipe \
 (Debian/Ubuntu: apt-get install mesa-vulkan-drivers)";
 
@@ -148,10 +179,10 @@ impl Gpu {
             }
         }
         adapters.sort_by_key(|a| std::cmp::Reverse(preference(a.get_info().device_type)));
-        Self::open(adapters.swap_remove(0))
+        Self::open(adapters.swap_remove(0), options)
     }
 
-    fn open(adapter: wgpu::Adapter) -> Result<Gpu> {
+    fn open(adapter: wgpu::Adapter, options: &GpuOptions) -> Result<Gpu> {
         let info = adapter.get_info();
         // Ask for everything the adapter offers: big activations need large bindings.
         let limits = adapter.limits();
@@ -181,6 +212,7 @@ impl Gpu {
             Err(_) => DeviceClass::Gpu,
         };
         let recorder = Recorder::new(limits.min_uniform_buffer_offset_alignment as u64);
+        let tuner = tuner_for(&info, class, options)?;
         Ok(Gpu(Arc::new(GpuShared {
             device,
             queue,
@@ -193,7 +225,13 @@ impl Gpu {
             recorder: Mutex::new(recorder),
             poison: Default::default(),
             profiler: Mutex::new(None),
+            tuner,
         })))
+    }
+
+    /// Measured kernel choice on this adapter (see [`super::tuning`]).
+    pub fn tuner(&self) -> &Tuner {
+        &self.0.tuner
     }
 
     pub fn device(&self) -> &wgpu::Device {

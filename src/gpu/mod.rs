@@ -10,9 +10,11 @@ mod pipelines;
 mod pool;
 pub mod profile;
 mod recorder;
+pub mod tuning;
 
 pub use context::{list_adapters, AdapterSummary, DeviceClass, Gpu, GpuOptions, MemoryStats};
 pub use pipelines::Shader;
+pub use tuning::TuneMode;
 
 /// Workgroups needed to cover `n` items with `per_group` items each, laid out as a 2-D grid so
 /// that no dimension exceeds the 65,535 limit. Kernels launched with it recover the linear

@@ -454,25 +454,92 @@ fn matmul_into_pick(
             &dummy
         }
     };
-    let v = v.unwrap_or_else(|| choose(gpu, &pr));
-    let plan = plan(
-        v,
-        subgroup_kernel_available(gpu),
-        &pr,
-        ta,
-        tb,
-        bias.map(|(_, along)| along),
-        accumulate,
+    let along = bias.map(|(_, along)| along);
+    let launch = |v: Variant, out: &Tensor, accumulate: bool| {
+        let plan = plan(
+            v,
+            subgroup_kernel_available(gpu),
+            &pr,
+            ta,
+            tb,
+            along,
+            accumulate,
+        );
+        profile::flops(2.0 * (pr.batch * pr.m * pr.n * pr.k) as f64);
+        gpu.launch(
+            &plan.shader,
+            plan.entry,
+            &plan.constants,
+            &plan.params,
+            &[out, a, b, bias_t],
+            plan.workgroups,
+        );
+    };
+    let v = v.unwrap_or_else(|| {
+        tuned(gpu, &pr, ta, tb, along, |c, scratch| {
+            launch(c, scratch, false)
+        })
+        .unwrap_or_else(|| choose(gpu, &pr))
+    });
+    launch(v, out, accumulate);
+}
+
+/// The candidates measured for one product on this adapter's class: the CPU kernels on CPU
+/// adapters (`mm_cpu_sg` only where it takes the shape), the tiled ones on GPUs.
+fn candidates(gpu: &Gpu, s: &Sizes, ta: bool, tb: bool) -> Vec<Variant> {
+    match gpu.class() {
+        DeviceClass::Cpu
+            if subgroup_kernel_available(gpu) && subgroup_shape_ok(s.m, s.k, s.n, ta, tb) =>
+        {
+            vec![Variant::CpuSubgroup, Variant::Cpu]
+        }
+        DeviceClass::Cpu => vec![Variant::Cpu],
+        DeviceClass::Gpu => vec![Variant::Tiled, Variant::Tiled128],
+    }
+}
+
+/// The measured choice for this product (see `crate::gpu::tuning`), or None where tuning is off
+/// or has no cached choice in `cache` mode. `run(variant, scratch)` launches one candidate into
+/// a scratch output, so timing never touches the caller's tensors.
+fn tuned(
+    gpu: &Gpu,
+    s: &Sizes,
+    ta: bool,
+    tb: bool,
+    bias: Option<BiasAlong>,
+    run: impl Fn(Variant, &Tensor),
+) -> Option<Variant> {
+    let tuner = gpu.tuner();
+    if tuner.mode() == crate::gpu::TuneMode::Off {
+        return None;
+    }
+    let vs = candidates(gpu, s, ta, tb);
+    let names: Vec<&'static str> = vs.iter().map(|v| v.name()).collect();
+    let key = format!(
+        "matmul b{} m{} k{} n{} ta{} tb{} bias{}",
+        s.batch,
+        s.m,
+        s.k,
+        s.n,
+        ta as u8,
+        tb as u8,
+        match bias {
+            None => "-",
+            Some(BiasAlong::N) => "n",
+            Some(BiasAlong::M) => "m",
+        }
     );
-    profile::flops(2.0 * (pr.batch * pr.m * pr.n * pr.k) as f64);
-    gpu.launch(
-        &plan.shader,
-        plan.entry,
-        &plan.constants,
-        &plan.params,
-        &[out, a, b, bias_t],
-        plan.workgroups,
-    );
+    let scratch = std::cell::OnceCell::new();
+    let pick = tuner.choose(
+        &key,
+        &names,
+        |name| {
+            let v = vs[names.iter().position(|n| *n == name).unwrap()];
+            run(v, scratch.get_or_init(|| Tensor::uninit(gpu, &s.out_shape)));
+        },
+        || gpu.sync(),
+    )?;
+    vs.into_iter().find(|v| v.name() == pick)
 }
 
 const MAX_GROUPS: usize = 65_535;

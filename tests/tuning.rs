@@ -1,0 +1,134 @@
+//! Measured kernel choice (`ddpm::gpu::tuning`): the first use of a shape times the candidates
+//! and writes the cache; a later process reuses it without measuring; results match the float64
+//! reference whichever variant wins; a corrupt cache is ignored, not fatal.
+
+use std::path::{Path, PathBuf};
+
+use ddpm::gpu::{GpuOptions, TuneMode};
+use ddpm::ops::matmul as mm;
+use ddpm::reference::matmul as reference;
+use ddpm::reference::random::Rng;
+use ddpm::{Gpu, Tensor};
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ddpm-tuning-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+fn gpu(mode: TuneMode, dir: &Path) -> Gpu {
+    let gpu = Gpu::new(&GpuOptions {
+        tune: Some(mode),
+        cache_dir: Some(dir.to_path_buf()),
+        ..Default::default()
+    })
+    .expect("a wgpu adapter (lavapipe on CI)");
+    gpu.set_poison(true);
+    gpu
+}
+
+// A product every candidate takes (M is not a multiple of any tile; N, K multiples of 4 so the
+// subgroup kernel is a candidate on CPU adapters).
+const M: usize = 37;
+const K: usize = 20;
+const N: usize = 28;
+
+/// `a @ b^T` on the device against the float64 reference: the largest error relative to the
+/// largest reference value. f32 with K = 20 terms of O(1): ~1e-6; 1e-5 is the matmul family's
+/// tolerance in `ddpm selftest`.
+fn product_error(gpu: &Gpu) -> f64 {
+    let mut rng = Rng::new(7);
+    let a = rng.normal_vec(M * K);
+    let b = rng.normal_vec(N * K);
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    let ta = Tensor::from_slice(gpu, &[M, K], &f32s(&a));
+    let tb = Tensor::from_slice(gpu, &[N, K], &f32s(&b));
+    let got = mm::matmul(&ta, &tb, false, true).to_vec();
+    let want = reference::matmul(&a, &b, 1, 1, M, K, N, false, true);
+    let scale = want.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    got.iter()
+        .zip(&want)
+        .map(|(g, w)| (*g as f64 - w).abs() / scale)
+        .fold(0.0, f64::max)
+}
+
+fn cached_key_count(dir: &Path) -> usize {
+    let text = std::fs::read_to_string(dir.join("tuning.json")).unwrap_or_default();
+    text.matches("\"matmul b1 m37 k20 n28 ta0 tb1 bias-\"")
+        .count()
+}
+
+#[test]
+fn first_use_measures_and_writes_the_cache_then_it_is_reused() {
+    let dir = scratch("reuse");
+    let first = gpu(TuneMode::On, &dir);
+    let err = product_error(&first);
+    assert!(err < 1e-5, "tuned product: error {err:.2e}");
+    let (reused, tuned, _) = first.tuner().stats();
+    let candidates = if first.is_cpu() && !mm::subgroup_kernel_available(&first) {
+        1
+    } else {
+        2
+    };
+    if candidates == 1 {
+        eprintln!("a CPU adapter without 8-wide subgroups: one matmul candidate, nothing to time");
+    } else {
+        assert_eq!((reused, tuned), (0, 1), "the new shape is measured once");
+        assert_eq!(
+            cached_key_count(&dir),
+            1,
+            "the choice is written to the cache"
+        );
+    }
+    let choice = first.tuner().cached_choices();
+
+    // A new process (here: a new device) in cache mode uses the stored choice, measuring nothing.
+    let second = gpu(TuneMode::Cache, &dir);
+    assert_eq!(second.tuner().cached_choices(), choice);
+    let err = product_error(&second);
+    assert!(err < 1e-5, "cached choice: error {err:.2e}");
+    let (reused, tuned, _) = second.tuner().stats();
+    assert_eq!(tuned, 0, "cache mode never measures");
+    if candidates == 2 {
+        assert_eq!(reused, 1, "the cached choice is used");
+    }
+}
+
+#[test]
+fn off_and_cache_modes_never_write() {
+    for mode in [TuneMode::Off, TuneMode::Cache] {
+        let dir = scratch(mode.name());
+        let g = gpu(mode, &dir);
+        let err = product_error(&g);
+        assert!(err < 1e-5, "{}: error {err:.2e}", mode.name());
+        assert_eq!(g.tuner().stats().1, 0);
+        assert!(!dir.join("tuning.json").exists(), "{}", mode.name());
+    }
+}
+
+#[test]
+fn a_corrupt_cache_is_ignored_and_rewritten() {
+    let dir = scratch("corrupt");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("tuning.json"), "{ not json").unwrap();
+    let g = gpu(TuneMode::On, &dir);
+    let err = product_error(&g);
+    assert!(err < 1e-5, "error {err:.2e}");
+    if g.tuner().stats().1 == 1 {
+        assert_eq!(cached_key_count(&dir), 1);
+    }
+}
+
+#[test]
+fn the_mode_names_parse_and_bad_ones_are_errors() {
+    for m in [
+        TuneMode::Off,
+        TuneMode::Cache,
+        TuneMode::On,
+        TuneMode::Retune,
+    ] {
+        assert_eq!(TuneMode::parse(m.name()).unwrap(), m);
+    }
+    let e = TuneMode::parse("fast").unwrap_err().to_string();
+    assert!(e.contains("on, off, cache or retune"), "{e}");
+}
