@@ -132,3 +132,58 @@ fn the_mode_names_parse_and_bad_ones_are_errors() {
     let e = TuneMode::parse("fast").unwrap_err().to_string();
     assert!(e.contains("on, off, cache or retune"), "{e}");
 }
+
+/// The golden case's forward pass (`tests/golden.rs`: matmuls, attention and group norms of a
+/// tiny U-Net) with every tunable family measured, against the same pass with the built-in
+/// rules and against the independent reference. Tolerance 1e-4 of the largest output, as in
+/// the golden test: every candidate passes its family's checks, so only rounding may differ.
+#[test]
+fn a_tuned_forward_matches_the_untuned_one() {
+    use ddpm::checkpoint::{load_model, read_safetensors};
+    use ddpm::model::unet::UNet;
+    use ddpm::model::{Layout, ParamStore};
+    use ddpm::nn::Mode;
+    use ddpm::selftest::max_rel_err;
+
+    let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/unet-tiny"));
+    let loaded = load_model(dir, true, ddpm::train::layout_of).unwrap();
+    let (io, _) = read_safetensors(&dir.join("io.safetensors")).unwrap();
+    let forward = |gpu: &Gpu| -> Vec<f32> {
+        let model = UNet::new(&loaded.config);
+        let layout = Layout::new(&model.registry);
+        let store = ParamStore::for_inference(
+            layout.clone(),
+            Tensor::from_slice(gpu, &[layout.total], &loaded.weights),
+        );
+        let (xs, x) = &io["input.x"];
+        let (_, t) = &io["input.t"];
+        let x = Tensor::from_slice(gpu, xs, x);
+        let t: Vec<u32> = t.iter().map(|&v| v as u32).collect();
+        let t = Tensor::from_u32(gpu, &[t.len()], &t);
+        model.forward(&store, &x, &t, Mode::inference()).0.to_vec()
+    };
+    let cache = scratch("forward");
+    let tuned = gpu(TuneMode::Retune, &cache);
+    let tuned_eps = forward(&tuned);
+    let (_, measured, seconds) = tuned.tuner().stats();
+    eprintln!("tuned forward: {measured} shapes measured in {seconds:.2} s");
+    assert!(measured > 0, "nothing was measured");
+    let families: Vec<String> = tuned.tuner().cached_choices().into_keys().collect();
+    for family in ["matmul", "attention", "group_norm"] {
+        assert!(
+            families.iter().any(|k| k.starts_with(family)),
+            "no {family} choice in {families:?}"
+        );
+    }
+    let untuned_eps = forward(&gpu(TuneMode::Off, &scratch("forward-off")));
+    let as64 = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<f64>>();
+    let err = max_rel_err(&tuned_eps, &as64(&untuned_eps));
+    eprintln!("tuned vs untuned forward: {err:.3e}");
+    assert!(err < 1e-4, "tuned forward differs from untuned: {err:.3e}");
+    let golden = as64(&io["output.eps"].1);
+    let err = max_rel_err(&tuned_eps, &golden);
+    assert!(
+        err < 1e-4,
+        "tuned forward differs from the golden output: {err:.3e}"
+    );
+}

@@ -22,6 +22,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 
+use super::Gpu;
+
 /// How measured choice behaves; see the module doc.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TuneMode {
@@ -238,4 +240,24 @@ impl Tuner {
         }
         crate::files::write_atomic(file, serde_json::to_string_pretty(&merged)?.as_bytes())
     }
+}
+
+/// The measured choice among `candidates` (a variant and its name) for `key` on this device, or
+/// None where tuning is off (or has no cached choice in `cache` mode): the caller's rule applies.
+/// `run(v)` launches candidate `v` once, on scratch outputs (timing must not touch the caller's
+/// tensors); the device is synchronised around each timed run.
+pub fn pick<V: Copy>(
+    gpu: &Gpu,
+    key: &str,
+    candidates: &[(V, &'static str)],
+    mut run: impl FnMut(V),
+) -> Option<V> {
+    let tuner = gpu.tuner();
+    if tuner.mode() == TuneMode::Off {
+        return None;
+    }
+    let names: Vec<&'static str> = candidates.iter().map(|c| c.1).collect();
+    let variant = |name: &str| candidates.iter().find(|c| c.1 == name).map(|c| c.0);
+    let name = tuner.choose(key, &names, |n| run(variant(n).unwrap()), || gpu.sync())?;
+    variant(name)
 }

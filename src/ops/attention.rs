@@ -23,7 +23,7 @@
 
 use std::sync::OnceLock;
 
-use crate::gpu::{profile, DeviceClass, Gpu, Shader};
+use crate::gpu::{profile, tuning, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
 /// The whole file, subgroup kernels included (valid only on devices with `SUBGROUP`).
@@ -274,8 +274,32 @@ fn check_variant(variant: Variant, gpu: &Gpu, dm: &Dims) {
 /// Forward attention. Returns `o [B, L, C]` and the row log-sum-exp of the scaled scores,
 /// `lse [B, heads, L]` (saved for the backward pass).
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> (Tensor, Tensor) {
-    let c = q.dim(-1);
-    attention_with(variant(q.gpu(), c, heads), q, k, v, heads)
+    let gpu = q.gpu();
+    let pick = tuned(gpu, "fwd", q, heads, |variant| {
+        attention_with(variant, q, k, v, heads);
+    });
+    attention_with(pick, q, k, v, heads)
+}
+
+/// The candidates measured on this adapter's class: the barrier-free row kernels on CPU
+/// adapters (the subgroup one where it runs), the tiled and row kernels on GPUs.
+fn candidates(gpu: &Gpu, c: usize, heads: usize) -> Vec<(Variant, &'static str)> {
+    let vs: &[Variant] = match gpu.class() {
+        DeviceClass::Cpu => &[Variant::RowsSubgroup, Variant::Rows],
+        DeviceClass::Gpu => &[Variant::Tiled, Variant::Rows, Variant::RowsSubgroup],
+    };
+    vs.iter()
+        .filter(|&&v| supported(v, gpu, c, heads))
+        .map(|&v| (v, v.name()))
+        .collect()
+}
+
+/// The measured variant for this pass and shape (`crate::gpu::tuning`), else [`variant`]'s rule.
+/// `run` launches one candidate (its outputs are new tensors, dropped: the caller's are untouched).
+fn tuned(gpu: &Gpu, pass: &str, q: &Tensor, heads: usize, run: impl FnMut(Variant)) -> Variant {
+    let (c, rule) = (q.dim(-1), variant(gpu, q.dim(-1), heads));
+    let key = format!("attention {pass} {:?} heads{heads}", q.shape());
+    tuning::pick(gpu, &key, &candidates(gpu, c, heads), run).unwrap_or(rule)
 }
 
 /// [`attention`] with a forced kernel variant (panics if the device or shape cannot run it).
@@ -307,8 +331,10 @@ pub fn attention_backward(
     dout: &Tensor,
     heads: usize,
 ) -> (Tensor, Tensor, Tensor) {
-    let c = q.dim(-1);
-    attention_backward_with(variant(q.gpu(), c, heads), q, k, v, o, lse, dout, heads)
+    let pick = tuned(q.gpu(), "bwd", q, heads, |variant| {
+        attention_backward_with(variant, q, k, v, o, lse, dout, heads);
+    });
+    attention_backward_with(pick, q, k, v, o, lse, dout, heads)
 }
 
 /// [`attention_backward`] with a forced kernel variant.

@@ -33,7 +33,7 @@
 
 use std::sync::OnceLock;
 
-use crate::gpu::{profile, DeviceClass, Shader};
+use crate::gpu::{profile, tuning, DeviceClass, Shader};
 use crate::{Gpu, Tensor};
 
 const SHADER: Shader = crate::shader!("matmul");
@@ -509,12 +509,6 @@ fn tuned(
     bias: Option<BiasAlong>,
     run: impl Fn(Variant, &Tensor),
 ) -> Option<Variant> {
-    let tuner = gpu.tuner();
-    if tuner.mode() == crate::gpu::TuneMode::Off {
-        return None;
-    }
-    let vs = candidates(gpu, s, ta, tb);
-    let names: Vec<&'static str> = vs.iter().map(|v| v.name()).collect();
     let key = format!(
         "matmul b{} m{} k{} n{} ta{} tb{} bias{}",
         s.batch,
@@ -529,17 +523,14 @@ fn tuned(
             Some(BiasAlong::M) => "m",
         }
     );
+    let vs: Vec<(Variant, &'static str)> = candidates(gpu, s, ta, tb)
+        .into_iter()
+        .map(|v| (v, v.name()))
+        .collect();
     let scratch = std::cell::OnceCell::new();
-    let pick = tuner.choose(
-        &key,
-        &names,
-        |name| {
-            let v = vs[names.iter().position(|n| *n == name).unwrap()];
-            run(v, scratch.get_or_init(|| Tensor::uninit(gpu, &s.out_shape)));
-        },
-        || gpu.sync(),
-    )?;
-    vs.into_iter().find(|v| v.name() == pick)
+    tuning::pick(gpu, &key, &vs, |v| {
+        run(v, scratch.get_or_init(|| Tensor::uninit(gpu, &s.out_shape)))
+    })
 }
 
 const MAX_GROUPS: usize = 65_535;

@@ -17,7 +17,7 @@
 //! per (sample, group) with tree reductions on real GPUs, one invocation per (sample, group)
 //! with plain loops on CPU adapters (lavapipe), where barriers are costly.
 
-use crate::gpu::{grid_1d, DeviceClass, Shader};
+use crate::gpu::{grid_1d, tuning, DeviceClass, Shader};
 use crate::{Gpu, Tensor};
 
 const SHADER: Shader = crate::shader!("norm");
@@ -46,6 +46,17 @@ impl Variant {
         Variant::Workgroup { size: 256 },
         Variant::Workgroup { size: 8 },
     ];
+
+    /// A short name for reports and the tuning cache.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Serial { lanes: 8 } => "serial8",
+            Variant::Serial { .. } => "serial",
+            Variant::Workgroup { size: 256 } => "wg256",
+            Variant::Workgroup { size: 8 } => "wg8",
+            Variant::Workgroup { .. } => "wg",
+        }
+    }
 
     /// Entry point and workgroup size. The serial kernels have vec4 forms for `s % 4 == 0`.
     fn entry(self, forward: bool, s: usize) -> (&'static str, u32) {
@@ -164,7 +175,32 @@ pub fn group_norm(
     eps: f32,
     silu: bool,
 ) -> (Tensor, GroupNormStats) {
-    group_norm_with(variant(x.gpu()), x, gamma, beta, groups, eps, silu)
+    let pick = tuned(x, "fwd", groups, silu, |v| {
+        group_norm_with(v, x, gamma, beta, groups, eps, silu);
+    });
+    group_norm_with(pick, x, gamma, beta, groups, eps, silu)
+}
+
+/// The measured variant for this pass and shape (`crate::gpu::tuning`), else [`variant`]'s
+/// rule. Candidates: the serial kernel and workgroups of 8 on CPU adapters (workgroups of 256
+/// are 40x slower there), workgroups of 256 and the serial kernel on GPUs. `run` launches one
+/// candidate on scratch outputs.
+fn tuned(x: &Tensor, pass: &str, groups: usize, silu: bool, run: impl FnMut(Variant)) -> Variant {
+    let gpu = x.gpu();
+    let vs: &[Variant] = match gpu.class() {
+        DeviceClass::Cpu => &[Variant::Serial { lanes: 8 }, Variant::Workgroup { size: 8 }],
+        DeviceClass::Gpu => &[
+            Variant::Workgroup { size: 256 },
+            Variant::Serial { lanes: 8 },
+        ],
+    };
+    let candidates: Vec<(Variant, &'static str)> = vs.iter().map(|&v| (v, v.name())).collect();
+    let key = format!(
+        "group_norm {pass} {:?} groups{groups} silu{}",
+        x.shape(),
+        silu as u8
+    );
+    tuning::pick(gpu, &key, &candidates, run).unwrap_or_else(|| variant(gpu))
 }
 
 /// [`group_norm`] with a forced kernel variant.
@@ -227,18 +263,15 @@ pub fn group_norm_backward(
     dgamma: &Tensor,
     dbeta: &Tensor,
 ) -> Tensor {
-    group_norm_backward_with(
-        variant(x.gpu()),
-        dy,
-        x,
-        gamma,
-        beta,
-        stats,
-        groups,
-        silu,
-        dgamma,
-        dbeta,
-    )
+    let pick = tuned(x, "bwd", groups, silu, |v| {
+        // Scratch parameter gradients: the candidates accumulate into them, not the caller's.
+        let (dg, db) = (
+            Tensor::uninit(x.gpu(), dgamma.shape()),
+            Tensor::uninit(x.gpu(), dbeta.shape()),
+        );
+        group_norm_backward_with(v, dy, x, gamma, beta, stats, groups, silu, &dg, &db);
+    });
+    group_norm_backward_with(pick, dy, x, gamma, beta, stats, groups, silu, dgamma, dbeta)
 }
 
 /// [`group_norm_backward`] with a forced kernel variant.
