@@ -2,7 +2,8 @@
 # Everything a GPU session must show, in one run of under 10 minutes on an H200:
 #   ddpm info and selftest; training the CPU-sized mnist-small preset and the paper-scale mnist
 #   preset to digits (with a time budget each), sample grids and 1,000 samples each for the
-#   quality checker; ddpm bench of the mnist and cifar10 presets at batch 128; ddpm profile of
+#   quality checker; ddpm bench of the mnist and cifar10 presets at batch 128 (kernel tuning off,
+#   then measured from scratch, then from its cache); ddpm profile of
 #   the cifar10 step; and, where PyTorch is present, the same training step in PyTorch +
 #   diffusers (strict fp32 and TF32) for the ratio.
 #
@@ -92,8 +93,14 @@ else
   summary "torch or diffusers missing: no PyTorch peer"
 fi
 for p in $BENCH_PRESETS; do
-  stage "bench-$p" 90 "$BIN" bench --preset "$p" --batch-size "$BENCH_BATCH" --repeats 5 --json
-  tail -n 1 "$WORK/logs/bench-$p.log" >>"$OUT/summary.txt"
+  # Untuned (the built-in rules), then tuned (measures every shape once, into a fresh cache:
+  # its cost is in the JSON line's "tuning" field), then tuned again from that cache.
+  export DDPM_CACHE_DIR=$WORK/tuning-cache
+  for tune in off retune cache; do
+    stage "bench-$p-$tune" 120 "$BIN" bench --preset "$p" --batch-size "$BENCH_BATCH" --repeats 5 \
+      --json --tune "$tune"
+    tail -n 1 "$WORK/logs/bench-$p-$tune.log" >>"$OUT/summary.txt"
+  done
   if [ "$p" = "$PROFILE_PRESET" ]; then
     stage profile 60 "$BIN" profile --preset "$PROFILE_PRESET" --batch-size "$PROFILE_BATCH"
   fi
