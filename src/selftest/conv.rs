@@ -54,6 +54,10 @@ fn cases() -> Vec<Case> {
         c(2, 6, 9, 13, 13, (3, 3), sym, false),
         c(1, 18, 5, 8, 12, (3, 3), asym, false),
         c(2, 4, 17, 10, 6, (3, 3), sym, true),
+        // Stride-2 input gradients (`direct_t2`): an odd number of work units (2 dx rows x 8
+        // columns), odd H and W, partial last quads, more than 16 channels on both sides.
+        c(1, 20, 17, 9, 5, (3, 3), sym, false),
+        c(1, 3, 4, 9, 17, (3, 3), asym, true),
         // 1x1 (the ResBlock shortcut), with and without aligned rows.
         c(2, 5, 7, 9, 11, (1, 1), pw, true),
         c(2, 19, 17, 4, 8, (1, 1), pw, false),
