@@ -161,8 +161,7 @@ fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // b (co0 = 16b). Per input channel (3x3) or 9 input channels (1x1) the 36 weight vec4s of the
 // block are loaded by `load_w9`: by every lane, or with 8-wide subgroups 5 loads per lane shared
 // by broadcasts (the `conv2d_subgroup` module below).
-// `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here. (The
-// stride-1 case runs as `direct_k3r` below, which reads the unpadded input.)
+// `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here.
 // `direct_k1`: 1x1, stride 1; Wp >= 4*QW; 9 input channels per accumulator update, so wp must
 // have a multiple of 9 rows (zero past Cin).
 // Every private array below is indexed with constants only (helpers are called with literal
@@ -504,56 +503,21 @@ fn quad_setup(v: u32, inv: u32) {
     q_x[v] = ((n * p.cin * p.h + oy * STRIDE) * p.w + qx * 4u * STRIDE) / 4u;
 }
 
-// Row-pair layout of `direct_k3r`: the 8 quads of an invocation are 8/SEG runs of SEG
-// consecutive quads, taken from two consecutive output rows 2b, 2b + 1 at the same columns, so
-// that the 4 input rows they need are loaded once.
-// Runs: R = (n*HB + b)*(QW/SEG) + rr (HB = e3 = ceil(Hout/2) row pairs, rr: the run in the
-// row), quads rr*SEG + h; invocation inv takes runs inv*K .. inv*K + K - 1, K = 4/SEG, with
-// slot v = k*2*SEG + e*SEG + h (e: row 2b + e). Rows past Hout (odd Hout) are not stored.
-fn pair_setup(v: u32, inv: u32) {
-    let qw = p.e2;
-    let hb = p.e3;
-    let rpr = qw / SEG;
-    let k = v / (2u * SEG);
-    let e = (v / SEG) % 2u;
-    let h = v % SEG;
-    let nr = p.n * hb * rpr;
-    let run = inv * (4u / SEG) + k;
-    let rc = min(run, nr - 1u);
-    let rr = rc % rpr;
-    let b = (rc / rpr) % hb;
-    let n = rc / (rpr * hb);
-    let qx = rr * SEG + h;
-    let oy = 2u * b + e;
-    q_n[v] = select(0u, min(p.wout - min(4u * qx, p.wout), 4u), run < nr && oy < p.hout);
-    q_y[v] = (n * p.cout * p.hout + min(oy, p.hout - 1u)) * p.wout + 4u * qx;
-}
-
-fn slot_setup(v: u32, inv: u32, pairs: bool) {
-    if (pairs) {
-        pair_setup(v, inv);
-    } else {
-        quad_setup(v, inv);
-    }
-}
-
 // Sets up invocation inv = wid.x * 32 + lid of channel block b = wid.y (uniform per workgroup,
-// so the subgroup variant can share weight loads); returns b. `pairs`: the row-pair layout
-// (`direct_k3r`, see `pair_setup`), else consecutive quads in row-major order.
-fn direct_setup(wid: vec3<u32>, lid: u32, pairs: bool) -> u32 {
+// so the subgroup variant can share weight loads); returns b.
+fn direct_setup(wid: vec3<u32>, lid: u32) -> u32 {
     lane_setup();
     let inv = wid.x * 32u + lid;
-    let rows = select(p.hout, 2u * p.e3, pairs);
-    let ninv = (p.n * rows * p.e2 + 7u) / 8u;
+    let ninv = (p.n * p.hout * p.e2 + 7u) / 8u;
     let ic = min(inv, ninv - 1u);
-    slot_setup(0u, ic, pairs);
-    slot_setup(1u, ic, pairs);
-    slot_setup(2u, ic, pairs);
-    slot_setup(3u, ic, pairs);
-    slot_setup(4u, ic, pairs);
-    slot_setup(5u, ic, pairs);
-    slot_setup(6u, ic, pairs);
-    slot_setup(7u, ic, pairs);
+    quad_setup(0u, ic);
+    quad_setup(1u, ic);
+    quad_setup(2u, ic);
+    quad_setup(3u, ic);
+    quad_setup(4u, ic);
+    quad_setup(5u, ic);
+    quad_setup(6u, ic);
+    quad_setup(7u, ic);
     q_n[0] = select(0u, q_n[0], inv < ninv);
     q_n[1] = select(0u, q_n[1], inv < ninv);
     q_n[2] = select(0u, q_n[2], inv < ninv);
@@ -638,28 +602,9 @@ fn row3(ky: u32, o: u32) {
     }
 }
 
-// Row-pair layout: the windows of first-row slot s from xa[s], xb[s] (input row r of its run):
-// taps 3r + kx of slot s (r <= 2) and taps 3(r - 1) + kx of the second-row slot s + dv (r >= 1).
-fn pwin(r: u32, s: u32, dv: u32) {
-    let w0 = xa[s];
-    let w1 = vec4<f32>(xa[s].yzw, xb[s].x);
-    let w2 = vec4<f32>(xa[s].zw, xb[s].xy);
-    if (r <= 2u) {
-        sw[(3u * r) * 8u + s] = w0;
-        sw[(3u * r + 1u) * 8u + s] = w1;
-        sw[(3u * r + 2u) * 8u + s] = w2;
-    }
-    if (r >= 1u) {
-        let t = 3u * r - 3u;
-        sw[t * 8u + s + dv] = w0;
-        sw[(t + 1u) * 8u + s + dv] = w1;
-        sw[(t + 2u) * 8u + s + dv] = w2;
-    }
-}
-
 @compute @workgroup_size(32)
 fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, lid, false);
+    let cb = direct_setup(wid, lid);
     let wc = cb * 4u;           // vec4 column of channel co0 = 16 * cb in wp
     let plane = p.h * p.w / 4u; // vec4s per input plane
     let row = p.w / 4u;         // vec4s per input row
@@ -669,114 +614,6 @@ fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
         row3(0u, o);
         row3(1u, o + row);
         row3(2u, o + 2u * row);
-        mac_all(9u);
-    }
-    store_all(cb * 16u);
-}
-
-// direct_k3r: 3x3 stride-1 forward (also the stride-1 input gradient) reading the input as it
-// is, without a padded copy: same maths, weights, bindings 2-4, params and dispatch as
-// `direct_k3`, except that binding 1 is the raw input x [N, Cin, H, W] (f32; h = H, w = W),
-// pad_top / pad_left are the top / left zero padding (i32), e3 = HB, and the quads are in the
-// row-pair layout (`pair_setup`; Hout is rounded up to 2*HB, QW to a multiple of SEG). Input
-// elements outside the image read a clamped address inside it and are replaced by zero. On
-// lavapipe a load costs a per-lane loop per component, so scalar loads of exactly the needed
-// elements cost no more than aligned vec4 loads of a padded copy: per input channel and run,
-// 4 rows x (4*SEG + 2) scalars (72 per channel for SEG = 4, 80 for SEG = 2, against 120 and
-// 144 for `direct_k3`'s 8/SEG runs of one row), and the separate `pad` pass is gone.
-@group(0) @binding(1) var<storage, read> r_x: array<f32>;
-
-var<private> rx_row: array<u32, 8>;  // [4k + r]: offset in a plane of input row r of run k (clamped)
-var<private> rx_rok: array<bool, 8>; // [4k + r]: that row is inside the image
-var<private> rx_col: array<u32, 20>; // [10k + c] (SEG 2) or [c] (SEG 4): column c of run k (clamped)
-var<private> rx_cok: array<bool, 20>;
-var<private> rx_img: array<u32, 2>;  // [k]: n * Cin * H * W of run k
-var<private> rf: array<f32, 20>;     // one row of a run's input elements
-
-// Run k of invocation inv: its image, input rows 2b - top + r and columns 4*qx0 - left + c.
-fn raw_setup_run(k: u32, inv: u32) {
-    let rpr = p.e2 / SEG;
-    let hb = p.e3;
-    let nr = p.n * hb * rpr;
-    let rc = min(inv * (4u / SEG) + k, nr - 1u);
-    let rr = rc % rpr;
-    let b = (rc / rpr) % hb;
-    let n = rc / (rpr * hb);
-    rx_img[k] = n * p.cin * p.h * p.w;
-    let y0 = i32(2u * b) - bitcast<i32>(p.pad_top);
-    for (var r = 0u; r < 4u; r++) {
-        let iy = y0 + i32(r);
-        rx_rok[4u * k + r] = iy >= 0 && iy < i32(p.h);
-        rx_row[4u * k + r] = u32(clamp(iy, 0, i32(p.h) - 1)) * p.w;
-    }
-    let x0 = i32(4u * rr * SEG) - bitcast<i32>(p.pad_left);
-    for (var c = 0u; c < 4u * SEG + 2u; c++) {
-        let ix = x0 + i32(c);
-        rx_cok[10u * k + c] = ix >= 0 && ix < i32(p.w);
-        rx_col[10u * k + c] = u32(clamp(ix, 0, i32(p.w) - 1));
-    }
-}
-
-// Input element c of row r of run k at channel offset `o` (zero outside the image).
-fn rload(k: u32, r: u32, c: u32, o: u32) {
-    let i = 10u * k + c;
-    let v = r_x[rx_img[k] + o + rx_row[4u * k + r] + rx_col[i]];
-    rf[i] = select(0.0, v, rx_rok[4u * k + r] && rx_cok[i]);
-}
-
-// Slot s's vec4s from the elements rf[e ..]: xa = e .. e+3, xb = e+4, e+5 (all the windows use).
-fn rquad(s: u32, e: u32) {
-    xa[s] = vec4<f32>(rf[e], rf[e + 1u], rf[e + 2u], rf[e + 3u]);
-    xb[s] = vec4<f32>(rf[e + 4u], rf[e + 5u], 0.0, 0.0);
-}
-
-// Input row r of every run at channel offset o, and the windows of both rows' slots.
-fn raw_row(r: u32, o: u32) {
-    if (SEG == 4u) {
-        for (var c = 0u; c < 18u; c++) {
-            rload(0u, r, c, o);
-        }
-        rquad(0u, 0u);
-        rquad(1u, 4u);
-        rquad(2u, 8u);
-        rquad(3u, 12u);
-        pwin(r, 0u, 4u);
-        pwin(r, 1u, 4u);
-        pwin(r, 2u, 4u);
-        pwin(r, 3u, 4u);
-    } else {
-        for (var c = 0u; c < 10u; c++) {
-            rload(0u, r, c, o);
-            rload(1u, r, c, o);
-        }
-        rquad(0u, 0u);
-        rquad(1u, 4u);
-        rquad(4u, 10u);
-        rquad(5u, 14u);
-        pwin(r, 0u, 2u);
-        pwin(r, 1u, 2u);
-        pwin(r, 4u, 2u);
-        pwin(r, 5u, 2u);
-    }
-}
-
-@compute @workgroup_size(32)
-fn direct_k3r(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, lid, true);
-    let inv = min(wid.x * 32u + lid, (p.n * 2u * p.e3 * p.e2 + 7u) / 8u - 1u);
-    raw_setup_run(0u, inv);
-    if (SEG == 2u) {
-        raw_setup_run(1u, inv);
-    }
-    let wc = cb * 4u;
-    let plane = p.h * p.w;
-    for (var ci = 0u; ci < p.cin; ci++) {
-        let o = ci * plane;
-        load_w9(ci * 9u, wc);
-        raw_row(0u, o);
-        raw_row(1u, o);
-        raw_row(2u, o);
-        raw_row(3u, o);
         mac_all(9u);
     }
     store_all(cb * 16u);
@@ -792,7 +629,7 @@ fn chan1(t: u32, ci: u32, plane: u32) {
 
 @compute @workgroup_size(32)
 fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, lid, false);
+    let cb = direct_setup(wid, lid);
     let wc = cb * 4u;
     let plane = p.h * p.w / 4u;
     for (var ci = 0u; ci < p.cin; ci += 9u) {

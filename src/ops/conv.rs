@@ -9,10 +9,6 @@
 //!   floats, and compute 16 output channels x 32 pixels (forward) or 16 x 4 x 9 weight entries
 //!   (weight gradient) per invocation, updating each accumulator with 8-9 FMAs at a time.
 //!   Supports 3x3 with stride 1 or 2 and 1x1 with stride 1 (any padding); other shapes use Gemm.
-//!   The 3x3 stride-1 forward and input gradient (`direct_k3r`) read the unpadded input with
-//!   scalar loads instead (on lavapipe a load costs per component, so this costs no more than
-//!   vec4 loads of a padded copy) and take their quads from pairs of output rows, which share
-//!   input rows: no `pad` pass, and 72-80 instead of 120-144 loaded floats per input channel.
 //! - [`ConvVariant::Gemm`] (real GPUs): implicit GEMM with 64 x 64 shared-memory tiles, any
 //!   kernel size, stride and padding.
 //!
@@ -448,52 +444,6 @@ fn direct_forward(
     y
 }
 
-/// Direct 3x3 stride-1 forward of `d` on the unpadded input `x` (`direct_k3r`), with zero
-/// padding `(top, left)` (negative: cropping) applied by the kernel.
-#[allow(clippy::too_many_arguments)]
-fn direct_forward_raw(
-    v: ConvVariant,
-    d: &Dims,
-    x: &Tensor,
-    top: isize,
-    left: isize,
-    wpk: &Tensor,
-    op: usize,
-    bias: Option<&Tensor>,
-    flops: f64,
-) -> Tensor {
-    assert!(d.kh == 3 && d.kw == 3 && d.g.stride == 1);
-    let gpu = x.gpu();
-    let qw = quads(d.wout);
-    let hb = d.hout.div_ceil(2);
-    let y = Tensor::uninit(gpu, &d.y_shape());
-    let mut p = d.params();
-    p.pad_top = top as i32 as u32;
-    p.pad_left = left as i32 as u32;
-    p.e0 = u(op);
-    p.e1 = bias.is_some() as u32;
-    p.e2 = u(qw);
-    p.e3 = u(hb);
-    // One invocation per 8 quads (8/SEG runs of SEG quads x 2 rows), block of 16 channels.
-    let wgs = (d.n * 2 * hb * qw).div_ceil(8).div_ceil(32);
-    assert!(
-        wgs <= 65_535,
-        "conv too large for one dispatch ({wgs} workgroups)"
-    );
-    let seg = if qw.is_multiple_of(4) { 4.0 } else { 2.0 };
-    let b = bias.unwrap_or(wpk);
-    profile::flops(flops);
-    gpu.launch(
-        &direct_shader(gpu, v),
-        "direct_k3r",
-        &[("SEG", seg)],
-        &p,
-        &[x, wpk, b, &y],
-        [u(wgs), u(op / CO_TILE), 1],
-    );
-    y
-}
-
 /// Implicit-GEMM forward of `d` on the raw input (padding by bounds checks).
 fn gemm_forward(
     d: &Dims,
@@ -556,12 +506,6 @@ pub fn conv2d_with(
     check_bias(bias, d.cout);
     let (wpk, op) = pack_weights(w, false);
     match v {
-        ConvVariant::Direct | ConvVariant::DirectSubgroup
-            if (d.kh, d.kw, g.stride) == (3, 3, 1) =>
-        {
-            let (top, left) = (g.pad[0] as isize, g.pad[2] as isize);
-            direct_forward_raw(v, &d, x, top, left, &wpk, op, bias, d.flops())
-        }
         ConvVariant::Direct | ConvVariant::DirectSubgroup => {
             let (xp, hp, wp) = direct_input(x, &d, fwd_quads(&d));
             direct_forward(v, &d, &xp, hp, wp, &wpk, op, bias, d.flops())
@@ -618,10 +562,6 @@ pub fn conv2d_backward_input_with(
             );
             if s == 2 && d.kh == 3 && d.kw == 3 && d.g.pad[0] <= 1 && d.g.pad[2] <= 1 {
                 return direct_backward_input_s2(v, &d, dy, &wpk, op);
-            }
-            if s == 1 && d.kh == 3 {
-                let t = d.transposed(d.hout, d.wout);
-                return direct_forward_raw(v, &t, dy, top, left, &wpk, op, None, d.flops());
             }
             let t0 = d.transposed(0, 0);
             let (hp, wp) = direct_padded_hw(&t0, fwd_quads(&t0));
@@ -869,10 +809,10 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         ("pad", vec![("DIL", 1.0)]),
         ("pad", vec![("DIL", 2.0)]),
         ("pack_weights", vec![]),
+        ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 2.0)]),
+        ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 4.0)]),
         ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 2.0)]),
         ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 4.0)]),
-        ("direct_k3r", vec![("SEG", 2.0)]),
-        ("direct_k3r", vec![("SEG", 4.0)]),
         ("direct_k1", vec![]),
         ("direct_t2", vec![("T2_TOP", 0.0), ("T2_LEFT", 0.0)]),
         ("direct_t2", vec![("T2_TOP", 1.0), ("T2_LEFT", 1.0)]),

@@ -43,21 +43,6 @@ fn cases() -> Vec<Case> {
         c(1, 3, 20, 5, 7, (3, 3), s1, false),
         c(2, 37, 33, 6, 10, (3, 3), s1, true),
         c(3, 2, 3, 1, 1, (3, 3), s1, true),
-        // Stride 1 with uneven padding: `direct_k3r` reads the unpadded input with offsets
-        // (0, 1) forward and (2, 1) for the input gradient.
-        c(
-            2,
-            5,
-            18,
-            7,
-            9,
-            (3, 3),
-            ConvGeometry {
-                stride: 1,
-                pad: [0, 2, 1, 0],
-            },
-            true,
-        ),
         // Rows of 8 quads (Wout = 32), where neighbouring quads share input loads.
         c(1, 3, 18, 3, 32, (3, 3), s1, true),
         c(2, 2, 3, 5, 64, (3, 3), asym, false),
