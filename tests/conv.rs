@@ -136,6 +136,8 @@ fn shader_validates_and_translates() {
         let mut constants = naga::back::PipelineConstants::default();
         constants.insert("STRIDE".to_string(), stride);
         constants.insert("SEG".to_string(), 4.0);
+        constants.insert("T2_TOP".to_string(), stride - 1.0);
+        constants.insert("T2_LEFT".to_string(), stride - 1.0);
         let (module, info) =
             naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
                 .expect("override constants apply");

@@ -17,6 +17,8 @@
 //! `dx[n, ci, iy, ix] = sum_{co, ky', kx'} dyd[n, co, iy + ky', ix + kx'] * w[co, ci, kh-1-ky', kw-1-kx']`
 //! where `dyd[n, co, oy*s + kh-1-top, ox*s + kw-1-left] = dy[n, co, oy, ox]` and zero elsewhere
 //! (substituting `ky = kh-1-ky'` gives `iy = oy*s + ky - top`, the forward relation).
+//! On the Direct variants the 3x3 stride-2 case (top/left padding 0 or 1) instead runs
+//! `direct_t2`, which visits only the taps that hit real dy elements (a quarter of the work).
 
 use std::sync::OnceLock;
 
@@ -558,6 +560,9 @@ pub fn conv2d_backward_input_with(
                 d.kh,
                 d.kw
             );
+            if s == 2 && d.kh == 3 && d.kw == 3 && d.g.pad[0] <= 1 && d.g.pad[2] <= 1 {
+                return direct_backward_input_s2(v, &d, dy, &wpk, op);
+            }
             let t0 = d.transposed(0, 0);
             let (hp, wp) = direct_padded_hw(&t0, fwd_quads(&t0));
             let t = d.transposed(hp, wp);
@@ -583,6 +588,61 @@ pub fn conv2d_backward_input_with(
             }
         }
     }
+}
+
+/// The input gradient of a 3x3 stride-2 conv with top and left padding 0 or 1 (`direct_t2`:
+/// only the taps that hit real dy elements, a quarter of the work of the stride-1 conv of the
+/// dilated dy). `wpk`: the weights packed with flip = true, `op` columns.
+fn direct_backward_input_s2(
+    v: ConvVariant,
+    d: &Dims,
+    dy: &Tensor,
+    wpk: &Tensor,
+    op: usize,
+) -> Tensor {
+    let gpu = dy.gpu();
+    let (top, left) = (d.g.pad[0], d.g.pad[2]);
+    // Units of 2 dx rows x 8 dx columns; dyp row r = dy row r - 1, column c = dy column
+    // c - 1 + left, so unit (a, m) reads dyp rows a + top .. a + top + 1, vec4 columns m, m + 1.
+    let na = d.h.div_ceil(2);
+    let np = d.w.div_ceil(8);
+    let (hp, wp) = (na + 2, 4 * np + 4);
+    let dyp = pad_planes(dy, (hp, wp), (1, 1 - left as isize), 1);
+    let dx = Tensor::uninit(gpu, &[d.n, d.cin, d.h, d.w]);
+    let p = Params {
+        n: u(d.n),
+        cin: u(d.cout),
+        h: u(hp),
+        w: u(wp),
+        cout: u(d.cin),
+        hout: u(d.h),
+        wout: u(d.w),
+        kh: 3,
+        kw: 3,
+        stride: 2,
+        e0: u(op),
+        e1: 0,
+        e2: u(np),
+        e3: u(na),
+        ..Default::default()
+    };
+    // One invocation per 2 units and block of 16 dx channels.
+    let wgs = (d.n * na * np).div_ceil(2).div_ceil(32);
+    assert!(
+        wgs <= 65_535,
+        "conv too large for one dispatch ({wgs} workgroups)"
+    );
+    let consts = [("T2_TOP", top as f64), ("T2_LEFT", left as f64)];
+    profile::flops(d.flops());
+    gpu.launch(
+        &direct_shader(gpu, v),
+        "direct_t2",
+        &consts,
+        &p,
+        &[&dyp, wpk, wpk, &dx],
+        [u(wgs), u(op / CO_TILE), 1],
+    );
+    dx
 }
 
 /// dw += dL/dw (accumulates: parameter gradients accumulate across uses).
@@ -754,6 +814,8 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 2.0)]),
         ("direct_k3", vec![("STRIDE", 2.0), ("SEG", 4.0)]),
         ("direct_k1", vec![]),
+        ("direct_t2", vec![("T2_TOP", 0.0), ("T2_LEFT", 0.0)]),
+        ("direct_t2", vec![("T2_TOP", 1.0), ("T2_LEFT", 1.0)]),
         ("wgrad_direct_k3", vec![("STRIDE", 1.0)]),
         ("wgrad_direct_k3", vec![("STRIDE", 2.0)]),
         ("wgrad_direct_k1", vec![]),

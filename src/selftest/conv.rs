@@ -43,6 +43,21 @@ fn cases() -> Vec<Case> {
         c(1, 3, 20, 5, 7, (3, 3), s1, false),
         c(2, 37, 33, 6, 10, (3, 3), s1, true),
         c(3, 2, 3, 1, 1, (3, 3), s1, true),
+        // Stride 1 with uneven padding: the input offsets are (0, 1) forward and (2, 1) for
+        // the input gradient (a stride-1 conv of dy padded by kh - 1 - top, kw - 1 - left).
+        c(
+            2,
+            5,
+            18,
+            7,
+            9,
+            (3, 3),
+            ConvGeometry {
+                stride: 1,
+                pad: [0, 2, 1, 0],
+            },
+            true,
+        ),
         // Rows of 8 quads (Wout = 32), where neighbouring quads share input loads.
         c(1, 3, 18, 3, 32, (3, 3), s1, true),
         c(2, 2, 3, 5, 64, (3, 3), asym, false),
@@ -54,6 +69,10 @@ fn cases() -> Vec<Case> {
         c(2, 6, 9, 13, 13, (3, 3), sym, false),
         c(1, 18, 5, 8, 12, (3, 3), asym, false),
         c(2, 4, 17, 10, 6, (3, 3), sym, true),
+        // Stride-2 input gradients (`direct_t2`): an odd number of work units (2 dx rows x 8
+        // columns), odd H and W, partial last quads, more than 16 channels on both sides.
+        c(1, 20, 17, 9, 5, (3, 3), sym, false),
+        c(1, 3, 4, 9, 17, (3, 3), asym, true),
         // 1x1 (the ResBlock shortcut), with and without aligned rows.
         c(2, 5, 7, 9, 11, (1, 1), pw, true),
         c(2, 19, 17, 4, 8, (1, 1), pw, false),
