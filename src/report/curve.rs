@@ -26,13 +26,23 @@ fn line(img: &mut image::RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c
     }
 }
 
-/// Up to 4 significant digits, without trailing zeros; exponent form for small or huge values.
+/// About 3 significant digits, without trailing zeros; exponent form for small or huge values.
 fn label(v: f64) -> String {
     if v != 0.0 && (v.abs() < 0.01 || v.abs() >= 1e5) {
         return format!("{v:.0e}");
     }
-    let s = format!("{v:.3}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let decimals = match v.abs() {
+        a if a >= 100.0 => 0,
+        a if a >= 10.0 => 1,
+        a if a >= 1.0 => 2,
+        _ => 3,
+    };
+    let s = format!("{v:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    }
 }
 
 /// Plots the points in order as one line. With `log_y`, non-positive y values are skipped and
@@ -149,4 +159,34 @@ pub fn save_xy_plot(
     path: &Path,
 ) -> Result<()> {
     super::grid::save_png(&xy_plot(points, x_label, y_label, log_y), path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_short() {
+        assert_eq!(label(249.75), "250");
+        assert_eq!(label(46.473), "46.5");
+        assert_eq!(label(2.094), "2.09");
+        assert_eq!(label(0.5), "0.5");
+        assert_eq!(label(10.0), "10");
+        assert_eq!(label(0.0), "0");
+        assert_eq!(label(1e-3), "1e-3");
+    }
+
+    #[test]
+    fn degenerate_inputs_still_draw_axes() {
+        // No points, one point, a constant line, non-finite and (log) non-positive values.
+        for (pts, log_y) in [
+            (vec![], false),
+            (vec![(1.0, 2.0)], true),
+            (vec![(0.0, 3.0), (1.0, 3.0)], false),
+            (vec![(0.0, f64::NAN), (1.0, 0.0), (2.0, -1.0)], true),
+        ] {
+            let img = xy_plot(&pts, "x", "y", log_y);
+            assert_eq!((img.width(), img.height()), (W as u32, H as u32));
+        }
+    }
 }
