@@ -164,3 +164,71 @@ fn oracle_model_bound_is_prior_plus_decoder_in_closed_form() {
         assert!(r.mse.iter().all(|&m| m < 1e-8), "x_0 MSE of the oracle");
     }
 }
+
+/// The strata cover 1..T-1 exactly once, and the stratified draw is unbiased: averaged over many
+/// draws, its weighted sum of a known sequence matches the plain sum.
+#[test]
+fn stratified_estimate_is_unbiased() {
+    use ddpm::diffusion::bound::{strata, stratified_draw};
+    use ddpm::reference::random::Rng;
+    let big_t = 1000;
+    for count in [1usize, 5, 20, 40] {
+        let s = strata(big_t, count);
+        assert_eq!(s.first().unwrap().0, 1);
+        assert_eq!(s.last().unwrap().1, big_t);
+        assert!(s.windows(2).all(|w| w[0].1 == w[1].0 && w[0].0 < w[0].1));
+    }
+    // A term profile like the bound's: steep near t = 1, flat later.
+    let f = |t: usize| 1.0 / (1.0 + t as f64).powf(1.5) + 1e-4;
+    let exact: f64 = (0..big_t).map(f).sum();
+    let mut rng = Rng::new(3);
+    let draws = 4000;
+    let mean = (0..draws)
+        .map(|_| {
+            stratified_draw(big_t, 20, &mut rng)
+                .iter()
+                .map(|&(t, w)| w * f(t))
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / draws as f64;
+    assert!((mean - exact).abs() < 2e-3 * exact, "{mean} vs {exact}");
+}
+
+/// With the oracle of a one-image data set and fixed-small variance every KL term is 0, so the
+/// estimate is exact: prior + decoder.
+#[test]
+fn oracle_estimate_is_exact() {
+    use ddpm::diffusion::bound::estimate_bound;
+    let gpu = common::gpu();
+    let s = Schedule::ddpm();
+    let pixels: Vec<u8> = (0..49u32).map(|i| (i * 53 % 256) as u8).collect();
+    let x0 = scale_pixels(&pixels);
+    let shape = [1usize, 1, 7, 7];
+    let oracle = |x_t: &Tensor, t: usize| {
+        let abar = s.alphas_cumprod[t];
+        let eps: Vec<f32> = x_t
+            .to_vec()
+            .iter()
+            .zip(&x0)
+            .map(|(&x, &a)| ((x as f64 - abar.sqrt() * a as f64) / (1.0 - abar).sqrt()) as f32)
+            .collect();
+        Tensor::from_slice(&gpu, x_t.shape(), &eps)
+    };
+    let est = estimate_bound(&gpu, &s, &x0, shape, Variance::FixedSmall, 20, 1, 7, oracle);
+    let full = bound_batch(
+        &gpu,
+        &s,
+        &x0,
+        shape,
+        Variance::FixedSmall,
+        &[0],
+        1,
+        0,
+        false,
+        oracle,
+        |_| {},
+    );
+    let exact = full.prior[0] + full.terms[0];
+    assert!((est - exact).abs() < 1e-5 * exact, "{est} vs {exact}");
+}

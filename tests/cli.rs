@@ -472,3 +472,41 @@ fn eval_writes_bound_and_rate_distortion() {
         .collect();
     assert_eq!(ts, [999.0, 3.0, 0.0]);
 }
+
+/// `train --eval-every`: a bound estimate of the EMA weights per interval in bound.csv.
+#[test]
+fn train_eval_every_logs_bound_estimates() {
+    let dir = scratch("train-bound");
+    let cfg = micro_config(&dir);
+    let out = dir.join("run");
+    let o = ddpm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--sample-n",
+        "1",
+        "--sample-steps",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("bound estimate").count(), 2, "{stderr}");
+    let csv = std::fs::read_to_string(out.join("bound.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "step,bound_bpd_estimate");
+    assert_eq!(rows.len(), 3, "{csv}");
+    for (i, row) in rows[1..].iter().enumerate() {
+        let (step, bpd) = row.split_once(',').unwrap();
+        assert_eq!(step, (i + 1).to_string());
+        let bpd: f64 = bpd.parse().unwrap();
+        assert!(bpd.is_finite() && bpd > 0.0, "{row}");
+    }
+}

@@ -182,6 +182,15 @@ pub fn run(device: &DeviceArgs, a: EvalArgs) -> Result<()> {
         gpu.info().name,
         ts.len()
     );
+    if gpu.is_cpu() && batches * ts.len() > 2000 {
+        // Lavapipe runs the shipped model at ~2 s per forward pass of 64 images: the bound of
+        // all 1,000 held-out digits would take most of a day there.
+        eprintln!(
+            "note: CPU adapter (software Vulkan): {} forward passes; the full held-out set is \
+             meant for a GPU (`--n 64 --batch-size 64` takes about 40 minutes on lavapipe)",
+            batches * ts.len()
+        );
+    }
     let bar = indicatif::ProgressBar::new((batches * ts.len()) as u64);
     bar.set_style(
         indicatif::ProgressStyle::with_template(
