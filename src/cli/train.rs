@@ -64,7 +64,7 @@ pub struct TrainArgs {
     #[arg(long)]
     sample_steps: Option<usize>,
     /// Steps between estimates of the variational bound of the EMA weights (bits/dim, 64
-    /// held-out images, 21 forward passes) in bound.csv; 0: never [default: 0]
+    /// held-out images, 20 forward passes) in bound.csv; 0: never [default: 0]
     #[arg(long, default_value_t = 0)]
     eval_every: u64,
     /// Continue a run from its checkpoint (data order, noise and optimiser state included)
