@@ -1,7 +1,7 @@
 //! `train --eval-every N`: a stratified estimate of the variational bound of the EMA weights
 //! (`diffusion::bound::estimate_bound`: prior and decoder exact, one KL term per stratum, 19
-//! geometric strata, 20 forward passes) appended to `bound.csv` in the run folder. `ddpm eval` gives
-//! the full 1000-term bound; this is a cheap trend line during training.
+//! geometric strata, 20 forward passes) appended to `bound.csv` in the run folder. `ddpm eval`
+//! gives the full 1000-term bound; this is a cheap trend line during training.
 
 use std::io::Write as _;
 
