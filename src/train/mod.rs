@@ -192,9 +192,9 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
                 steps: opts.steps,
                 max_time: opts.max_time,
                 out: opts.out,
+                eval_every: opts.eval_every,
                 sample_every: opts.sample_every,
                 checkpoint_every: opts.checkpoint_every,
-                eval_every: opts.eval_every,
                 ..saved
             };
             if ck.step >= opts.steps {
