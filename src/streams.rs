@@ -19,3 +19,7 @@ pub fn noise(step: u64) -> u64 {
 pub fn sampling(batch: u64, t: Option<usize>) -> u64 {
     (4 << PURPOSE) | (batch << 20) | t.map_or(0, |t| t as u64 + 1)
 }
+/// The variational bound (`ddpm eval`): the noise of the x_t drawn for term `t` of batch `batch`.
+pub fn bound(batch: u64, t: usize) -> u64 {
+    (5 << PURPOSE) | (batch << 20) | t as u64
+}

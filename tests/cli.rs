@@ -360,3 +360,192 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
         assert!(e.status.success(), "{}", String::from_utf8_lossy(&e.stderr));
     }
 }
+
+/// `ddpm eval`'s bad inputs.
+#[test]
+fn eval_invalid_inputs() {
+    fails_with(
+        &ddpm(&["eval", "--variance", "fixed-medium"]),
+        "invalid value",
+    );
+    fails_with(&ddpm(&["eval", "--n", "0"]), "--n");
+    fails_with(&ddpm(&["eval", "--n", "5000"]), "more than the 1000 images");
+    fails_with(&ddpm(&["eval", "--timesteps", "0,1000"]), "not a timestep");
+    fails_with(&ddpm(&["eval", "--timesteps", "5,5"]), "twice");
+    fails_with(
+        &ddpm(&["eval", "--model", "/nonexistent/model"]),
+        "not found",
+    );
+    let dir = scratch("eval-empty");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    fails_with(
+        &ddpm(&["eval", "--data", data.to_str().unwrap(), "--n", "1"]),
+        "no PNG or JPEG images",
+    );
+    // Keeping the noise of all 1000 terms of the 1000 held-out digits is refused up front.
+    fails_with(
+        &ddpm(&[
+            "eval",
+            "--dump",
+            dir.join("d.safetensors").to_str().unwrap(),
+        ]),
+        "--timesteps",
+    );
+}
+
+/// A full 1000-term bound of two images from a folder with a micro model (trained for a step;
+/// ~30 s of lavapipe for the 1000 forward passes): the files,
+/// their consistency (total = prior + decoder + KL sum; the rate grows along the reverse
+/// process to the total, where the distortion is 0), and a partial run with a dump.
+#[test]
+fn eval_writes_bound_and_rate_distortion() {
+    let dir = scratch("eval");
+    let data = dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    for (i, shade) in [(0u32, 40u8), (1, 200)] {
+        let img = image::RgbImage::from_fn(16, 16, |x, y| {
+            let v = if (x + y + i) % 3 == 0 { 255 } else { shade };
+            image::Rgb([v, 0, v / 2])
+        });
+        img.save(data.join(format!("{i}.png"))).unwrap();
+    }
+    let cfg = micro_config(&dir);
+    let run = dir.join("run");
+    let o = ddpm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+        "--steps",
+        "1",
+        "--batch-size",
+        "2",
+        "--out",
+        run.to_str().unwrap(),
+        "--sample-n",
+        "1",
+        "--sample-steps",
+        "1",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let checkpoint = run.join("checkpoint.safetensors");
+    let model = checkpoint.to_str().unwrap();
+    let out = dir.join("out");
+    let o = ddpm(&[
+        "eval",
+        "--model",
+        model,
+        "--data",
+        data.to_str().unwrap(),
+        "--variance",
+        "fixed-small",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        stdout.contains("total") && stdout.contains("bits/dim"),
+        "{stdout}"
+    );
+    let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    let terms = read("terms.csv");
+    assert_eq!(terms.lines().count(), 1001, "header + 1000 terms");
+    assert!(terms.lines().nth(1).unwrap().starts_with("0,"));
+    let summary: serde_json::Value = serde_json::from_str(&read("summary.json")).unwrap();
+    let f = |k: &str| summary[k].as_f64().unwrap();
+    let total = f("bits_per_dim");
+    assert!(total.is_finite() && total > 0.0);
+    assert!((f("prior_bpd") + f("decoder_bpd") + f("kl_bpd") - total).abs() < 1e-9 * total);
+    let rd: Vec<Vec<f64>> = read("rate_distortion.csv")
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rd.len(), 1001);
+    assert_eq!(rd[0][0], 999.0);
+    assert!(
+        rd.windows(2).all(|w| w[1][1] >= w[0][1]),
+        "rate never decreases"
+    );
+    let last = rd.last().unwrap();
+    assert!((last[1] - total).abs() < 1e-9 * total && last[2] == 0.0);
+    for png in ["terms.png", "rate_distortion.png"] {
+        let img = image::open(out.join(png)).unwrap();
+        assert!(img.width() > 100 && img.height() > 100);
+    }
+    assert_eq!(read("images.csv").lines().count(), 3);
+
+    // A few terms with a dump: the dump holds what the check script needs.
+    let dump = dir.join("dump.safetensors");
+    let o = ddpm(&[
+        "eval",
+        "--model",
+        model,
+        "--data",
+        data.to_str().unwrap(),
+        "--timesteps",
+        "999,0,3",
+        "--out",
+        dir.join("partial").to_str().unwrap(),
+        "--dump",
+        dump.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = std::fs::read(&dump).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(st.tensor("noise").unwrap().shape(), &[3, 2, 1, 8, 8]);
+    assert_eq!(st.tensor("terms_bpd").unwrap().shape(), &[3, 2]);
+    let ts: Vec<f32> = st
+        .tensor("timesteps")
+        .unwrap()
+        .data()
+        .chunks(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    assert_eq!(ts, [999.0, 3.0, 0.0]);
+}
+
+/// `train --eval-every`: a bound estimate of the EMA weights per interval in bound.csv.
+#[test]
+fn train_eval_every_logs_bound_estimates() {
+    let dir = scratch("train-bound");
+    let cfg = micro_config(&dir);
+    let out = dir.join("run");
+    let o = ddpm(&[
+        "train",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--eval-every",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--sample-n",
+        "1",
+        "--sample-steps",
+        "1",
+    ]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stderr}");
+    assert_eq!(stderr.matches("bound estimate").count(), 2, "{stderr}");
+    let csv = std::fs::read_to_string(out.join("bound.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows[0], "step,bound_bpd_estimate");
+    assert_eq!(rows.len(), 3, "{csv}");
+    for (i, row) in rows[1..].iter().enumerate() {
+        let (step, bpd) = row.split_once(',').unwrap();
+        assert_eq!(step, (i + 1).to_string());
+        let bpd: f64 = bpd.parse().unwrap();
+        assert!(bpd.is_finite() && bpd > 0.0, "{row}");
+    }
+}

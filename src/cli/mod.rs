@@ -1,6 +1,7 @@
 //! The `ddpm` command line: argument parsing (clap) and one module per command.
 
 mod bench;
+mod eval;
 mod export;
 mod info;
 mod memory;
@@ -72,6 +73,9 @@ enum Command {
     Train(train::TrainArgs),
     /// Generate images from a checkpoint or a diffusers model folder
     Sample(sample::SampleArgs),
+    /// The variational bound in bits/dim (all T terms, as the paper's code) and its
+    /// rate-distortion curve, on the held-out digits or a folder of images
+    Eval(eval::EvalArgs),
     /// Run the network once on inputs from a safetensors file (input.x, input.t -> output.eps)
     Predict(predict::PredictArgs),
     /// Write a checkpoint's (EMA) weights as a diffusers model folder
@@ -163,6 +167,7 @@ pub fn main() -> Result<()> {
         Command::Selftest => selftest::run(&cli.device),
         Command::Train(a) => train::run(&cli.device, a),
         Command::Sample(a) => sample::run(&cli.device, a),
+        Command::Eval(a) => eval::run(&cli.device, a),
         Command::Predict(a) => predict::run(&cli.device, a),
         Command::Export(a) => export::run(a),
         Command::Memory(a) => memory::run(&cli.device, a),

@@ -15,9 +15,18 @@ use crate::report::grid;
 use crate::{Gpu, Tensor};
 
 #[derive(Clone, Copy, ValueEnum)]
-enum VarianceArg {
+pub(super) enum VarianceArg {
     FixedLarge,
     FixedSmall,
+}
+
+impl VarianceArg {
+    pub(super) fn variance(self) -> Variance {
+        match self {
+            VarianceArg::FixedLarge => Variance::FixedLarge,
+            VarianceArg::FixedSmall => Variance::FixedSmall,
+        }
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, ValueEnum)]
@@ -29,7 +38,7 @@ enum SamplerArg {
 }
 
 /// The model `ddpm sample` uses without --model: the CPU-sized digit model shipped in assets/.
-const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist-small");
+pub(super) const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist-small");
 
 #[derive(Args)]
 pub struct SampleArgs {
@@ -73,7 +82,7 @@ pub struct SampleArgs {
 }
 
 /// The largest batch whose biggest activation fits one storage binding, capped.
-fn default_batch(gpu: &Gpu, model: &UNet) -> usize {
+pub(super) fn default_batch(gpu: &Gpu, model: &UNet) -> usize {
     if gpu.is_cpu() {
         return 8;
     }
@@ -135,10 +144,7 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
             eta: a.eta.unwrap_or(0.0),
         },
         SamplerArg::Ddpm => Method::Ddpm {
-            variance: match a.variance.unwrap_or(VarianceArg::FixedLarge) {
-                VarianceArg::FixedLarge => Variance::FixedLarge,
-                VarianceArg::FixedSmall => Variance::FixedSmall,
-            },
+            variance: a.variance.unwrap_or(VarianceArg::FixedLarge).variance(),
         },
     };
     let opts = SampleOptions {

@@ -67,6 +67,10 @@ pub struct TrainArgs {
     /// DDIM steps per preview (default 50; 25 on a CPU adapter)
     #[arg(long)]
     sample_steps: Option<usize>,
+    /// Steps between estimates of the variational bound of the EMA weights (bits/dim, 64
+    /// held-out images, 20 forward passes) in bound.csv; 0: never [default: 0]
+    #[arg(long, default_value_t = 0)]
+    eval_every: u64,
     /// Continue a run from its checkpoint (data order, noise and optimiser state included)
     #[arg(long)]
     resume: Option<PathBuf>,
@@ -272,6 +276,7 @@ pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
         keep_checkpoints: args.keep_checkpoints,
         sample_n: args.sample_n.unwrap_or(if cpu { 16 } else { 64 }),
         sample_steps: args.sample_steps.unwrap_or(if cpu { 25 } else { 50 }),
+        eval_every: args.eval_every,
     };
     crate::train::run(&gpu, opts, args.resume.as_deref())
 }

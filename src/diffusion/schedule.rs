@@ -2,6 +2,7 @@
 //! drift), and the per-timestep coefficients the GPU kernels take. Timesteps are 0-based.
 
 use crate::ops::diffusion::{DdimStep, DdpmStep};
+use crate::reference::bound::VbCoefs;
 use crate::{Gpu, Tensor};
 
 /// The reverse-process variance sigma_t^2.
@@ -103,6 +104,33 @@ impl Schedule {
             inv_sqrt_alpha: (1.0 / alpha.sqrt()) as f32,
             sigma: if t == 0 { 0.0 } else { var.sqrt() as f32 },
             clip,
+        }
+    }
+
+    /// beta~_t = (1 - abar_{t-1}) / (1 - abar_t) beta_t, the posterior variance (0 at t = 0).
+    pub fn posterior_variance(&self, t: usize) -> f64 {
+        (1.0 - self.abar_prev(t)) / (1.0 - self.alphas_cumprod[t]) * self.betas[t]
+    }
+
+    /// The constants of bound term `t` (0-based; 0 is the decoder) as the paper's code has them
+    /// (`GaussianDiffusion2`): the posterior log-variance "clipped", log beta~_1 at t = 0 where
+    /// beta~_0 = 0; the model's log-variance log beta_t (fixed-large, with log beta~_1 at t = 0)
+    /// or the clipped log beta~_t (fixed-small). Needs at least 2 timesteps.
+    pub fn vb_coefs(&self, t: usize, variance: Variance) -> VbCoefs {
+        let abar = self.alphas_cumprod[t];
+        let abar_prev = self.abar_prev(t);
+        let clipped_logvar = self.posterior_variance(t.max(1)).ln();
+        VbCoefs {
+            sqrt_recip_abar: (1.0 / abar).sqrt(),
+            sqrt_recipm1_abar: (1.0 / abar - 1.0).sqrt(),
+            coef1: self.betas[t] * abar_prev.sqrt() / (1.0 - abar),
+            coef2: (1.0 - abar_prev) * self.alphas[t].sqrt() / (1.0 - abar),
+            true_logvar: clipped_logvar,
+            model_logvar: match variance {
+                Variance::FixedLarge if t > 0 => self.betas[t].ln(),
+                _ => clipped_logvar,
+            },
+            decoder: t == 0,
         }
     }
 

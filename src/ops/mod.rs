@@ -3,6 +3,7 @@
 //! forward and backward of an op live side by side.
 
 pub mod attention;
+pub mod bound;
 pub mod conv;
 pub mod diffusion;
 pub mod elementwise;

@@ -3,6 +3,7 @@
 //! row-major NCHW order with explicit dimensions.
 
 pub mod attention;
+pub mod bound;
 pub mod conv;
 pub mod cpu_tensor;
 pub mod diffusion;

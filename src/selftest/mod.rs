@@ -10,6 +10,7 @@
 //! non-finite GPU value makes the error infinite.
 
 pub mod attention;
+pub mod bound;
 pub mod conv;
 pub mod diffusion;
 pub mod elementwise;
@@ -102,6 +103,7 @@ pub fn all_checks(gpu: &Gpu) -> Vec<Check> {
     out.extend(reduce::checks(gpu));
     out.extend(rng::checks(gpu));
     out.extend(diffusion::checks(gpu));
+    out.extend(bound::checks(gpu));
     out.extend(optim::checks(gpu));
     gpu.set_poison(was);
     out

@@ -1,5 +1,6 @@
 //! The training job: data, the step loop with progress, metrics, pictures and checkpoints.
 
+pub mod bound_log;
 pub mod trainer;
 pub mod validation;
 
@@ -41,6 +42,9 @@ pub struct TrainOptions {
     /// Images in each preview grid and DDIM steps used to make them.
     pub sample_n: usize,
     pub sample_steps: usize,
+    /// Steps between bound estimates in bound.csv (`bound_log`), 0: never.
+    #[serde(default)]
+    pub eval_every: u64,
 }
 
 fn load_data(opts: &TrainOptions) -> Result<Dataset> {
@@ -214,6 +218,7 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
                 steps: opts.steps,
                 max_time: opts.max_time,
                 out: opts.out,
+                eval_every: opts.eval_every,
                 sample_every: opts.sample_every,
                 checkpoint_every: opts.checkpoint_every,
                 keep_checkpoints: opts.keep_checkpoints,
@@ -347,6 +352,10 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
         if opts.sample_every > 0 && step % opts.sample_every == 0 && step < opts.steps {
             bar.suspend(|| eprintln!("sampling a preview grid at step {step}"));
             run.save_pictures(step)?;
+        }
+        if opts.eval_every > 0 && step % opts.eval_every == 0 {
+            let bpd = bound_log::log(&run.opts, &run.trainer, step)?;
+            bar.suspend(|| eprintln!("step {step}: bound estimate {bpd:.4} bits/dim"));
         }
     }
     if logged < step {
