@@ -13,6 +13,19 @@ use ddpm::diffusion::{Schedule, Variance};
 use ddpm::reference::bound::approx_standard_normal_cdf;
 use ddpm::Tensor;
 
+/// The optimal denoiser of the one-image data set `x0`: eps = (x_t - sqrt(abar_t) x_0) /
+/// sqrt(1 - abar_t), exact for the x_t the evaluation drew.
+fn oracle_eps(gpu: &ddpm::Gpu, s: &Schedule, x0: &[f32], x_t: &Tensor, t: usize) -> Tensor {
+    let abar = s.alphas_cumprod[t];
+    let eps: Vec<f32> = x_t
+        .to_vec()
+        .iter()
+        .zip(x0)
+        .map(|(&x, &a)| ((x as f64 - abar.sqrt() * a as f64) / (1.0 - abar).sqrt()) as f32)
+        .collect();
+    Tensor::from_slice(gpu, x_t.shape(), &eps)
+}
+
 #[test]
 fn bound_kernel_matches_reference() {
     let checks = ddpm::selftest::bound::checks(&common::gpu());
@@ -105,16 +118,7 @@ fn oracle_model_bound_is_prior_plus_decoder_in_closed_form() {
     for variance in [Variance::FixedSmall, Variance::FixedLarge] {
         // The optimal denoiser of a one-image data set: eps = (x_t - sqrt(abar_t) x_0) /
         // sqrt(1 - abar_t), from the x_t the evaluation drew.
-        let oracle = |x_t: &Tensor, t: usize| {
-            let abar = s.alphas_cumprod[t];
-            let eps: Vec<f32> = x_t
-                .to_vec()
-                .iter()
-                .zip(&x0)
-                .map(|(&x, &a)| ((x as f64 - abar.sqrt() * a as f64) / (1.0 - abar).sqrt()) as f32)
-                .collect();
-            Tensor::from_slice(&gpu, x_t.shape(), &eps)
-        };
+        let oracle = |x_t: &Tensor, t: usize| oracle_eps(&gpu, &s, &x0, x_t, t);
         let r = bound_batch(
             &gpu,
             &s,
@@ -205,16 +209,7 @@ fn oracle_estimate_is_exact() {
     let pixels: Vec<u8> = (0..49u32).map(|i| (i * 53 % 256) as u8).collect();
     let x0 = scale_pixels(&pixels);
     let shape = [1usize, 1, 7, 7];
-    let oracle = |x_t: &Tensor, t: usize| {
-        let abar = s.alphas_cumprod[t];
-        let eps: Vec<f32> = x_t
-            .to_vec()
-            .iter()
-            .zip(&x0)
-            .map(|(&x, &a)| ((x as f64 - abar.sqrt() * a as f64) / (1.0 - abar).sqrt()) as f32)
-            .collect();
-        Tensor::from_slice(&gpu, x_t.shape(), &eps)
-    };
+    let oracle = |x_t: &Tensor, t: usize| oracle_eps(&gpu, &s, &x0, x_t, t);
     let est = estimate_bound(&gpu, &s, &x0, shape, Variance::FixedSmall, 20, 1, 7, oracle);
     let full = bound_batch(
         &gpu,

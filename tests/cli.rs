@@ -279,23 +279,21 @@ fn unreadable_images_are_skipped_with_one_warning_and_training_goes_on() {
     }
 }
 
-#[test]
-fn non_finite_weights_are_never_checkpointed() {
-    let dir = scratch("inf-weights");
-    let cfg = micro_config(&dir);
-    let out = dir.join("run");
-    // 1e39 overflows f32 on the device: the first update makes the weights non-finite while the
-    // first loss (from the initial weights) is finite, so only the weight check can catch it.
-    let o = ddpm(&[
+/// Trains the micro model into `out` with learning rate `lr` (no warm-up, no clipping, a
+/// checkpoint every step): the set-up of the non-finite guards' tests.
+fn blow_up(dir: &Path, out: &Path, lr: &str, steps: u32) -> Output {
+    let cfg = micro_config(dir);
+    let steps = steps.to_string();
+    ddpm(&[
         "train",
         "--config",
         cfg.to_str().unwrap(),
         "--steps",
-        "5",
+        &steps,
         "--batch-size",
         "2",
         "--lr",
-        "1e39",
+        lr,
         "--warmup",
         "0",
         "--grad-clip",
@@ -306,7 +304,16 @@ fn non_finite_weights_are_never_checkpointed() {
         "0",
         "--out",
         out.to_str().unwrap(),
-    ]);
+    ])
+}
+
+#[test]
+fn non_finite_weights_are_never_checkpointed() {
+    let dir = scratch("inf-weights");
+    let out = dir.join("run");
+    // 1e39 overflows f32 on the device: the first update makes the weights non-finite while the
+    // first loss (from the initial weights) is finite, so only the weight check can catch it.
+    let o = blow_up(&dir, &out, "1e39", 5);
     fails_with(&o, "weights became non-finite by step 1");
     assert!(!out.join("checkpoint.safetensors").exists());
 }
@@ -314,30 +321,9 @@ fn non_finite_weights_are_never_checkpointed() {
 #[test]
 fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     let dir = scratch("nan");
-    let cfg = micro_config(&dir);
     let out = dir.join("run");
     // A learning rate of 1e30 (no warm-up, no clipping) blows the weights up within a step or two.
-    let o = ddpm(&[
-        "train",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--steps",
-        "30",
-        "--batch-size",
-        "2",
-        "--lr",
-        "1e30",
-        "--warmup",
-        "0",
-        "--grad-clip",
-        "0",
-        "--checkpoint-every",
-        "1",
-        "--sample-every",
-        "0",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let o = blow_up(&dir, &out, "1e30", 30);
     fails_with(&o, "non-finite");
     let stderr = String::from_utf8_lossy(&o.stderr);
     // Step 1 starts from finite weights, so its checkpoint is written and must be the one kept.

@@ -1,5 +1,5 @@
-//! A 3x5 pixel font for plot labels (digits and the few letters the plots use), so the
-//! plots need no font files or plotting library.
+//! A 3x5 pixel font for plot labels (digits and the few letters the plots use) and the pixel
+//! and line primitives of the plots, so they need no font files or plotting library.
 
 const GLYPHS: &[(char, [u8; 5])] = &[
     ('0', [0b111, 0b101, 0b101, 0b101, 0b111]),
@@ -76,5 +76,18 @@ pub fn text_width(text: &str, scale: i64) -> i64 {
 pub fn put(img: &mut image::RgbImage, x: i64, y: i64, color: [u8; 3]) {
     if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
         img.put_pixel(x as u32, y as u32, image::Rgb(color));
+    }
+}
+
+/// A straight line from one pixel to another (clipped to the image).
+pub fn line(img: &mut image::RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), color: [u8; 3]) {
+    let steps = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
+    for i in 0..=steps {
+        put(
+            img,
+            x0 + (x1 - x0) * i / steps,
+            y0 + (y1 - y0) * i / steps,
+            color,
+        );
     }
 }

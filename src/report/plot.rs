@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::font::{draw_text, put, text_width};
+use super::font::{draw_text, line, text_width};
 
 const W: i64 = 720;
 const H: i64 = 420;
@@ -12,18 +12,6 @@ const LEFT: i64 = 70;
 const RIGHT: i64 = 20;
 const TOP: i64 = 30;
 const BOTTOM: i64 = 50;
-
-fn line(img: &mut image::RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), color: [u8; 3]) {
-    let steps = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
-    for i in 0..=steps {
-        put(
-            img,
-            x0 + (x1 - x0) * i / steps,
-            y0 + (y1 - y0) * i / steps,
-            color,
-        );
-    }
-}
 
 fn label(v: f64) -> String {
     if v >= 0.01 {
