@@ -1,7 +1,7 @@
 // Diffusion kernels: forward noising (q_sample) and one fused reverse step of the DDPM and DDIM
 // samplers, with the step's noise z ~ N(0, 1) generated inside from (seed, stream, element index)
-// by the same Philox 4x32-10 and Box-Muller as `rng.wgsl` (the code below is a copy of it; the
-// checks compare both with `reference::rng`). Reference: `src/reference/diffusion.rs`.
+// by the Philox 4x32-10 and Box-Muller of `common/philox.wgsl`, as `rng/` (the checks compare
+// both with `reference::rng`). Reference: `src/reference/diffusion.rs`.
 //
 // Geometry: every entry point gives one invocation PER loop trips of one "block" of 4 consecutive
 // elements (a Philox block: the 4 normals of block b come from one Philox call); block =
@@ -42,59 +42,11 @@ struct Params {
 @group(0) @binding(5) var<storage, read> ca: array<f32>;
 @group(0) @binding(6) var<storage, read> cb: array<f32>;
 
-// ---- Philox 4x32-10 and Box-Muller: identical to rng.wgsl ----
-const PHILOX_M0: u32 = 0xD2511F53u;
-const PHILOX_M1: u32 = 0xCD9E8D57u;
-const PHILOX_W0: u32 = 0x9E3779B9u;
-const PHILOX_W1: u32 = 0xBB67AE85u;
+#include "common/philox"
 
-fn mulhi(a: u32, b: u32) -> u32 {
-    let al = a & 0xffffu;
-    let ah = a >> 16u;
-    let bl = b & 0xffffu;
-    let bh = b >> 16u;
-    let lh = al * bh;
-    let hl = ah * bl;
-    let mid = ((al * bl) >> 16u) + (lh & 0xffffu) + (hl & 0xffffu);
-    return ah * bh + (lh >> 16u) + (hl >> 16u) + (mid >> 16u);
-}
-
+// Philox block `b` of this step's noise stream.
 fn philox_block(b: u32) -> vec4<u32> {
-    var c = vec4<u32>(b, p.stream0, p.stream1, 0u);
-    var k = vec2<u32>(p.key0, p.key1);
-    for (var r = 0u; r < 10u; r++) {
-        let hi0 = mulhi(PHILOX_M0, c.x);
-        let lo0 = PHILOX_M0 * c.x;
-        let hi1 = mulhi(PHILOX_M1, c.z);
-        let lo1 = PHILOX_M1 * c.z;
-        c = vec4<u32>(hi1 ^ c.y ^ k.x, lo1, hi0 ^ c.w ^ k.y, lo0);
-        k = k + vec2<u32>(PHILOX_W0, PHILOX_W1);
-    }
-    return c;
-}
-
-fn unit(w: u32) -> f32 {
-    return (f32(w >> 9u) + 0.5) * (1.0 / 8388608.0);
-}
-
-fn ln_pos(u: f32) -> f32 {
-    let fr = frexp(u);
-    var m = fr.fract;
-    var e = f32(fr.exp);
-    if (m < 0.70710678) {
-        m = m * 2.0;
-        e = e - 1.0;
-    }
-    let s = (m - 1.0) / (m + 1.0);
-    let s2 = s * s;
-    let series = 2.0 * s * (1.0 + s2 * (0.33333333 + s2 * (0.2 + s2 * (0.14285714 + s2 * 0.11111111))));
-    return e * 0.693145751953125 + (series + e * 1.4286068203094173e-06);
-}
-
-fn box_muller(a: u32, b: u32) -> vec2<f32> {
-    let r = sqrt(-2.0 * ln_pos(unit(a)));
-    let theta = 3.14159265358979 * (2.0 * unit(b) - 1.0);
-    return r * vec2<f32>(cos(theta), sin(theta));
+    return philox(b, vec2<u32>(p.key0, p.key1), vec2<u32>(p.stream0, p.stream1));
 }
 
 // The 4 normals of block b (zero when sigma == 0: no noise at the last step, nothing generated).
@@ -105,7 +57,6 @@ fn noise(b: u32, sigma: f32) -> vec4<f32> {
     let w = philox_block(b);
     return vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w));
 }
-// ---- end of the copy ----
 
 fn block_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> u32 {
     return ((wid.x + wid.y * nwg.x) * PER + k) * WG + lid;
