@@ -140,7 +140,7 @@ fn raw_subgroup_device() -> Option<Raw> {
     .ok()?;
     let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
         label: Some("matmul_subgroup"),
-        source: wgpu::ShaderSource::Wgsl(mm::subgroup_shader().source.into()),
+        source: wgpu::ShaderSource::Wgsl(mm::CPU_SUBGROUP.wgsl().into()),
     });
     Some(Raw {
         device,

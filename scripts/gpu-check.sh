@@ -80,7 +80,7 @@ samples() {
 }
 for run in mnist-small "$BIG_PRESET"; do
   ck=$WORK/$run/checkpoint.safetensors
-  [ -f "$ck" ] && stage "export-$run" 30 "$BIN" export --checkpoint "$ck" --out "$WORK/model-$run"
+  [ -f "$ck" ] && stage "export-$run" 30 "$BIN" export --model "$ck" --out "$WORK/model-$run"
 done
 samples "$BIG_PRESET"
 

@@ -63,7 +63,7 @@ paper_model() {
     --out "$run" --sample-every 0 --checkpoint-every "$BIG_CK" --keep-checkpoints
   tail -n 1 "$WORK/logs/train-big.log" >>"$OUT/summary.txt"
   [ -f "$run/checkpoint.safetensors" ] || return
-  stage export-big 30 "$BIN" export --checkpoint "$run/checkpoint.safetensors" --out "$WORK/model-$BIG_PRESET"
+  stage export-big 30 "$BIN" export --model "$run/checkpoint.safetensors" --out "$WORK/model-$BIG_PRESET"
   stage grid-big 90 "$BIN" sample --model "$run/checkpoint.safetensors" --n "$GRID_N" --sampler ddpm \
     --seed 0 --out "$WORK/grid-ddpm-$BIG_PRESET.png"
   samples "$BIG_PRESET-final" "$run/checkpoint.safetensors"

@@ -3,7 +3,9 @@
 //! Layers, bottom to top: [`gpu`] (device, pipelines, buffer pool, recorder) → [`tensor`] →
 //! [`ops`] (one module per WGSL kernel family, forward and backward side by side) →
 //! `nn` (layers with hand-written backward) → `diffusion` → the jobs (`train`, `sample`).
-//! [`reference`] is a float64 CPU implementation of every op, used by tests and `selftest`.
+//! [`maths`] holds the shared maths below all of them (step coefficients, the CPU random
+//! generator); [`reference`] is a float64 CPU implementation of every op, used only by tests and
+//! `selftest`. See ARCHITECTURE.md.
 
 pub mod checkpoint;
 pub mod cli;
@@ -11,6 +13,7 @@ pub mod data;
 pub mod diffusion;
 pub mod files;
 pub mod gpu;
+pub mod maths;
 pub mod model;
 pub mod nn;
 pub mod ops;

@@ -131,34 +131,37 @@ fn rejects_heads_that_do_not_divide_channels() {
     let _ = att::attention_with(Variant::Rows, &q, &q, &q, 4);
 }
 
-/// The shader parses, validates and translates to SPIR-V, MSL and HLSL for every entry point with
-/// the override values the ops use (no device needed): the base module with no capabilities, the
-/// whole file (subgroup kernels included) with the SUBGROUP capability.
+/// Every module of the family parses, validates and translates to SPIR-V, MSL and HLSL for each
+/// of its entry points with the override values the ops use (no device needed); only the
+/// subgroup module may use subgroup operations.
 #[test]
 fn shader_translates_with_naga() {
-    for subgroups in [false, true] {
-        let src = att::shader_source(subgroups);
-        let (caps, entries): (_, Vec<&str>) = if subgroups {
-            let mut all = att::ENTRY_POINTS.to_vec();
-            all.extend(att::SUBGROUP_ENTRY_POINTS);
-            (naga::valid::Capabilities::SUBGROUP, all)
+    for (shader, entries) in att::MODULES {
+        let subgroups = shader.name.ends_with("subgroup");
+        let caps = if subgroups {
+            naga::valid::Capabilities::SUBGROUP
         } else {
-            (
-                naga::valid::Capabilities::empty(),
-                att::ENTRY_POINTS.to_vec(),
-            )
+            naga::valid::Capabilities::empty()
         };
+        let src = &shader.wgsl();
         let module = naga::front::wgsl::parse_str(src)
             .unwrap_or_else(|e| panic!("{}", e.emit_to_string(src)));
         let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
             .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
             .subgroup_operations(naga::valid::SubgroupOperationSet::all())
             .validate(&module)
-            .unwrap_or_else(|e| panic!("subgroups {subgroups}: {e:?}"));
-        for entry in entries {
+            .unwrap_or_else(|e| panic!("{}: {e:?}", shader.name));
+        for &entry in entries {
             for (name, value) in [("WG", 16.0), ("DCH", 8.0), ("DCH", 1.0)] {
+                // Each module declares only the overrides its kernels use.
+                let declared = module
+                    .overrides
+                    .iter()
+                    .any(|(_, o)| o.name.as_deref() == Some(name));
                 let mut pc = naga::back::PipelineConstants::default();
-                pc.insert(name.into(), value);
+                if declared {
+                    pc.insert(name.into(), value);
+                }
                 let ep = Some((naga::ShaderStage::Compute, entry));
                 let (m, i) =
                     naga::back::pipeline_constants::process_overrides(&module, &info, ep, &pc)

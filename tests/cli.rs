@@ -338,7 +338,7 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
         let export = dir.join("export");
         let e = ddpm(&[
             "export",
-            "--checkpoint",
+            "--model",
             out.join("checkpoint.safetensors").to_str().unwrap(),
             "--out",
             export.to_str().unwrap(),

@@ -122,31 +122,88 @@ fn reference_backward_matches_finite_differences() {
     }
 }
 
+/// The direct-kernel modules with the override constants the ops use (tests/shaders.rs checks
+/// every module with its defaults).
 #[test]
 fn shader_validates_and_translates() {
-    let src = include_str!("../shaders/conv2d.wgsl");
-    let module = naga::front::wgsl::parse_str(src).expect("conv2d.wgsl parses");
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::empty(),
-    )
-    .validate(&module)
-    .expect("conv2d.wgsl validates");
-    for stride in [1.0, 2.0] {
-        let mut constants = naga::back::PipelineConstants::default();
-        constants.insert("STRIDE".to_string(), stride);
-        constants.insert("SEG".to_string(), 4.0);
-        constants.insert("T2_TOP".to_string(), stride - 1.0);
-        constants.insert("T2_LEFT".to_string(), stride - 1.0);
-        let (module, info) =
-            naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
-                .expect("override constants apply");
-        naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
-        naga::back::msl::write_string(&module, &info, &Default::default(), &Default::default())
-            .expect("MSL");
-        let mut hlsl = String::new();
-        naga::back::hlsl::Writer::new(&mut hlsl, &Default::default(), &Default::default())
-            .write(&module, &info, None)
-            .expect("HLSL");
+    for (name, caps) in [
+        ("conv2d/direct_cpu", naga::valid::Capabilities::empty()),
+        ("conv2d/direct_subgroup", naga::valid::Capabilities::SUBGROUP),
+    ] {
+        let src = ddpm::gpu::wgsl::compose_file(name).unwrap_or_else(|e| panic!("{e}"));
+        let module = naga::front::wgsl::parse_str(&src).expect("parses");
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+            .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+            .validate(&module)
+            .unwrap_or_else(|e| panic!("{name} validates: {e:?}"));
+        for stride in [1.0, 2.0] {
+            let mut constants = naga::back::PipelineConstants::default();
+            constants.insert("STRIDE".to_string(), stride);
+            constants.insert("SEG".to_string(), 4.0);
+            constants.insert("T2_TOP".to_string(), stride - 1.0);
+            constants.insert("T2_LEFT".to_string(), stride - 1.0);
+            let (module, info) =
+                naga::back::pipeline_constants::process_overrides(&module, &info, None, &constants)
+                    .expect("override constants apply");
+            naga::back::spv::write_vec(&module, &info, &Default::default(), None).expect("SPIR-V");
+            let msl = naga::back::msl::Options {
+                lang_version: (2, 4),
+                ..Default::default()
+            };
+            naga::back::msl::write_string(&module, &info, &msl, &Default::default())
+                .expect("MSL");
+            let hlsl = naga::back::hlsl::Options {
+                shader_model: naga::back::hlsl::ShaderModel::V6_0,
+                ..Default::default()
+            };
+            let mut text = String::new();
+            naga::back::hlsl::Writer::new(&mut text, &hlsl, &Default::default())
+                .write(&module, &info, None)
+                .expect("HLSL");
+        }
     }
+}
+
+/// More pixel tiles than one dispatch dimension holds (65,535): the implicit-GEMM forward folds
+/// them into grid z. A 1x1 convolution of 2 channels over 1 x 2,050 x 2,050 pixels is 65,664
+/// tiles of 64 pixels; every output is checked against the float64 reference, with the output
+/// poisoned first so a tile the folded grid missed shows as NaN.
+#[test]
+fn gemm_forward_covers_more_than_65535_pixel_tiles() {
+    use ddpm::ops::conv::{conv2d_with, ConvVariant};
+    let gpu = common::gpu();
+    gpu.set_poison(true);
+    let (n, cin, cout, h, w) = (1, 2, 2, 2050, 2050);
+    let d = ConvDims {
+        n,
+        cin,
+        h,
+        w,
+        cout,
+        kh: 1,
+        kw: 1,
+        stride: 1,
+        pad: [0, 0, 0, 0],
+    };
+    let mut rng = Rng::new(11);
+    let x = random(&mut rng, d.x_len());
+    let wt = random(&mut rng, d.w_len());
+    let b = random(&mut rng, cout);
+    let f32s = |v: &[f64]| v.iter().map(|&a| a as f32).collect::<Vec<_>>();
+    let xt = ddpm::Tensor::from_slice(&gpu, &[n, cin, h, w], &f32s(&x));
+    let wtt = ddpm::Tensor::from_slice(&gpu, &[cout, cin, 1, 1], &f32s(&wt));
+    let bt = ddpm::Tensor::from_slice(&gpu, &[cout], &f32s(&b));
+    let y = conv2d_with(
+        ConvVariant::Gemm,
+        &xt,
+        &wtt,
+        Some(&bt),
+        ConvGeometry::pointwise(),
+    )
+    .to_vec();
+    let want = reference::conv2d(&d, &x, &wt, Some(&b));
+    let err = ddpm::selftest::max_rel_err(&y, &want);
+    // Two products and a bias in f32: a few ulp.
+    assert!(err < 1e-5, "max relative error {err}");
 }

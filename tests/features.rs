@@ -27,12 +27,10 @@ fn subgroup_variants_are_selected_where_they_can_run() {
     let eight_wide = gpu.adapter_features().contains(wgpu::Features::SUBGROUP)
         && info.subgroup_min_size == 8
         && info.subgroup_max_size == 8;
-    if !(gpu.is_cpu() && eight_wide) {
-        eprintln!(
-            "adapter '{}' is not a CPU adapter with 8-wide subgroups: the subgroup variants do \
-             not apply here (CI's lavapipe runs them)",
-            info.name
-        );
+    if !common::runs_here(
+        gpu.is_cpu() && eight_wide,
+        "the subgroup variants (a CPU adapter with 8-wide subgroups)",
+    ) {
         return;
     }
     assert_eq!(matmul::variant(&gpu), matmul::Variant::CpuSubgroup);

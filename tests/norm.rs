@@ -95,24 +95,24 @@ fn reference_backward_matches_finite_differences() {
 /// override set the op uses.
 #[test]
 fn shader_translates_to_every_backend() {
-    let source = include_str!("../shaders/norm.wgsl");
-    let module = naga::front::wgsl::parse_str(source).expect("norm.wgsl parses");
-    let info = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
-    )
-    .validate(&module)
-    .expect("norm.wgsl validates");
     let stage = naga::ShaderStage::Compute;
-    for entry in [
-        "forward_wg",
-        "forward_serial",
-        "forward_serial4",
-        "backward_wg",
-        "backward_serial",
-        "backward_serial4",
-        "param_grad",
+    for (name, entry) in [
+        ("norm/forward", "forward_wg"),
+        ("norm/forward", "forward_serial"),
+        ("norm/forward", "forward_serial4"),
+        ("norm/backward", "backward_wg"),
+        ("norm/backward", "backward_serial"),
+        ("norm/backward", "backward_serial4"),
+        ("norm/param_grad", "param_grad"),
     ] {
+        let source = ddpm::gpu::wgsl::compose_file(name).unwrap_or_else(|e| panic!("{e}"));
+        let module = naga::front::wgsl::parse_str(&source).expect("parses");
+        let info = naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::default(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{name} validates: {e:?}"));
         for (wg, silu) in [(256.0, 0.0), (8.0, 1.0), (64.0, 0.0)] {
             let constants = naga::back::PipelineConstants::from_iter([
                 ("WG".to_string(), wg),

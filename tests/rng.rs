@@ -198,8 +198,7 @@ fn gpu_philox_known_answer() {
 fn shaders_translate_with_naga() {
     let shaders = [
         (
-            "rng",
-            include_str!("../shaders/rng.wgsl"),
+            "rng/philox",
             &[
                 "rand_bits",
                 "rand_uniform",
@@ -209,17 +208,16 @@ fn shaders_translate_with_naga() {
             ][..],
         ),
         (
-            "diffusion",
-            include_str!("../shaders/diffusion.wgsl"),
+            "diffusion/steps",
             &["q_sample", "ddpm_step", "ddim_step"][..],
         ),
         (
             "optim",
-            include_str!("../shaders/optim.wgsl"),
             &["adam", "ema", "adam4", "ema4"][..],
         ),
     ];
-    for (name, src, entries) in shaders {
+    for (name, entries) in shaders {
+        let src = &ddpm::gpu::wgsl::compose_file(name).unwrap_or_else(|e| panic!("{e}"));
         let module = naga::front::wgsl::parse_str(src)
             .unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(src)));
         let info = naga::valid::Validator::new(

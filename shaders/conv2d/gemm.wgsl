@@ -39,7 +39,8 @@ fn gemm_chunk(acc4: ptr<function, array<vec4<f32>, 4>>, ty: u32, tx: u32) {
 // gemm_conv: y[n, co, oy, ox] = bias[co] + sum_k wp[k, co] * B[k, pix], K = Cin*KH*KW.
 // Bindings: 1 x [N, Cin, H, W] (f32), 2 wp [K, CoutP] (f32), 3 bias (read only if e1 != 0),
 // 4 y (f32). Params: all geometry fields (pad as u32), e0 = CoutP, e1 = has_bias.
-// Dispatch: [ceil(N*Hout*Wout / 64), ceil(Cout / 64), 1]; workgroup 256 = 16 x 16 threads,
+// Dispatch: [gx, ceil(Cout / 64), gz] with gx * gz >= ceil(N*Hout*Wout / 64) pixel tiles (tile
+// wid.x + wid.z * gx; folded into z past 65,535 tiles); workgroup 256 = 16 x 16 threads,
 // thread (ty, tx) computes channels co0 + 4*ty .. +3 and pixels pix0 + 4*tx .. +3.
 @group(0) @binding(1) var<storage, read> m_x: array<f32>;
 @group(0) @binding(2) var<storage, read> m_w: array<f32>;
@@ -47,14 +48,18 @@ fn gemm_chunk(acc4: ptr<function, array<vec4<f32>, 4>>, ty: u32, tx: u32) {
 @group(0) @binding(4) var<storage, read_write> m_y: array<f32>;
 
 @compute @workgroup_size(256)
-fn gemm_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn gemm_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
     let tx = lid % 16u;
     let ty = lid / 16u;
     let hw = p.hout * p.wout;
     let npix = p.n * hw;
     let kdim = p.cin * p.kh * p.kw;
     let co0 = wid.y * 64u;
-    let pix0 = wid.x * 64u;
+    let pix0 = (wid.x + wid.z * nwg.x) * 64u;
+    if (pix0 >= npix) {
+        return; // a spare workgroup of the folded grid (uniform: the whole workgroup leaves)
+    }
     // This thread loads B column j = lid % 64 (fixed pixel) for rows lid / 64 + 4r.
     let j = lid % 64u;
     let pix = min(pix0 + j, npix - 1u);

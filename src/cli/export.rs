@@ -10,9 +10,9 @@ use crate::train::layout_of;
 
 #[derive(Args)]
 pub struct ExportArgs {
-    /// A training checkpoint
-    #[arg(long)]
-    checkpoint: PathBuf,
+    /// A training checkpoint (.safetensors; `--checkpoint` is accepted too)
+    #[arg(long, alias = "checkpoint")]
+    model: PathBuf,
     /// The folder to write (config.json + diffusion_pytorch_model.safetensors)
     #[arg(long)]
     out: PathBuf,
@@ -22,7 +22,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(a: ExportArgs) -> Result<()> {
-    let m = load_model(&a.checkpoint, !a.no_ema, layout_of)?;
+    let m = load_model(&a.model, !a.no_ema, layout_of)?;
     export_diffusers(&a.out, &m.config, &layout_of(&m.config), &m.weights)?;
     eprintln!("exported the {} to {}", m.description, a.out.display());
     Ok(())

@@ -10,9 +10,10 @@ use crate::train::{Hyper, Trainer};
 
 #[derive(Args)]
 pub struct MemoryArgs {
-    /// mnist, cifar10 or tiny
+    /// mnist, mnist-small, mnist-cpu, cifar10 or tiny
     #[arg(long, default_value = "mnist")]
     preset: String,
+    /// Images per training step
     #[arg(long, default_value_t = 128)]
     batch_size: usize,
 }

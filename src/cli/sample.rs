@@ -49,6 +49,8 @@ pub struct SampleArgs {
     /// Number of images
     #[arg(long, default_value_t = 64)]
     n: usize,
+    /// Decides the initial noise and the noise of every step: the same seed gives the same
+    /// images
     #[arg(long, default_value_t = 0)]
     seed: u64,
     /// The grid PNG
@@ -70,9 +72,10 @@ pub struct SampleArgs {
     /// Reverse-process variance of the DDPM sampler [default: fixed-large]
     #[arg(long, value_enum)]
     variance: Option<VarianceArg>,
-    /// Clip the predicted x_0 to [-1, 1] at each step (as diffusers' clip_sample)
-    #[arg(long, num_args = 0..=1, default_value = "true", default_missing_value = "true")]
-    clip: bool,
+    /// Do not clip the predicted x_0 to [-1, 1] at each step (clipping, diffusers'
+    /// clip_sample, is the default)
+    #[arg(long)]
+    no_clip: bool,
     /// Use the raw weights of a training checkpoint instead of its EMA weights
     #[arg(long)]
     no_ema: bool,
@@ -149,7 +152,7 @@ pub fn run(device: &DeviceArgs, a: SampleArgs) -> Result<()> {
     };
     let opts = SampleOptions {
         method,
-        clip: a.clip,
+        clip: !a.no_clip,
         seed: a.seed,
     };
     let batch = a

@@ -42,9 +42,12 @@ pub struct TrainArgs {
     /// [default: 0]
     #[arg(long)]
     seed: Option<u64>,
-    /// Random horizontal flips (default: on for 3-channel data, off for digits)
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    flip: Option<bool>,
+    /// Random horizontal flips [default: on for 3-channel data, off for digits]
+    #[arg(long, conflicts_with = "no_flip")]
+    flip: bool,
+    /// No random horizontal flips, also for 3-channel data
+    #[arg(long)]
+    no_flip: bool,
     /// Dropout probability (default: the config's; 0.1 for cifar10)
     #[arg(long)]
     dropout: Option<f64>,
@@ -198,7 +201,8 @@ impl TrainArgs {
                 ("--warmup", self.warmup.is_some()),
                 ("--ema-decay", self.ema_decay.is_some()),
                 ("--dropout", self.dropout.is_some()),
-                ("--flip", self.flip.is_some()),
+                ("--flip", self.flip),
+                ("--no-flip", self.no_flip),
                 ("--seed", self.seed.is_some()),
             ];
             let given: Vec<&str> = fixed.iter().filter(|f| f.1).map(|f| f.0).collect();
@@ -258,7 +262,7 @@ pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
         cpu_default_notice(steps, args.batch_size.unwrap_or(d.batch_size));
     }
     let opts = TrainOptions {
-        flip: args.flip.unwrap_or(config.in_channels == 3),
+        flip: args.flip || (!args.no_flip && config.in_channels == 3),
         config,
         data: args.data.clone(),
         hyper: Hyper {

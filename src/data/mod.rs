@@ -5,7 +5,7 @@ pub mod folder;
 pub mod loader;
 pub mod mnist;
 
-use crate::reference::random::Rng;
+use crate::maths::random::Rng;
 
 /// Images at the model's resolution and channel count, 8-bit, NCHW.
 pub struct Dataset {

@@ -10,7 +10,7 @@
 
 use super::schedule::{Schedule, Variance};
 use crate::ops::{bound, diffusion, rng};
-use crate::reference::bound::prior_bpd;
+use crate::maths::bound::prior_bpd;
 use crate::Tensor;
 
 /// One batch's bound terms. Flat arrays are `[timesteps.len(), images]` in the order of the
@@ -127,7 +127,7 @@ pub fn strata(big_t: usize, count: usize) -> Vec<(usize, usize)> {
 pub fn stratified_draw(
     big_t: usize,
     count: usize,
-    rng: &mut crate::reference::random::Rng,
+    rng: &mut crate::maths::random::Rng,
 ) -> Vec<(usize, f64)> {
     let mut out = vec![(0usize, 1.0)];
     for (lo, hi) in strata(big_t, count) {
@@ -152,7 +152,7 @@ pub fn estimate_bound(
     draw: u64,
     eps_fn: impl FnMut(&Tensor, usize) -> Tensor,
 ) -> f64 {
-    let mut rng = crate::reference::random::Rng::new(
+    let mut rng = crate::maths::random::Rng::new(
         seed ^ draw.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xB0_0D,
     );
     let picks = stratified_draw(schedule.steps(), strata_count, &mut rng);

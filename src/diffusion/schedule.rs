@@ -2,7 +2,7 @@
 //! drift), and the per-timestep coefficients the GPU kernels take. Timesteps are 0-based.
 
 use crate::ops::diffusion::{DdimStep, DdpmStep};
-use crate::reference::bound::VbCoefs;
+use crate::maths::bound::VbCoefs;
 use crate::{Gpu, Tensor};
 
 /// The reverse-process variance sigma_t^2.

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context as _, Result};
 
+use super::Capabilities;
 use super::pipelines::{PipelineCache, Shader};
 use super::pool::BufferPool;
 use super::profile::{self, Clock, DispatchRecord, HostTimer, Profiler};
@@ -63,6 +64,7 @@ pub(crate) struct GpuShared {
     pub adapter_features: wgpu::Features,
     pub limits: wgpu::Limits,
     pub class: DeviceClass,
+    pub caps: Capabilities,
     pub pipelines: PipelineCache,
     pub pool: Mutex<BufferPool>,
     pub recorder: Mutex<Recorder>,
@@ -186,13 +188,9 @@ impl Gpu {
         let info = adapter.get_info();
         // Ask for everything the adapter offers: big activations need large bindings.
         let limits = adapter.limits();
-        // Optional features the kernels or the profiler use when offered: subgroup variants of
-        // matmul and attention (`ops::*::variant` picks them whenever the device has SUBGROUP),
-        // and timestamps for `ddpm profile`.
-        let optional = wgpu::Features::TIMESTAMP_QUERY
-            | wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS
-            | wgpu::Features::SUBGROUP;
-        let features = adapter.features() & optional;
+        // Every optional feature a kernel variant or the profiler uses, when offered (see
+        // `Capabilities`).
+        let features = adapter.features() & super::OPTIONAL_FEATURES;
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("ddpm"),
             required_features: features,
@@ -211,6 +209,7 @@ impl Gpu {
             Err(_) if info.device_type == wgpu::DeviceType::Cpu => DeviceClass::Cpu,
             Err(_) => DeviceClass::Gpu,
         };
+        let caps = Capabilities::new(class, &info, device.features(), &limits);
         let recorder = Recorder::new(limits.min_uniform_buffer_offset_alignment as u64);
         let tuner = tuner_for(&info, class, options)?;
         Ok(Gpu(Arc::new(GpuShared {
@@ -220,6 +219,7 @@ impl Gpu {
             adapter_features: adapter.features(),
             limits,
             class,
+            caps,
             pipelines: PipelineCache::default(),
             pool: Mutex::new(BufferPool::default()),
             recorder: Mutex::new(recorder),
@@ -258,10 +258,12 @@ impl Gpu {
     }
     /// True if the device can write GPU timestamps (used by the benchmarks).
     pub fn has_timestamps(&self) -> bool {
-        self.0
-            .device
-            .features()
-            .contains(wgpu::Features::TIMESTAMP_QUERY)
+        self.0.caps.timestamps()
+    }
+    /// What the device can do (features, subgroup sizes, limits, class): where every kernel
+    /// family reads its variants' prerequisites.
+    pub fn caps(&self) -> &Capabilities {
+        &self.0.caps
     }
 
     /// Test aid: when on, every tensor taken from the pool is filled with NaN first, so a kernel

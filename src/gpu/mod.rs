@@ -5,13 +5,16 @@
 //! [`Gpu::launch`] (record one compute dispatch), [`Gpu::flush`] (submit what was recorded)
 //! and [`crate::Tensor::to_vec`] (read back, the only call that waits for the GPU).
 
+mod capabilities;
 mod context;
 mod pipelines;
 mod pool;
 pub mod profile;
 mod recorder;
 pub mod tuning;
+pub mod wgsl;
 
+pub use capabilities::{Capabilities, OPTIONAL_FEATURES};
 pub use context::{list_adapters, AdapterSummary, DeviceClass, Gpu, GpuOptions, MemoryStats};
 pub use pipelines::Shader;
 pub use tuning::TuneMode;
@@ -31,7 +34,8 @@ pub fn grid_1d(n: usize, per_group: usize) -> [u32; 3] {
     }
 }
 
-/// Declares a [`Shader`] for `shaders/<name>.wgsl`, embedded in the binary at compile time.
+/// Declares a [`Shader`] for the kernel module `shaders/<name>.wgsl` (e.g. `"conv2d/direct_cpu"`),
+/// embedded in the binary at compile time; its `#include`s are resolved by [`wgsl::compose`].
 #[macro_export]
 macro_rules! shader {
     ($name:literal) => {

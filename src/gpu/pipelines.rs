@@ -3,11 +3,20 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// A WGSL source file from `shaders/`, embedded at compile time (see the `shader!` macro).
+/// A WGSL kernel module: its top-level source, embedded at compile time (see the `shader!`
+/// macro), whose `#include` directives are resolved when its pipelines are first built.
 #[derive(Clone, Copy, Debug)]
 pub struct Shader {
     pub name: &'static str,
     pub source: &'static str,
+}
+
+impl Shader {
+    /// The module's WGSL with its `#include`s resolved (see [`super::wgsl`]); panics on a
+    /// composition error, a mistake in `shaders/` that the tests catch.
+    pub fn wgsl(&self) -> String {
+        super::wgsl::compose(self.name, self.source).unwrap_or_else(|e| panic!("{e}"))
+    }
 }
 
 /// A compiled compute pipeline and the layout of its bind group 0.
@@ -43,9 +52,11 @@ pub fn shader_checks() -> bool {
 /// one of them is checked against the float64 reference with poisoned outputs (tests and
 /// `ddpm selftest`), so they are compiled without wgpu's checks unless `DDPM_SHADER_CHECKS=1`.
 fn create_module(device: &wgpu::Device, shader: &Shader) -> wgpu::ShaderModule {
+    // A composition error is a mistake in `shaders/`, which the tests compose and validate.
+    let source = shader.wgsl();
     let desc = wgpu::ShaderModuleDescriptor {
         label: Some(shader.name),
-        source: wgpu::ShaderSource::Wgsl(shader.source.into()),
+        source: wgpu::ShaderSource::Wgsl(source.into()),
     };
     if shader_checks() {
         return device.create_shader_module(desc);

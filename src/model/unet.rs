@@ -12,7 +12,7 @@
 //! ```
 
 use super::config::{DownBlock, UNetConfig, UpBlock};
-use super::params::Registry;
+use crate::nn::params::Registry;
 use crate::gpu::profile::scope;
 use crate::nn::attention::{AttentionBlock, AttentionSaved};
 use crate::nn::conv::Conv2d;

@@ -7,6 +7,7 @@ pub mod attention;
 pub mod conv;
 pub mod linear;
 pub mod norm;
+pub mod params;
 pub mod resample;
 pub mod resnet;
 pub mod tensor_ops;
@@ -14,7 +15,7 @@ pub mod time;
 
 pub use tensor_ops::{Params, TensorOps};
 
-pub use crate::model::params::{Init, ParamId, Registry};
+pub use params::{Init, Layout, ParamId, ParamStore, Registry};
 
 /// What a forward pass is for: inference keeps nothing for backward and applies no dropout.
 #[derive(Clone, Copy, Debug)]

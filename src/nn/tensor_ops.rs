@@ -95,7 +95,7 @@ pub trait Params<T> {
 
 mod gpu {
     use super::{Params, TensorOps};
-    use crate::model::ParamStore;
+    use crate::nn::params::ParamStore;
     use crate::ops::conv::{self, ConvGeometry};
     use crate::ops::norm::{self, GroupNormStats};
     use crate::ops::{attention, elementwise, layout, matmul, reduce, rng};

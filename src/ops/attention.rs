@@ -1,4 +1,4 @@
-//! Scaled dot-product attention over tokens (`shaders/attention.wgsl`), forward and backward.
+//! Scaled dot-product attention over tokens (`shaders/attention/`), forward and backward.
 //!
 //! `q`, `k`, `v`: `[B, L, C]` token-major (`L = H * W` tokens). The channels split contiguously
 //! into `heads` heads of `d = C / heads` channels (head `h` uses channels `h*d .. h*d + d`). Per
@@ -21,58 +21,32 @@
 //! `dq` and one parallel over key rows for `dk`, `dv`, each recomputing the probabilities from `q`,
 //! `k` and the saved `lse`. No atomics.
 
-use std::sync::OnceLock;
-
 use crate::gpu::{profile, tuning, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
-/// The whole file, subgroup kernels included (valid only on devices with `SUBGROUP`).
-const SOURCE: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/shaders/attention.wgsl"
-));
-/// The line that starts the subgroup kernels, which are cut off for devices without subgroups.
-const SUBGROUP_MARKER: &str = "// ==== subgroup kernels";
+const PREP: Shader = crate::shader!("attention/prep");
+const ROWS: Shader = crate::shader!("attention/rows");
+const TILED: Shader = crate::shader!("attention/tiled");
+/// The `*_sg` kernels use subgroup operations: a module of their own, compiled only on devices
+/// with the SUBGROUP feature.
+const SUBGROUP: Shader = crate::shader!("attention/subgroup");
 
-/// The WGSL source: the whole file with `subgroups`, else the part before the subgroup kernels
-/// (a module using subgroup operations does not validate on a device without `SUBGROUP`).
-pub fn shader_source(subgroups: bool) -> &'static str {
-    if subgroups {
-        SOURCE
-    } else {
-        static BASE: OnceLock<&'static str> = OnceLock::new();
-        BASE.get_or_init(|| {
-            let cut = SOURCE
-                .find(SUBGROUP_MARKER)
-                .expect("attention.wgsl lost its subgroup marker");
-            &SOURCE[..cut]
-        })
-    }
-}
-
-fn shader(subgroups: bool) -> Shader {
-    let name = if subgroups {
-        "attention_subgroup"
-    } else {
-        "attention"
-    };
-    Shader {
-        name,
-        source: shader_source(subgroups),
-    }
-}
-
-/// Entry points of the base module (every device) and of the subgroup part.
-pub const ENTRY_POINTS: [&str; 7] = [
-    "attn_bwd_prep",
-    "attn_fwd_rows",
-    "attn_bwd_dq_rows",
-    "attn_bwd_dkdv_rows",
-    "attn_fwd_tiled",
-    "attn_bwd_dq_tiled",
-    "attn_bwd_dkdv_tiled",
+/// Every module of the family with its entry points, for the shader checks.
+pub const MODULES: [(Shader, &[&str]); 4] = [
+    (PREP, &["attn_bwd_prep"]),
+    (
+        ROWS,
+        &["attn_fwd_rows", "attn_bwd_dq_rows", "attn_bwd_dkdv_rows"],
+    ),
+    (
+        TILED,
+        &["attn_fwd_tiled", "attn_bwd_dq_tiled", "attn_bwd_dkdv_tiled"],
+    ),
+    (
+        SUBGROUP,
+        &["attn_fwd_sg", "attn_bwd_dq_sg", "attn_bwd_dkdv_sg"],
+    ),
 ];
-pub const SUBGROUP_ENTRY_POINTS: [&str; 3] = ["attn_fwd_sg", "attn_bwd_dq_sg", "attn_bwd_dkdv_sg"];
 
 /// Kernel variant; see the module documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,10 +73,7 @@ impl Variant {
 
 /// True if the device runs the subgroup kernels: `SUBGROUP` enabled and subgroups of exactly 8.
 pub fn has_subgroups_of_8(gpu: &Gpu) -> bool {
-    let info = gpu.info();
-    gpu.device().features().contains(wgpu::Features::SUBGROUP)
-        && info.subgroup_min_size == 8
-        && info.subgroup_max_size == 8
+    gpu.caps().subgroups_of_8()
 }
 
 /// True if `variant` can run on this device for `C` channels in `heads` heads.
@@ -235,7 +206,7 @@ impl Dims {
                 let suffix = if sg { "sg" } else { "rows" };
                 let gx = self.l.div_ceil(4).div_ceil(ROWS_WG) as u32;
                 gpu.launch(
-                    &shader(sg),
+                    if sg { &SUBGROUP } else { &ROWS },
                     &format!("{entry}_{suffix}"),
                     &[("WG", ROWS_WG as f64)],
                     &p,
@@ -248,7 +219,7 @@ impl Dims {
                 let gz = self.d.div_ceil(TILE_SLICE) as u32;
                 let chunks = self.d.div_ceil(32).min(TILE_SLICE / 32);
                 gpu.launch(
-                    &shader(false),
+                    &TILED,
                     &format!("{entry}_tiled"),
                     &[("DCH", chunks as f64)],
                     &p,
@@ -373,7 +344,7 @@ pub fn attention_backward_with(
     check_variant(variant, gpu, &dm);
     let dd = Tensor::uninit(gpu, &[dm.b, heads, dm.l]);
     gpu.launch(
-        &shader(false),
+        &PREP,
         "attn_bwd_prep",
         &[],
         &dm.params(),

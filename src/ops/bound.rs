@@ -7,7 +7,7 @@
 use std::f64::consts::LN_2;
 
 use crate::gpu::{grid_1d, Shader};
-use crate::reference::bound::VbCoefs;
+use crate::maths::bound::VbCoefs;
 use crate::Tensor;
 
 const SHADER: Shader = crate::shader!("bound");

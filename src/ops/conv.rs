@@ -1,5 +1,5 @@
 //! 2-D convolution (PyTorch `conv2d` semantics: cross-correlation, zero padding), forward and
-//! the three backward passes (input, weight, bias). Kernels: `shaders/conv2d.wgsl`.
+//! the three backward passes (input, weight, bias). Kernels: `shaders/conv2d/`.
 //!
 //! Two kernel variants, picked per adapter by [`variant`]:
 //! - [`ConvVariant::Direct`] (CPU adapters such as lavapipe): barrier-free, register-blocked
@@ -20,40 +20,30 @@
 //! On the Direct variants the 3x3 stride-2 case (top/left padding 0 or 1) instead runs
 //! `direct_t2`, which visits only the taps that hit real dy elements (a quarter of the work).
 
-use std::sync::OnceLock;
 
 use crate::gpu::{grid_1d, profile, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
-const SHADER: Shader = crate::shader!("conv2d");
+/// The data-layout passes (`pad`, `pack_weights`).
+const LAYOUT: Shader = crate::shader!("conv2d/layout");
+/// The backward reductions (`wgrad_reduce`, `bias_grad`).
+const REDUCE: Shader = crate::shader!("conv2d/reduce");
+/// The implicit-GEMM kernels for GPUs (`gemm_conv`, `gemm_wgrad`).
+const GEMM: Shader = crate::shader!("conv2d/gemm");
+/// The direct kernels for CPU adapters (`direct_*`, `wgrad_direct_*`), weights loaded lane by
+/// lane.
+const DIRECT_CPU: Shader = crate::shader!("conv2d/direct_cpu");
+/// The same kernels with weight and dy loads shared across 8-wide subgroups; uses subgroup
+/// operations, so it is compiled only on adapters with them.
+const DIRECT_SUBGROUP: Shader = crate::shader!("conv2d/direct_subgroup");
 
-const SUBGROUP_BEGIN: &str = "\n/*@module conv2d_subgroup\n";
-const SUBGROUP_END: &str = "\n@end-module*/";
-const CPU_WEIGHTS_BEGIN: &str = "// @cpu-weights-begin";
-const CPU_WEIGHTS_END: &str = "// @cpu-weights-end\n";
-
-/// The direct kernels for adapters with 8-wide subgroups: `shaders/conv2d.wgsl` with the block
-/// between "@cpu-weights-begin" and "@cpu-weights-end" replaced by the `conv2d_subgroup` module
-/// at its end (weight loads shared by the lanes of a subgroup). Compiled only on such adapters.
-fn subgroup_shader() -> Shader {
-    static SOURCE: OnceLock<&'static str> = OnceLock::new();
-    let source = SOURCE.get_or_init(|| {
-        let all = SHADER.source;
-        let find = |pat: &str, from: usize| {
-            all[from..]
-                .find(pat)
-                .map(|i| i + from)
-                .unwrap_or_else(|| panic!("conv2d.wgsl: marker {pat:?} not found"))
-        };
-        let m0 = find(SUBGROUP_BEGIN, 0) + SUBGROUP_BEGIN.len();
-        let m1 = find(SUBGROUP_END, m0);
-        let r0 = find(CPU_WEIGHTS_BEGIN, 0);
-        let r1 = find(CPU_WEIGHTS_END, r0) + CPU_WEIGHTS_END.len();
-        format!("{}{}{}", &all[..r0], &all[m0..m1], &all[r1..]).leak()
-    });
-    Shader {
-        name: "conv2d_subgroup",
-        source,
+/// The module holding entry point `entry` (the direct kernels: the lane-by-lane module).
+fn shader_of(entry: &str) -> Shader {
+    match entry {
+        "pad" | "pack_weights" => LAYOUT,
+        "wgrad_reduce" | "bias_grad" => REDUCE,
+        e if e.starts_with("gemm_") => GEMM,
+        _ => DIRECT_CPU,
     }
 }
 
@@ -63,13 +53,22 @@ pub fn subgroup_kernels_available(gpu: &Gpu) -> bool {
     crate::ops::matmul::subgroup_kernel_available(gpu)
 }
 
-/// The shader holding the direct kernels of variant `v` on this adapter (see [`subgroup_shader`]).
+/// The module holding the direct kernels of variant `v` on this adapter.
 fn direct_shader(gpu: &Gpu, v: ConvVariant) -> Shader {
     if v == ConvVariant::DirectSubgroup && subgroup_kernels_available(gpu) {
-        subgroup_shader()
+        DIRECT_SUBGROUP
     } else {
-        SHADER
+        DIRECT_CPU
     }
+}
+
+/// The pixel-block workgroups of a dispatch as (x, z) with x <= 65,535 (the per-dimension limit
+/// of WebGPU): the kernels take block `wid.x + wid.z * nwg.x` and skip blocks past the end, so
+/// images or batches of any size run in one dispatch.
+fn fold(groups: usize) -> (u32, u32) {
+    const MAX: usize = 65_535;
+    let z = groups.max(1).div_ceil(MAX);
+    (u(groups.max(1).div_ceil(z)), u(z))
 }
 
 /// Stride and zero padding (top, bottom, left, right) of a convolution. Output size:
@@ -162,7 +161,7 @@ pub fn variant(gpu: &Gpu, kh: usize, kw: usize, g: ConvGeometry) -> ConvVariant 
     }
 }
 
-/// Kernel parameters; the same layout as `Params` in `conv2d.wgsl`.
+/// Kernel parameters; the same layout as `Params` in `shaders/conv2d/parts/params.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -311,7 +310,7 @@ fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil:
         ..Default::default()
     };
     gpu.launch(
-        &SHADER,
+        &LAYOUT,
         "pad",
         &[("DIL", dil as f64)],
         &p,
@@ -346,7 +345,7 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
         ..Default::default()
     };
     w.gpu().launch(
-        &SHADER,
+        &LAYOUT,
         "pack_weights",
         &[],
         &p,
@@ -424,12 +423,8 @@ fn direct_forward(
     p.e2 = u(qw);
     let nq = d.n * d.hout * qw;
     // One invocation per (block of 8 quads, block of 16 channels); y: the channel block.
-    let wgs = nq.div_ceil(8).div_ceil(32);
-    assert!(
-        wgs <= 65_535,
-        "conv too large for one dispatch ({wgs} workgroups)"
-    );
-    let grid = [u(wgs), u(op / CO_TILE), 1];
+    let (gx, gz) = fold(nq.div_ceil(8).div_ceil(32));
+    let grid = [gx, u(op / CO_TILE), gz];
     let b = bias.unwrap_or(wpk);
     let shader = direct_shader(gpu, v);
     profile::flops(flops);
@@ -458,20 +453,16 @@ fn gemm_forward(
     let mut p = d.params();
     p.e0 = u(op);
     p.e1 = bias.is_some() as u32;
-    let tiles = (d.n * d.hout * d.wout).div_ceil(64);
-    assert!(
-        tiles <= 65_535,
-        "conv too large for one dispatch ({tiles} pixel tiles)"
-    );
+    let (gx, gz) = fold((d.n * d.hout * d.wout).div_ceil(64));
     let b = bias.unwrap_or(wpk);
     profile::flops(flops);
     gpu.launch(
-        &SHADER,
+        &GEMM,
         "gemm_conv",
         &[],
         &p,
         &[x, wpk, b, &y],
-        [tiles as u32, u(d.cout.div_ceil(64)), 1],
+        [gx, u(d.cout.div_ceil(64)), gz],
     );
     y
 }
@@ -627,11 +618,7 @@ fn direct_backward_input_s2(
         ..Default::default()
     };
     // One invocation per 2 units and block of 16 dx channels.
-    let wgs = (d.n * na * np).div_ceil(2).div_ceil(32);
-    assert!(
-        wgs <= 65_535,
-        "conv too large for one dispatch ({wgs} workgroups)"
-    );
+    let (gx, gz) = fold((d.n * na * np).div_ceil(2).div_ceil(32));
     let consts = [("T2_TOP", top as f64), ("T2_LEFT", left as f64)];
     profile::flops(d.flops());
     gpu.launch(
@@ -640,7 +627,7 @@ fn direct_backward_input_s2(
         &consts,
         &p,
         &[&dyp, wpk, wpk, &dx],
-        [u(wgs), u(op / CO_TILE), 1],
+        [gx, u(op / CO_TILE), gz],
     );
     dx
 }
@@ -672,7 +659,7 @@ fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usiz
         ..Default::default()
     };
     dw.gpu().launch(
-        &SHADER,
+        &REDUCE,
         "wgrad_reduce",
         &[],
         &p,
@@ -771,10 +758,10 @@ pub fn conv2d_backward_weight_with(
             let grid = [u(kdim.div_ceil(64)), u(d.cout.div_ceil(64)), u(splits)];
             profile::flops(d.flops());
             if splits == 1 {
-                gpu.launch(&SHADER, "gemm_wgrad", &[], &p, &[dy, x, dw], grid);
+                gpu.launch(&GEMM, "gemm_wgrad", &[], &p, &[dy, x, dw], grid);
             } else {
                 let part = Tensor::uninit(gpu, &[splits, wlen]);
-                gpu.launch(&SHADER, "gemm_wgrad", &[], &p, &[dy, x, &part], grid);
+                gpu.launch(&GEMM, "gemm_wgrad", &[], &p, &[dy, x, &part], grid);
                 reduce_partials(&part, dw, splits, None);
             }
         }
@@ -800,7 +787,7 @@ pub fn conv2d_backward_bias(dy: &Tensor, db: &Tensor) {
         ..Default::default()
     };
     dy.gpu()
-        .launch(&SHADER, "bias_grad", &[], &p, &[dy, db], [u(s[1]), 1, 1]);
+        .launch(&REDUCE, "bias_grad", &[], &p, &[dy, db], [u(s[1]), 1, 1]);
 }
 
 /// Every kernel entry point with the override constants it is used with (for warm-up).
@@ -829,11 +816,11 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
 /// Compiles every conv pipeline now (keeps compile time out of benchmarks).
 pub fn warm_up(gpu: &Gpu) {
     for (entry, consts) in pipelines() {
-        gpu.warm_up(&SHADER, entry, &consts);
+        gpu.warm_up(&shader_of(entry), entry, &consts);
         if (entry.starts_with("direct_") || entry.starts_with("wgrad_direct_"))
             && subgroup_kernels_available(gpu)
         {
-            gpu.warm_up(&subgroup_shader(), entry, &consts);
+            gpu.warm_up(&DIRECT_SUBGROUP, entry, &consts);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Diffusion kernels (`shaders/diffusion.wgsl`): forward noising `q_sample` for training, and one
+//! Diffusion kernels (`shaders/diffusion/steps.wgsl`): forward noising `q_sample` for training, and one
 //! fused reverse step of the DDPM and DDIM samplers (the step's noise is generated inside the
 //! kernel by the Philox of [`crate::ops::rng`], so a step is one dispatch and nothing else).
 //!
@@ -8,10 +8,10 @@
 
 use crate::gpu::{grid_1d, Shader};
 use crate::ops::rng::Variant;
-use crate::reference::diffusion::{DdimCoefs, DdpmCoefs};
+use crate::maths::coefs::{DdimCoefs, DdpmCoefs};
 use crate::Tensor;
 
-const SHADER: Shader = crate::shader!("diffusion");
+const SHADER: Shader = crate::shader!("diffusion/steps");
 
 /// The launch geometry for this adapter: the same choice as the rng kernels (these are rng +
 /// a few flops per element; see `ops::rng::variant`).

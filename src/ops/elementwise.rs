@@ -1,4 +1,4 @@
-//! Elementwise ops (`shaders/elementwise.wgsl`): SiLU and its backward, sums, scaling, fills,
+//! Elementwise ops (`shaders/elementwise/`): SiLU and its backward, sums, scaling, fills,
 //! per-channel broadcasts, channel concat / split, nearest 2x upsampling and its backward, and
 //! the sinusoidal timestep embedding.
 //!
@@ -14,7 +14,20 @@
 use crate::gpu::{grid_1d, Shader};
 use crate::{Gpu, Tensor};
 
-const SHADER: Shader = crate::shader!("elementwise");
+const POINTWISE: Shader = crate::shader!("elementwise/pointwise");
+const RESAMPLE: Shader = crate::shader!("elementwise/resample");
+const TIME_EMBEDDING: Shader = crate::shader!("elementwise/time_embedding");
+
+/// The module (`shaders/elementwise/`) that holds entry point `entry`.
+fn shader_of(entry: &str) -> &'static Shader {
+    if entry.starts_with("upsample2x") {
+        &RESAMPLE
+    } else if entry == "timestep_embedding" {
+        &TIME_EMBEDDING
+    } else {
+        &POINTWISE
+    }
+}
 
 /// Launch geometry of the elementwise kernels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,7 +167,7 @@ impl Elementwise {
             entry.to_string()
         };
         let groups = grid_1d(p.n as usize, self.v.items_per_workgroup());
-        gpu.launch(&SHADER, &name, &self.v.constants(), &p, tensors, groups);
+        gpu.launch(shader_of(entry), &name, &self.v.constants(), &p, tensors, groups);
     }
 
     /// Runs a flat (same index everywhere) kernel over `n` elements, in chunks that fit one

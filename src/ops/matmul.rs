@@ -1,4 +1,4 @@
-//! Matrix products (`shaders/matmul.wgsl`): batched matmul with transposes read through strides,
+//! Matrix products (`shaders/matmul/`): batched matmul with transposes read through strides,
 //! broadcast of a shared 2-D operand, fused bias and accumulation; the `linear` layer
 //! (PyTorch layout) and its backward.
 //!
@@ -31,38 +31,16 @@
 //! (`[batch.., N, K]` when `tb`); "batch" is the product of the leading dims. An operand with
 //! only two dims is shared by every batch index of the other. The result is `[batch.., M, N]`.
 
-use std::sync::OnceLock;
 
 use crate::gpu::{profile, tuning, DeviceClass, Shader};
 use crate::{Gpu, Tensor};
 
-const SHADER: Shader = crate::shader!("matmul");
-
-const SUBGROUP_BEGIN: &str = "\n/*@module matmul_subgroup\n";
-const SUBGROUP_END: &str = "\n@end-module*/";
-
-/// The second module of `shaders/matmul.wgsl` (the block between `/*@module matmul_subgroup`
-/// and `@end-module*/`): `mm_cpu_sg`, which uses subgroup operations and so is compiled on its
-/// own, only on devices with the SUBGROUP feature.
-pub fn subgroup_shader() -> Shader {
-    static SOURCE: OnceLock<&'static str> = OnceLock::new();
-    let source = SOURCE.get_or_init(|| {
-        let all = SHADER.source;
-        let start = all
-            .find(SUBGROUP_BEGIN)
-            .expect("matmul.wgsl: subgroup module start marker")
-            + SUBGROUP_BEGIN.len();
-        let end = all[start..]
-            .find(SUBGROUP_END)
-            .expect("matmul.wgsl: subgroup module end marker")
-            + start;
-        all[start..end].to_string().leak()
-    });
-    Shader {
-        name: "matmul_subgroup",
-        source,
-    }
-}
+const CPU: Shader = crate::shader!("matmul/cpu");
+const TILED: Shader = crate::shader!("matmul/tiled");
+const COLSUM: Shader = crate::shader!("matmul/colsum");
+/// `mm_cpu_sg` uses subgroup operations, so it is a module of its own, compiled only on devices
+/// with the SUBGROUP feature.
+pub const CPU_SUBGROUP: Shader = crate::shader!("matmul/cpu_subgroup");
 
 /// Where a fused bias is added: along N (bias `[N]`, added to every row of the `[M, N]` result)
 /// or along M (bias `[M]`, added to every column).
@@ -105,6 +83,15 @@ impl Variant {
             Variant::Cpu => "cpu",
             Variant::Tiled => "tiled",
             Variant::Tiled128 => "tiled128",
+        }
+    }
+
+    /// The module (`shaders/matmul/`) holding this variant's kernel.
+    fn shader(self) -> Shader {
+        match self {
+            Variant::CpuSubgroup => CPU_SUBGROUP,
+            Variant::Cpu => CPU,
+            Variant::Tiled | Variant::Tiled128 => TILED,
         }
     }
 
@@ -155,10 +142,7 @@ pub fn choose(gpu: &Gpu, s: &Sizes) -> Variant {
 /// True when `mm_cpu_sg` can run here: the device has the SUBGROUP feature and its subgroups
 /// are exactly 8 wide (the kernel broadcasts from lanes 0..7 of one 8-invocation workgroup).
 pub fn subgroup_kernel_available(gpu: &Gpu) -> bool {
-    let info = gpu.info();
-    gpu.device().features().contains(wgpu::Features::SUBGROUP)
-        && info.subgroup_min_size == 8
-        && info.subgroup_max_size == 8
+    gpu.caps().subgroups_of_8()
 }
 
 /// Whether `mm_cpu_sg` takes this product (alignment for its vec4 loads and stores).
@@ -176,7 +160,7 @@ const ACCUMULATE: u32 = 1;
 const BIAS_N: u32 = 2;
 const BIAS_M: u32 = 4;
 
-/// Mirrors `struct Params` in `shaders/matmul.wgsl`.
+/// Mirrors `struct Params` in `shaders/matmul/parts/params.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
@@ -259,7 +243,7 @@ pub struct Plan {
     pub shader: Shader,
     pub entry: &'static str,
     pub constants: [(&'static str, f64); 2],
-    /// The `Params` block of `shaders/matmul.wgsl`, as its 8 u32 fields.
+    /// The `Params` block of `shaders/matmul/parts/params.wgsl`, as its 8 u32 fields.
     pub params: [u32; 8],
     pub workgroups: [u32; 3],
 }
@@ -281,11 +265,7 @@ pub fn plan(
         }
         v => v,
     };
-    let shader = if v == Variant::CpuSubgroup {
-        subgroup_shader()
-    } else {
-        SHADER
-    };
+    let shader = v.shader();
     let mut flags = if accumulate { ACCUMULATE } else { 0 };
     flags |= match bias {
         None => 0,
@@ -569,7 +549,7 @@ pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
         gx: 0,
     };
     gpu.launch(
-        &SHADER,
+        &COLSUM,
         "colsum_partial",
         &[],
         &p1,
@@ -587,7 +567,7 @@ pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
         gx: 0,
     };
     gpu.launch(
-        &SHADER,
+        &COLSUM,
         "colsum_finish",
         &[],
         &p2,

@@ -1,5 +1,5 @@
 //! Group normalisation (torch.nn.GroupNorm) with an optional fused SiLU, forward and backward.
-//! Kernels: `shaders/norm.wgsl`; float64 reference: [`crate::reference::norm`].
+//! Kernels: `shaders/norm/`; float64 reference: [`crate::reference::norm`].
 //!
 //! `x` is `[N, C, H, W]` (or any `[N, C, ...]`; `[N, C]` means one position per channel): with
 //! `S` the product of the dimensions after `C`, `G` groups of `C / G` contiguous channels,
@@ -20,7 +20,9 @@
 use crate::gpu::{grid_1d, tuning, DeviceClass, Shader};
 use crate::{Gpu, Tensor};
 
-const SHADER: Shader = crate::shader!("norm");
+const FORWARD: Shader = crate::shader!("norm/forward");
+const BACKWARD: Shader = crate::shader!("norm/backward");
+const PARAM_GRAD: Shader = crate::shader!("norm/param_grad");
 
 /// Per (sample, group) statistics saved for backward: mean and 1/sqrt(var+eps), each [N*G].
 #[derive(Clone)]
@@ -237,7 +239,7 @@ pub fn group_norm_with(
     let (entry, wg) = variant.entry(true, s);
     let constants = [("WG", wg as f64), ("SILU", silu as u32 as f64)];
     gpu.launch(
-        &SHADER,
+        &FORWARD,
         entry,
         &constants,
         &params(n, c, s, groups, eps),
@@ -326,7 +328,7 @@ pub fn group_norm_backward_with(
     let (entry, wg) = variant.entry(false, s);
     let p = params(n, c, s, groups, 1.0);
     gpu.launch(
-        &SHADER,
+        &BACKWARD,
         entry,
         &[("WG", wg as f64), ("SILU", silu as u32 as f64)],
         &p,
@@ -341,7 +343,7 @@ pub fn group_norm_backward_with(
             ..p
         };
         gpu.launch(
-            &SHADER,
+            &PARAM_GRAD,
             "param_grad",
             &[("WG", PG as f64)],
             &pp,

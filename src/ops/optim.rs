@@ -4,7 +4,7 @@
 //! adapter's largest storage binding).
 
 use crate::gpu::{grid_1d, Shader};
-use crate::reference::optim::Adam;
+use crate::maths::optim::Adam;
 use crate::{Gpu, Tensor};
 
 const SHADER: Shader = crate::shader!("optim");

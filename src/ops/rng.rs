@@ -1,4 +1,4 @@
-//! GPU random numbers: counter-based Philox 4x32-10 (`shaders/rng.wgsl`).
+//! GPU random numbers: counter-based Philox 4x32-10 (`shaders/rng/philox.wgsl`, `shaders/common/philox.wgsl`).
 //!
 //! Every value is a pure function of `(seed, stream, element index)` (the layout is documented in
 //! [`crate::reference::rng`], which implements the same generator on the CPU): the same call gives
@@ -9,7 +9,7 @@
 use crate::gpu::{grid_1d, Shader};
 use crate::{Gpu, Tensor};
 
-const SHADER: Shader = crate::shader!("rng");
+const SHADER: Shader = crate::shader!("rng/philox");
 
 /// Launch geometry of the rng kernels: `workgroup` invocations per workgroup, each invocation
 /// producing `per_invocation` Philox blocks (4 elements each).
@@ -176,8 +176,8 @@ pub fn dropout(x: &Tensor, p: f32, seed: u64, stream: u64) -> Tensor {
 
 pub fn dropout_with(v: Variant, x: &Tensor, p: f32, seed: u64, stream: u64) -> Tensor {
     let mut params = Params::new(x.numel(), seed, stream);
-    params.arg_u = crate::reference::rng::dropout_threshold(p);
-    params.arg_f = crate::reference::rng::dropout_scale(p);
+    params.arg_u = crate::maths::dropout::dropout_threshold(p);
+    params.arg_f = crate::maths::dropout::dropout_scale(p);
     let y = Tensor::uninit(x.gpu(), x.shape());
     launch("dropout", v, &params, &[&y, x]);
     y

@@ -1,18 +1,8 @@
 //! Reference of the optimiser kernels (`shaders/optim.wgsl`, `ops::optim`) in float64: one
 //! Adam(W) step with bias correction and global-norm gradient clipping, and the parameter EMA.
 
-/// Adam(W) hyper-parameters as f64 (the fields of `ops::optim::AdamConfig`).
-#[derive(Clone, Copy, Debug)]
-pub struct Adam {
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    pub eps: f64,
-    /// Decoupled weight decay (AdamW, Loshchilov & Hutter); 0 = Adam.
-    pub weight_decay: f64,
-    /// Clip the gradient to this global L2 norm; 0 = no clipping.
-    pub max_grad_norm: f64,
-}
+
+pub use crate::maths::optim::Adam;
 
 /// The gradient scale of global-norm clipping: `min(1, max_norm / (sqrt(sumsq) + 1e-6))`, 1 when
 /// `max_norm == 0` (as `torch.nn.utils.clip_grad_norm_`).

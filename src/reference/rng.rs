@@ -1,4 +1,4 @@
-//! Reference of the GPU random numbers (`shaders/rng.wgsl`, `ops::rng`): the Philox 4x32-10
+//! Reference of the GPU random numbers (`shaders/rng/philox.wgsl`, `shaders/common/philox.wgsl`, `ops::rng`): the Philox 4x32-10
 //! counter-based generator in exact u32 arithmetic, and the float64 transforms built on it.
 //!
 //! # The stream of numbers
@@ -25,6 +25,8 @@
 //! - dropout with probability `p`: keep when `w >= dropout_threshold(p)` (= round(p 2^32)),
 //!   i.e. with probability 1 - p to within 2^-32; kept values are scaled by `1 / (1 - p)`.
 
+
+pub use crate::maths::dropout::{dropout_scale, dropout_threshold};
 /// Philox 4x32 multipliers and Weyl key increments (Random123 `philox.h`).
 pub const PHILOX_M0: u32 = 0xD251_1F53;
 pub const PHILOX_M1: u32 = 0xCD9E_8D57;
@@ -117,20 +119,6 @@ pub fn randint(n: usize, high: u32, seed: u64, stream: u64) -> Vec<u32> {
         .into_iter()
         .map(|w| ((w as u64 * high as u64) >> 32) as u32)
         .collect()
-}
-
-/// The word threshold below which an element is dropped: round(p 2^32), clamped to u32.
-pub fn dropout_threshold(p: f32) -> u32 {
-    assert!(
-        (0.0..1.0).contains(&p),
-        "dropout probability must be in [0, 1), got {p}"
-    );
-    (p as f64 * 4_294_967_296.0).round().min(u32::MAX as f64) as u32
-}
-
-/// The scale of kept elements, as the kernel uses it (1 / (1 - p) rounded to f32).
-pub fn dropout_scale(p: f32) -> f32 {
-    (1.0 / (1.0 - p as f64)) as f32
 }
 
 /// The keep mask of dropout (true = kept) for `n` elements.

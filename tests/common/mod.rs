@@ -31,3 +31,20 @@ pub fn assert_all_pass(checks: Vec<Check>) {
         .collect();
     assert!(failed.is_empty(), "failing checks:\n{}", failed.join("\n"));
 }
+
+/// For a check that cannot run on this adapter (e.g. the 8-wide subgroup kernels on a GPU):
+/// returns false after saying so on stderr, in a line the test log shows with `--nocapture`.
+/// Where `DDPM_REQUIRE_CPU_VARIANTS=1` (set by `.ci/run`, whose lavapipe adapter runs every CPU
+/// variant), it fails the test instead, so CI can never pass by skipping.
+pub fn runs_here(available: bool, what: &str) -> bool {
+    if available {
+        return true;
+    }
+    let required = std::env::var("DDPM_REQUIRE_CPU_VARIANTS").is_ok_and(|v| v == "1");
+    assert!(
+        !required,
+        "DDPM_REQUIRE_CPU_VARIANTS=1 but this adapter cannot run {what}"
+    );
+    eprintln!("SKIPPED on this adapter: {what}");
+    false
+}

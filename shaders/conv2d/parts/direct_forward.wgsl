@@ -21,9 +21,9 @@
 // Bindings: 1 xp (vec4), 2 wp [Cin*KH*KW, CoutP] (vec4), 3 bias [Cout] (read only if e1 != 0;
 // bind any read-only buffer otherwise), 4 y (f32).
 // Params: n, cin, h = Hp, w = Wp, cout, hout, wout, e0 = CoutP, e1 = has_bias, e2 = QW.
-// Dispatch: workgroup_size 32, [ceil(ceil(N*Hout*QW / 8) / 32), CoutP/16, 1]; invocation
-// lid of workgroup (x, b) computes quad block i = 32x + lid (quads 8i .. 8i+7) for channel block
-// b (co0 = 16b). Per input channel (3x3) or 9 input channels (1x1) the 36 weight vec4s of the
+// Dispatch: workgroup_size 32, [gx, CoutP/16, gz], gx * gz >= ceil(ceil(N*Hout*QW / 8) / 32)
+// (folded into z past 65,535); invocation lid of workgroup (x, b, z) computes quad block
+// i = 32 (x + z gx) + lid (quads 8i .. 8i+7) for channel block b (co0 = 16b). Per input channel (3x3) or 9 input channels (1x1) the 36 weight vec4s of the
 // block are loaded by `load_w9`: by every lane, or with 8-wide subgroups 5 loads per lane shared
 // by broadcasts (the `conv2d_subgroup` module below).
 // `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here.
@@ -251,11 +251,11 @@ fn quad_setup(v: u32, inv: u32) {
     q_x[v] = ((n * p.cin * p.h + oy * STRIDE) * p.w + qx * 4u * STRIDE) / 4u;
 }
 
-// Sets up invocation inv = wid.x * 32 + lid of channel block b = wid.y (uniform per workgroup,
-// so the subgroup variant can share weight loads); returns b.
-fn direct_setup(wid: vec3<u32>, lid: u32) -> u32 {
+// Sets up invocation inv = (wid.x + wid.z * nwg.x) * 32 + lid of channel block b = wid.y
+// (uniform per workgroup, so the subgroup variant can share weight loads); returns b.
+fn direct_setup(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     lane_setup();
-    let inv = wid.x * 32u + lid;
+    let inv = (wid.x + wid.z * nwg.x) * 32u + lid;
     let ninv = (p.n * p.hout * p.e2 + 7u) / 8u;
     let ic = min(inv, ninv - 1u);
     #for V in 0..8
@@ -323,8 +323,9 @@ fn row3(ky: u32, o: u32) {
 }
 
 @compute @workgroup_size(32)
-fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, lid);
+fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let cb = direct_setup(wid, nwg, lid);
     let wc = cb * 4u;           // vec4 column of channel co0 = 16 * cb in wp
     let plane = p.h * p.w / 4u; // vec4s per input plane
     let row = p.w / 4u;         // vec4s per input row
@@ -348,8 +349,9 @@ fn chan1(t: u32, ci: u32, plane: u32) {
 }
 
 @compute @workgroup_size(32)
-fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    let cb = direct_setup(wid, lid);
+fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let cb = direct_setup(wid, nwg, lid);
     let wc = cb * 4u;
     let plane = p.h * p.w / 4u;
     for (var ci = 0u; ci < p.cin; ci += 9u) {

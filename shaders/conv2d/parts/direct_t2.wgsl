@@ -23,8 +23,9 @@
 // Params: n, cin = Cout (the reduction), h = Hp, w = Wp, cout = Cin (dx channels), hout = H,
 // wout = W, e0 = CinP, e1 = 0, e2 = NP = ceil(W / 8), e3 = A = ceil(H / 2).
 // Work unit: (n, a, m) = dx rows 2a, 2a + 1 x columns 8m .. 8m + 7 (4 quads), flat index
-// U = (n*A + a)*NP + m. Dispatch: workgroup_size 32, [ceil(ceil(N*A*NP / 2) / 32), CinP/16, 1]:
-// invocation i = 32x + lid of workgroup (x, b) computes units 2i, 2i + 1 for dx channels
+// U = (n*A + a)*NP + m. Dispatch: workgroup_size 32, [gx, CinP/16, gz] with
+// gx * gz >= ceil(ceil(N*A*NP / 2) / 32) (folded into z past 65,535): invocation
+// i = 32 (x + z gx) + lid of workgroup (x, b, z) computes units 2i, 2i + 1 for dx channels
 // 16b .. 16b + 15, in the accumulators of `direct_k3` (quad slot v = 4*unit + 2*row + h);
 // units past the end and rows past H are computed from clamped reads and not stored.
 override T2_TOP: u32 = 0u;
@@ -89,9 +90,10 @@ fn t2_unit(u: u32, inv: u32) {
 }
 
 @compute @workgroup_size(32)
-fn direct_t2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn direct_t2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
     lane_setup();
-    let inv = wid.x * 32u + lid;
+    let inv = (wid.x + wid.z * nwg.x) * 32u + lid;
     t2_unit(0u, inv);
     t2_unit(1u, inv);
     acc = array<vec4<f32>, 128>();

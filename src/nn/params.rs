@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use anyhow::{bail, Result};
 
-use crate::reference::random::Rng;
+use crate::maths::random::Rng;
 use crate::{Gpu, Tensor};
 
 /// How a parameter starts training.
