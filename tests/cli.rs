@@ -130,6 +130,45 @@ fn empty_data_folder() {
     );
 }
 
+/// Every option of every command says what it does in `--help`.
+#[test]
+fn every_option_has_help_text() {
+    let commands = [
+        "info", "selftest", "train", "sample", "eval", "predict", "export", "memory", "bench",
+        "profile",
+    ];
+    let mut bare = Vec::new();
+    for command in commands {
+        let o = ddpm(&[command, "-h"]);
+        assert!(o.status.success(), "{command} -h");
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        let lines: Vec<&str> = text.lines().collect();
+        let indent = |l: &str| l.len() - l.trim_start().len();
+        for (i, line) in lines.iter().enumerate() {
+            let t = line.trim_start();
+            if !t.starts_with('-') {
+                continue;
+            }
+            // clap prints the help on the option's line or, indented deeper, on the next one.
+            let same_line = t.split_once("  ").is_some_and(|(_, rest)| {
+                let rest = rest.trim();
+                !rest.is_empty() && !rest.starts_with('[') // not just "[default: ..]"
+            });
+            let next_line = lines
+                .get(i + 1)
+                .is_some_and(|n| indent(n) > indent(line) && !n.trim_start().starts_with('-'));
+            if !(same_line || next_line) {
+                bare.push(format!("ddpm {command}: {t}"));
+            }
+        }
+    }
+    assert!(
+        bare.is_empty(),
+        "options without help:\n{}",
+        bare.join("\n")
+    );
+}
+
 #[test]
 fn invalid_option_values() {
     fails_with(&ddpm(&["train", "--batch-size", "0"]), "--batch-size");
@@ -153,6 +192,14 @@ fn invalid_option_values() {
     fails_with(
         &ddpm(&["sample", "--sampling-steps", "5000"]),
         "more than the 1000",
+    );
+    fails_with(
+        &ddpm(&["train", "--preset", "tiny", "--config", "c.json"]),
+        "cannot be used with",
+    );
+    fails_with(
+        &ddpm(&["train", "--flip", "--no-flip"]),
+        "cannot be used with",
     );
     fails_with(
         &ddpm(&["sample", "--sampler", "ddpm", "--sampling-steps", "10"]),
@@ -196,6 +243,53 @@ fn sample_without_a_model_uses_the_shipped_one() {
         "{:?}",
         img.dimensions()
     );
+}
+
+/// The DDPM sampler (Algorithm 2, all 1000 steps; the default of `ddpm sample` on a GPU) runs
+/// end to end through the command, on the small test model: every step, the fused update and
+/// its noise, the grid and the per-image files. A random-weight model gives no digits, so the
+/// check is that it finishes and writes images that are not blank.
+#[test]
+fn ddpm_sampler_runs_all_1000_steps_end_to_end() {
+    let dir = scratch("ddpm-sampler");
+    let grid = dir.join("grid.png");
+    let each = dir.join("each");
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/unet-tiny");
+    let o = ddpm(&[
+        "sample",
+        "--model",
+        model,
+        "--sampler",
+        "ddpm",
+        "--n",
+        "2",
+        "--out",
+        grid.to_str().unwrap(),
+        "--each",
+        each.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let img = image::open(&grid).unwrap().to_rgb8();
+    assert!(img.width() >= 2 * 16 && img.height() >= 16);
+    let files = std::fs::read_dir(&each).unwrap().count();
+    assert_eq!(files, 2, "one PNG per image");
+    let first = image::open(
+        each.join(
+            std::fs::read_dir(&each)
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap()
+                .file_name(),
+        ),
+    )
+    .unwrap()
+    .to_rgb8();
+    let (lo, hi) = first
+        .pixels()
+        .flat_map(|p| p.0)
+        .fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    assert!(hi > lo, "a blank image ({lo}..{hi})");
 }
 
 /// `ddpm bench` and `ddpm profile` run the real steps and print their tables.

@@ -128,7 +128,10 @@ fn reference_backward_matches_finite_differences() {
 fn shader_validates_and_translates() {
     for (name, caps) in [
         ("conv2d/direct_cpu", naga::valid::Capabilities::empty()),
-        ("conv2d/direct_subgroup", naga::valid::Capabilities::SUBGROUP),
+        (
+            "conv2d/direct_subgroup",
+            naga::valid::Capabilities::SUBGROUP,
+        ),
     ] {
         let src = ddpm::gpu::wgsl::compose_file(name).unwrap_or_else(|e| panic!("{e}"));
         let module = naga::front::wgsl::parse_str(&src).expect("parses");
@@ -151,8 +154,7 @@ fn shader_validates_and_translates() {
                 lang_version: (2, 4),
                 ..Default::default()
             };
-            naga::back::msl::write_string(&module, &info, &msl, &Default::default())
-                .expect("MSL");
+            naga::back::msl::write_string(&module, &info, &msl, &Default::default()).expect("MSL");
             let hlsl = naga::back::hlsl::Options {
                 shader_model: naga::back::hlsl::ShaderModel::V6_0,
                 ..Default::default()

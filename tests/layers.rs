@@ -79,7 +79,10 @@ fn layers_only_point_down_and_reference_stays_in_tests() {
 #[test]
 fn the_check_sees_a_violation() {
     // Guards the test above against passing vacuously.
-    assert_eq!(code("use crate::train::x; // crate::cli"), "use crate::train::x; ");
+    assert_eq!(
+        code("use crate::train::x; // crate::cli"),
+        "use crate::train::x; "
+    );
     let src = Path::new("/r/src");
     assert_eq!(
         layer_of(src, Path::new("/r/src/ops/conv.rs")).as_deref(),

@@ -300,7 +300,10 @@ fn max_rel_err(got: &[f32], want: &[f64]) -> f64 {
 #[test]
 fn subgroup_kernel_matches_reference() {
     let found = subgroup_device();
-    if !common::runs_here(found.is_some(), "mm_cpu_sg (an adapter with 8-wide subgroups)") {
+    if !common::runs_here(
+        found.is_some(),
+        "mm_cpu_sg (an adapter with 8-wide subgroups)",
+    ) {
         return;
     }
     let (device, queue) = found.unwrap();

@@ -211,10 +211,7 @@ fn shaders_translate_with_naga() {
             "diffusion/steps",
             &["q_sample", "ddpm_step", "ddim_step"][..],
         ),
-        (
-            "optim",
-            &["adam", "ema", "adam4", "ema4"][..],
-        ),
+        ("optim", &["adam", "ema", "adam4", "ema4"][..]),
     ];
     for (name, entries) in shaders {
         let src = &ddpm::gpu::wgsl::compose_file(name).unwrap_or_else(|e| panic!("{e}"));

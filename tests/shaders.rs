@@ -16,10 +16,10 @@ fn translate(name: &str) -> Result<(), String> {
         naga::valid::Capabilities::empty()
     };
     let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
-    .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
-    .subgroup_operations(naga::valid::SubgroupOperationSet::all())
-    .validate(&module)
-    .map_err(|e| e.emit_to_string(&source))?;
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all())
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(&source))?;
     // Entry points are translated one at a time (as a pipeline compiles them): kernels of one
     // file may reuse a binding number with a different access mode in different entry points.
     for ep in &module.entry_points {
@@ -69,7 +69,11 @@ fn translate(name: &str) -> Result<(), String> {
 #[test]
 fn every_shader_validates_and_translates_to_spirv_msl_hlsl() {
     let modules: Vec<&str> = wgsl::modules().collect();
-    assert!(modules.len() > 10, "only {} kernel modules found", modules.len());
+    assert!(
+        modules.len() > 10,
+        "only {} kernel modules found",
+        modules.len()
+    );
     let failures: Vec<String> = modules
         .iter()
         .filter_map(|name| translate(name).err().map(|e| format!("{name}: {e}")))

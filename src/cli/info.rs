@@ -50,20 +50,35 @@ pub fn run(options: &GpuOptions) -> Result<()> {
 /// norm may refine it per shape where measured choice is on).
 fn print_capabilities(gpu: &crate::Gpu) {
     use crate::ops;
-    println!("capabilities of '{}' (the adapter commands open):", gpu.info().name);
+    println!(
+        "capabilities of '{}' (the adapter commands open):",
+        gpu.info().name
+    );
     for (name, value) in gpu.caps().rows() {
         println!("  {name:<14} {value}");
     }
     let same = ops::conv::ConvGeometry::same3x3();
     let variants = [
-        ("conv 3x3", format!("{:?}", ops::conv::variant(gpu, 3, 3, same))),
+        (
+            "conv 3x3",
+            format!("{:?}", ops::conv::variant(gpu, 3, 3, same)),
+        ),
         ("matmul", ops::matmul::variant(gpu).name().to_string()),
-        ("attention", format!("{:?}", ops::attention::variant(gpu, 64, 1))),
+        (
+            "attention",
+            format!("{:?}", ops::attention::variant(gpu, 64, 1)),
+        ),
         ("group norm", format!("{:?}", ops::norm::variant(gpu))),
-        ("elementwise", format!("{:?}", ops::elementwise::variant(gpu))),
+        (
+            "elementwise",
+            format!("{:?}", ops::elementwise::variant(gpu)),
+        ),
         ("reductions", format!("{:?}", ops::reduce::variant(gpu))),
         ("random", format!("{:?}", ops::rng::variant(gpu))),
-        ("sampler step", format!("{:?}", ops::diffusion::variant(gpu))),
+        (
+            "sampler step",
+            format!("{:?}", ops::diffusion::variant(gpu)),
+        ),
         ("optimiser", format!("{:?}", ops::optim::variant(gpu))),
     ];
     println!("kernel variants:");

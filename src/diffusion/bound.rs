@@ -9,8 +9,8 @@
 //! `(seed, streams::bound(b, t))`, so a run is reproducible for a given seed and batch size.
 
 use super::schedule::{Schedule, Variance};
-use crate::ops::{bound, diffusion, rng};
 use crate::maths::bound::prior_bpd;
+use crate::ops::{bound, diffusion, rng};
 use crate::Tensor;
 
 /// One batch's bound terms. Flat arrays are `[timesteps.len(), images]` in the order of the
@@ -152,9 +152,8 @@ pub fn estimate_bound(
     draw: u64,
     eps_fn: impl FnMut(&Tensor, usize) -> Tensor,
 ) -> f64 {
-    let mut rng = crate::maths::random::Rng::new(
-        seed ^ draw.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xB0_0D,
-    );
+    let mut rng =
+        crate::maths::random::Rng::new(seed ^ draw.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xB0_0D);
     let picks = stratified_draw(schedule.steps(), strata_count, &mut rng);
     let ts: Vec<usize> = picks.iter().map(|p| p.0).collect();
     let r = bound_batch(

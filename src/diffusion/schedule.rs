@@ -1,8 +1,8 @@
 //! The variance schedule, computed in float64 (abar_t reaches ~4e-5 at t = 999; products in f32
 //! drift), and the per-timestep coefficients the GPU kernels take. Timesteps are 0-based.
 
-use crate::ops::diffusion::{DdimStep, DdpmStep};
 use crate::maths::bound::VbCoefs;
+use crate::ops::diffusion::{DdimStep, DdpmStep};
 use crate::{Gpu, Tensor};
 
 /// The reverse-process variance sigma_t^2.

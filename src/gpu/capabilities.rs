@@ -43,7 +43,7 @@ impl Capabilities {
             requested: OPTIONAL_FEATURES,
             granted: granted & OPTIONAL_FEATURES,
             subgroup_sizes: (info.subgroup_min_size, info.subgroup_max_size),
-            max_storage_binding: limits.max_storage_buffer_binding_size as u64,
+            max_storage_binding: limits.max_storage_buffer_binding_size,
             max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             workgroup_memory: limits.max_compute_workgroup_storage_size,
         }

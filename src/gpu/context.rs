@@ -4,12 +4,12 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context as _, Result};
 
-use super::Capabilities;
 use super::pipelines::{PipelineCache, Shader};
 use super::pool::BufferPool;
 use super::profile::{self, Clock, DispatchRecord, HostTimer, Profiler};
 use super::recorder::Recorder;
 use super::tuning::{TuneMode, Tuner};
+use super::Capabilities;
 
 /// How to pick an adapter. Empty fields fall back to `WGPU_BACKEND` / `WGPU_ADAPTER_NAME`,
 /// then to the highest-performance adapter found.

@@ -71,12 +71,10 @@ pub fn compose(name: &str, source: &str) -> Result<String, ComposeError> {
         done: HashSet::new(),
         stack: vec![name.to_string()],
     };
-    state
-        .expand(source, &[])
-        .map_err(|message| ComposeError {
-            module: name.to_string(),
-            message,
-        })?;
+    state.expand(source, &[]).map_err(|message| ComposeError {
+        module: name.to_string(),
+        message,
+    })?;
     Ok(state.out)
 }
 

@@ -3,6 +3,6 @@
 pub mod config;
 pub mod unet;
 
-pub use config::UNetConfig;
 /// The parameter registry and store live with the layers (`nn::params`).
 pub use crate::nn::params::{Init, Layout, ParamId, ParamStore, Registry};
+pub use config::UNetConfig;

@@ -12,11 +12,11 @@
 //! ```
 
 use super::config::{DownBlock, UNetConfig, UpBlock};
-use crate::nn::params::Registry;
 use crate::gpu::profile::scope;
 use crate::nn::attention::{AttentionBlock, AttentionSaved};
 use crate::nn::conv::Conv2d;
 use crate::nn::norm::{GroupNorm, NormSaved};
+use crate::nn::params::Registry;
 use crate::nn::resample::{Downsample, Upsample};
 use crate::nn::resnet::{ResnetBlock, ResnetSaved};
 use crate::nn::time::{TimeEmbedding, TimeSaved};

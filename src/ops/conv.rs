@@ -20,7 +20,6 @@
 //! On the Direct variants the 3x3 stride-2 case (top/left padding 0 or 1) instead runs
 //! `direct_t2`, which visits only the taps that hit real dy elements (a quarter of the work).
 
-
 use crate::gpu::{grid_1d, profile, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 

@@ -7,8 +7,8 @@
 //! with f64 constructors). Timesteps are 0-based (0..T-1).
 
 use crate::gpu::{grid_1d, Shader};
-use crate::ops::rng::Variant;
 use crate::maths::coefs::{DdimCoefs, DdpmCoefs};
+use crate::ops::rng::Variant;
 use crate::Tensor;
 
 const SHADER: Shader = crate::shader!("diffusion/steps");

@@ -167,7 +167,14 @@ impl Elementwise {
             entry.to_string()
         };
         let groups = grid_1d(p.n as usize, self.v.items_per_workgroup());
-        gpu.launch(shader_of(entry), &name, &self.v.constants(), &p, tensors, groups);
+        gpu.launch(
+            shader_of(entry),
+            &name,
+            &self.v.constants(),
+            &p,
+            tensors,
+            groups,
+        );
     }
 
     /// Runs a flat (same index everywhere) kernel over `n` elements, in chunks that fit one

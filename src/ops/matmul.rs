@@ -31,7 +31,6 @@
 //! (`[batch.., N, K]` when `tb`); "batch" is the product of the leading dims. An operand with
 //! only two dims is shared by every batch index of the other. The result is `[batch.., M, N]`.
 
-
 use crate::gpu::{profile, tuning, DeviceClass, Shader};
 use crate::{Gpu, Tensor};
 

@@ -7,7 +7,6 @@
 //! explicitly: the GPU generates it inside the kernel as `ops::rng::normal` would, so the checks
 //! pass `reference::rng::normal(n, seed, stream)`.
 
-
 pub use crate::maths::coefs::{DdimCoefs, DdpmCoefs};
 /// Forward noising, per sample `b` of `x0` (`[batch, per_sample]` flattened):
 /// `x_t = sqrt_abar[t_b] x0 + sqrt_one_minus_abar[t_b] eps`.

@@ -1,7 +1,6 @@
 //! Reference of the optimiser kernels (`shaders/optim.wgsl`, `ops::optim`) in float64: one
 //! Adam(W) step with bias correction and global-norm gradient clipping, and the parameter EMA.
 
-
 pub use crate::maths::optim::Adam;
 
 /// The gradient scale of global-norm clipping: `min(1, max_norm / (sqrt(sumsq) + 1e-6))`, 1 when

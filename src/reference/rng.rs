@@ -25,7 +25,6 @@
 //! - dropout with probability `p`: keep when `w >= dropout_threshold(p)` (= round(p 2^32)),
 //!   i.e. with probability 1 - p to within 2^-32; kept values are scaled by `1 / (1 - p)`.
 
-
 pub use crate::maths::dropout::{dropout_scale, dropout_threshold};
 /// Philox 4x32 multipliers and Weyl key increments (Random123 `philox.h`).
 pub const PHILOX_M0: u32 = 0xD251_1F53;
