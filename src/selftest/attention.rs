@@ -23,17 +23,10 @@ const SHAPES: [(usize, usize, usize, usize, f32); 7] = [
     (1, 33, 264, 1, 1.0),
 ];
 
-// Tolerances (max abs error / max |reference|). Every output sums f32 products over the d
-// channels of one head and the L keys (or queries) of a block-wise online softmax: rounding
-// grows like sqrt(L + d) * 6e-8, ~1e-6 here; measured errors are 1e-7 .. 1e-6.
-// On lavapipe the measured errors are: o <= 1.0e-6, lse <= 2.0e-7, dq/dk/dv <= 1.3e-6, for
-// every variant. The tolerances keep a ~10x margin (other adapters contract multiply-adds
-// differently), far below what a wrong index, a skipped block or a wrong max gives (>1e-2).
-// - dq, dk, dv: ds = p (dp - D) subtracts D_i = dout_i . o_i, computed from the f32 forward
-//   output; the cancellation is what makes them the least accurate.
-const TOL_O: f64 = 1e-5;
-const TOL_LSE: f64 = 2e-6;
-const TOL_GRAD: f64 = 2e-5;
+// Tolerances: see `super::tolerance`.
+use super::tolerance::{
+    ATTENTION_GRAD as TOL_GRAD, ATTENTION_LSE as TOL_LSE, ATTENTION_OUT as TOL_O,
+};
 
 pub fn checks(gpu: &Gpu) -> Vec<Check> {
     let mut rng = Rng::new(0xa77e);

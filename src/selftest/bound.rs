@@ -42,11 +42,7 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
     let mut out = Vec::new();
     let schedule = Schedule::ddpm();
     let mut rng = Rng::new(11);
-    // Per-image sums of <= 784 f32 terms (serial runs of <= 13, then a tree) and f32 constants:
-    // a few 1e-7 relative; the decoder's log of a probability known to ~1e-7 relative adds
-    // ~1e-7 of each term. 1e-5 of the largest value leaves a wide margin, while a wrong branch,
-    // coefficient or bin edge moves the result by far more.
-    const TOL: f64 = 1e-5;
+    const TOL: f64 = super::tolerance::BOUND;
     for wg in ops::WORKGROUPS {
         for shape in [[4usize, 1, 7, 9], [5, 3, 5, 7], [3, 1, 28, 28]] {
             let images = shape[0];

@@ -23,14 +23,7 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
     let mut rng = Rng::new(7);
     let seed = 0xdead_beef_0000_0001u64;
 
-    // Tolerances. Every output is a sum of 2-3 products of f32 values: each product and sum
-    // rounds to within 0.5 ulp, so the error is a few ulp (6e-8 each) of the largest term. With
-    // data ~ N(0,1) the terms are at most ~ max|output| except in x0 = sqrt_recip_abar x_t - ...
-    // at t = 999 (terms ~ 600, cancelling), whose error (~1e-4) is then multiplied by
-    // coef_x0 ~ 1e-4 (DDPM) or sqrt_abar_prev ~ 8e-3 (DDIM), below 1e-6 of the output. The noise
-    // adds sigma (<= 0.15) times the normals' own error (2e-6 relative, see rng checks).
-    // 2e-6 relative to max|output| covers all of these with margin.
-    const TOL: f64 = 2e-6;
+    const TOL: f64 = super::tolerance::SAMPLER_STEP;
 
     for v in Variant::ALL {
         let tag = |op: &str| format!("{op} {}x{}", v.workgroup, v.per_invocation);
@@ -51,13 +44,12 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
             let t = Tensor::from_u32(gpu, &[shape[0]], &ts);
             let got = ops::q_sample_with(v, &x0, &eps, &t, &sa_t, &s1m_t).to_vec();
             let want = reference::q_sample(&x064, &eps64, &ts, &sa64, &s1m64);
-            // One product pair and a sum: <= 1.5 ulp of terms <= max|output|; 1e-6.
             out.push(compare(
                 tag("q_sample"),
                 format!("{shape:?} t={ts:?}"),
                 &got,
                 &want,
-                1e-6,
+                super::tolerance::FEW_ROUNDINGS,
             ));
         }
 

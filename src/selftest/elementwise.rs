@@ -2,10 +2,7 @@
 //! backward, every [`Variant`], on shapes that are not multiples of the workgroup coverage
 //! (odd ones exercise the scalar entry points, ones with S % 4 == 0 the vec4 ones).
 //!
-//! Tolerances (error relative to the largest reference magnitude): copies, sums of two terms
-//! and products by a scalar are one f32 rounding of exact f32 inputs: 1e-6. SiLU and its
-//! backward go through the adapter's f32 `exp` (a few ulp) and a division: 1e-5. The upsample
-//! backward sums 4 terms: 1e-6. The timestep embedding: see `embedding_checks`.
+//! Tolerances: see `super::tolerance` (exact-input roundings, transcendental, embedding).
 
 use crate::ops::elementwise::{Elementwise, Variant};
 use crate::reference::elementwise as r;
@@ -14,8 +11,7 @@ use crate::{Gpu, Tensor};
 
 use super::{compare, random_tensor, Check};
 
-const EXACT: f64 = 1e-6;
-const TRANSCENDENTAL: f64 = 1e-5;
+use super::tolerance::{FEW_ROUNDINGS as EXACT, TRANSCENDENTAL};
 
 fn fmt(shape: &[usize]) -> String {
     format!("{shape:?}")
@@ -224,16 +220,8 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
 /// The timestep embedding for t = {0, 1, 128, 500, 999}: dim 128 (shift 1, sin first) and
 /// dim 7 (odd: a zero last column; flip; shift 1 and 0).
 ///
-/// Tolerance 2e-5 absolute (the values are at most 1, so the relative metric is the absolute
-/// error) against the reference with the argument formed as PyTorch forms it in float32
-/// (`EmbeddingArgument::Float32`). The kernel builds the same f32 argument (frequencies computed
-/// on the host like PyTorch, the product rounded to f32); what remains is its own sin / cos:
-/// Cody-Waite reduction (error ~1e-8 for |x| < 1000) and Cephes polynomials (~1 ulp), about
-/// 1e-7 in total. 2e-5 leaves room for a frequency that differs by one f32 ulp from PyTorch's
-/// (`exp` implementations differ in the last bit): at t = 999 that moves the argument by up to
-/// 999 * 2^-25 = 3e-5 in the worst case, 1.5e-5 typically. The argument itself is only known to
-/// half an f32 ulp, 2^-15 = 3e-5 near 1000, so the exact-maths value differs from PyTorch's by
-/// up to ~6e-5: that comparison (`EmbeddingArgument::Exact`) gets tolerance 1e-4.
+/// Tolerances: [`super::tolerance::EMBEDDING`] against PyTorch's f32 arithmetic,
+/// [`super::tolerance::EMBEDDING_EXACT`] against exact maths.
 fn embedding_checks(gpu: &Gpu, e: &Elementwise, name: &str) -> Vec<Check> {
     let t = [0u32, 1, 128, 500, 999];
     let tt = Tensor::from_u32(gpu, &[t.len()], &t);
@@ -253,7 +241,7 @@ fn embedding_checks(gpu: &Gpu, e: &Elementwise, name: &str) -> Vec<Check> {
             &shape,
             &got,
             &f32_arg,
-            2e-5,
+            super::tolerance::EMBEDDING,
         ));
         let exact = r::timestep_embedding(&t, dim, flip, shift as f64, r::EmbeddingArgument::Exact);
         out.push(compare(
@@ -261,7 +249,7 @@ fn embedding_checks(gpu: &Gpu, e: &Elementwise, name: &str) -> Vec<Check> {
             &shape,
             &got,
             &exact,
-            1e-4,
+            super::tolerance::EMBEDDING_EXACT,
         ));
     }
     out

@@ -2,11 +2,7 @@
 //! can run, every (ta, tb) combination, broadcast and batched operands, accumulation, fused bias
 //! both ways, and `linear` / `linear_backward`, against the float64 reference.
 //!
-//! Tolerance: the metric is max |gpu - ref| / max |ref|. With N(0, 1) inputs an f32 dot product
-//! of K terms has a rounding error of about sqrt(K) * 6e-8 * rms(term) (a few 1e-7 here, K <= 136),
-//! while max |ref| is about 3 sqrt(K) * rms(term); even the worst-case bound K * 6e-8 relative to
-//! the sum of |terms| stays below 1e-5 for these sizes. So 1e-5 leaves a wide margin over
-//! rounding, while any indexing mistake gives errors of order 1.
+//! Tolerance: [`super::tolerance::MATMUL`].
 
 use crate::ops::matmul::{self as mm, BiasAlong, Variant};
 use crate::reference::matmul as reference;
@@ -15,8 +11,7 @@ use crate::{Gpu, Tensor};
 
 use super::{compare, random_tensor, Check};
 
-/// See the module doc.
-const TOL: f64 = 1e-5;
+const TOL: f64 = super::tolerance::MATMUL;
 
 fn to_ref(b: BiasAlong) -> reference::BiasAlong {
     match b {

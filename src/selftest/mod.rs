@@ -20,6 +20,7 @@ pub mod norm;
 pub mod optim;
 pub mod reduce;
 pub mod rng;
+pub mod tolerance;
 
 use crate::reference::random::Rng;
 use crate::{Gpu, Tensor};

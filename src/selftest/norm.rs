@@ -7,6 +7,7 @@ use crate::reference::norm as reference;
 use crate::reference::random::Rng;
 use crate::{Gpu, Tensor};
 
+use super::tolerance::{GROUP_NORM, GROUP_NORM_BACKWARD};
 use super::{compare, to_f32, Check};
 
 /// One test case: shape, groups, eps, and the mean offset added to the normal inputs.
@@ -146,47 +147,47 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                     &dgt,
                     &dbt,
                 );
-                // Forward: f32 sums over K <= 444 terms (error ~ sqrt(K) * 6e-8 ~ 1.3e-6), the mean
-                // rounded to f32 (6e-6 of the mean at offset 100, i.e. <= 1e-5 of max |y|), exp in
-                // the SiLU: 2e-5.
-                out.push(compare("group_norm", &name, &y.to_vec(), &y_ref, 2e-5));
+                out.push(compare(
+                    "group_norm",
+                    &name,
+                    &y.to_vec(),
+                    &y_ref,
+                    GROUP_NORM,
+                ));
                 out.push(compare(
                     "group_norm mean",
                     &name,
                     &stats.mean.to_vec(),
                     &mean_ref,
-                    2e-5,
+                    GROUP_NORM,
                 ));
                 out.push(compare(
                     "group_norm rstd",
                     &name,
                     &stats.rstd.to_vec(),
                     &rstd_ref,
-                    2e-5,
+                    GROUP_NORM,
                 ));
-                // Backward: two more f32 sums over K and a difference of terms of similar size
-                // (dxhat - mean - xhat * mean2) that cancels ~10x: 1e-4.
                 out.push(compare(
                     "group_norm_backward dx",
                     &name,
                     &dx.to_vec(),
                     &dx_ref,
-                    1e-4,
+                    GROUP_NORM_BACKWARD,
                 ));
-                // Parameter gradients: sums over N*S <= 162 terms, added to a random pre-fill: 1e-4.
                 out.push(compare(
                     "group_norm_backward dgamma",
                     &name,
                     &dgt.to_vec(),
                     &dgamma_ref,
-                    1e-4,
+                    GROUP_NORM_BACKWARD,
                 ));
                 out.push(compare(
                     "group_norm_backward dbeta",
                     &name,
                     &dbt.to_vec(),
                     &dbeta_ref,
-                    1e-4,
+                    GROUP_NORM_BACKWARD,
                 ));
             }
         }
@@ -233,12 +234,11 @@ fn shared_grad_buffer(gpu: &Gpu, rng: &mut Rng) -> Check {
         expect[i] += dg[i];
         expect[off + i] += db[i];
     }
-    // Same sums as above (N*S = 26 terms): 1e-4.
     compare(
         "group_norm_backward shared dgamma/dbeta buffer",
         format!("[{n}, {c}, {s}] G={groups}"),
         &grads.to_vec(),
         &expect,
-        1e-4,
+        GROUP_NORM_BACKWARD,
     )
 }

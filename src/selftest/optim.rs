@@ -8,6 +8,7 @@ use crate::reference::optim as reference;
 use crate::reference::random::Rng;
 use crate::{Gpu, Tensor};
 
+use super::tolerance::{ADAM_UPDATE, EMA_CHANGE, FEW_ROUNDINGS};
 use super::{compare, random_tensor, Check};
 
 fn to64(v: &[f32]) -> Vec<f64> {
@@ -112,24 +113,40 @@ pub fn checks_sized(gpu: &Gpu, n: usize) -> Vec<Check> {
                 );
                 let p_gpu = params.to_vec();
                 let label = |what: &str| tag(&format!("{name} {what} step {step}"));
-                // Parameters: one multiply-add chain of f32 ops per element; the result rounds
-                // to 0.5 ulp of |p| (~2.4e-7 of max|p|) plus the update's few-ulp error: 1e-6.
-                out.push(compare(label("params"), &shape, &p_gpu, &p_ref, 1e-6));
-                // The update itself (p_new - p_old) against the reference's: the f32 rounding of
-                // p_new (<= 0.5 ulp of max|p| ~ 4, i.e. 2.4e-7 absolute) is the dominant error,
-                // compared with updates ~lr ~ 5e-3..2e-2 (step 1 moves every element by ~lr):
-                // <= 5e-5 relative; tolerance 2e-4. A wrong bias correction changes the update
-                // by percents.
+                out.push(compare(
+                    label("params"),
+                    &shape,
+                    &p_gpu,
+                    &p_ref,
+                    FEW_ROUNDINGS,
+                ));
                 let d_gpu: Vec<f32> = p_gpu
                     .iter()
                     .zip(&p0)
                     .map(|(&a, &b)| (a as f64 - b) as f32)
                     .collect();
                 let d_ref: Vec<f64> = p_ref.iter().zip(&p0).map(|(a, b)| a - b).collect();
-                out.push(compare(label("update"), &shape, &d_gpu, &d_ref, 2e-4));
-                // Moments: two products and a sum each: <= 1.5 ulp of the largest: 1e-6.
-                out.push(compare(label("m"), &shape, &m.to_vec(), &m_ref, 1e-6));
-                out.push(compare(label("v"), &shape, &v.to_vec(), &v_ref, 1e-6));
+                out.push(compare(
+                    label("update"),
+                    &shape,
+                    &d_gpu,
+                    &d_ref,
+                    ADAM_UPDATE,
+                ));
+                out.push(compare(
+                    label("m"),
+                    &shape,
+                    &m.to_vec(),
+                    &m_ref,
+                    FEW_ROUNDINGS,
+                ));
+                out.push(compare(
+                    label("v"),
+                    &shape,
+                    &v.to_vec(),
+                    &v_ref,
+                    FEW_ROUNDINGS,
+                ));
             }
         }
 
@@ -143,16 +160,13 @@ pub fn checks_sized(gpu: &Gpu, n: usize) -> Vec<Check> {
             let mut want = ema64.clone();
             reference::ema_update(&mut want, &p64, decay as f64);
             let got = ema.to_vec();
-            // ema + (1-d)(p - ema): three roundings, the last 0.5 ulp of |ema|: 1e-6 of max.
             out.push(compare(
                 tag(&format!("ema decay={decay}")),
                 &shape,
                 &got,
                 &want,
-                1e-6,
+                FEW_ROUNDINGS,
             ));
-            // The change (ema_new - ema_old) at decay 0.9 (~0.1 |p - ema| ~ 0.5 at most): the
-            // rounding of ema_new (2.4e-7 absolute) is < 1e-6 of it; 5e-6.
             if decay == 0.9 {
                 let d_gpu: Vec<f32> = got
                     .iter()
@@ -165,7 +179,7 @@ pub fn checks_sized(gpu: &Gpu, n: usize) -> Vec<Check> {
                     &shape,
                     &d_gpu,
                     &d_ref,
-                    5e-6,
+                    EMA_CHANGE,
                 ));
             }
         }

@@ -3,16 +3,15 @@
 //! sums, so they take two or three levels), with accumulation on and off.
 //!
 //! Inputs are normal samples plus 0.3, so sums do not cancel to near zero (the error metric is
-//! relative to the result). Tolerances: a tree of short f32 sums over K terms has a relative
-//! error of a few 1e-8 * sqrt(levels) typically; sums of squares (all terms positive) 1e-6 for
-//! 1M terms; signed sums 1e-5 (the terms' magnitudes exceed the result's by ~sqrt(K) / 0.3);
-//! small sums (under ~1000 terms) 1e-5 as well. The MSE gradient is one rounding: 1e-6.
+//! relative to the result). Tolerances: see `super::tolerance` (signed and positive sums; the
+//! MSE gradient is one rounding).
 
 use crate::ops::reduce::{Reduce, Variant};
 use crate::reference::random::Rng;
 use crate::reference::reduce as r;
 use crate::{Gpu, Tensor};
 
+use super::tolerance::{FEW_ROUNDINGS, POSITIVE_SUM, SIGNED_SUM};
 use super::{compare, Check};
 
 fn data(gpu: &Gpu, rng: &mut Rng, shape: &[usize]) -> (Tensor, Vec<f64>) {
@@ -49,28 +48,28 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                 &shape,
                 &red.sum(x).to_vec(),
                 &[r::sum(xr)],
-                1e-5,
+                SIGNED_SUM,
             ));
             out.push(compare(
                 tag("mean"),
                 &shape,
                 &red.mean(x).to_vec(),
                 &[r::mean(xr)],
-                1e-5,
+                SIGNED_SUM,
             ));
             out.push(compare(
                 tag("sum_squares"),
                 &shape,
                 &red.sum_squares(x).to_vec(),
                 &[r::sum_squares(xr)],
-                1e-6,
+                POSITIVE_SUM,
             ));
             out.push(compare(
                 tag("mse_loss"),
                 &shape,
                 &red.mse_loss(x, t).to_vec(),
                 &[r::mse_loss(xr, tr)],
-                1e-6,
+                POSITIVE_SUM,
             ));
         }
         for shape in [
@@ -91,7 +90,7 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                 format!("{shape:?}"),
                 &dst.to_vec(),
                 &want,
-                1e-5,
+                SIGNED_SUM,
             ));
             // Accumulating into a view of a larger buffer (bias gradients live in one buffer).
             let (base, base_r) = data(gpu, &mut rng, &[64 + c]);
@@ -105,14 +104,14 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                 format!("{shape:?}"),
                 &base.to_vec(),
                 &want_acc,
-                1e-5,
+                SIGNED_SUM,
             ));
             out.push(compare(
                 tag("sum_spatial"),
                 format!("{shape:?}"),
                 &red.sum_spatial(&x).to_vec(),
                 &r::sum_spatial(&xr, n, c, s),
-                1e-5,
+                SIGNED_SUM,
             ));
         }
         for ((x, xr), (t, tr)) in [(&small, &small_t), (&large, &large_t)] {
@@ -122,7 +121,7 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                 format!("{:?}", x.shape()),
                 &g.to_vec(),
                 &r::mse_loss_backward(xr, tr),
-                1e-6,
+                FEW_ROUNDINGS,
             ));
         }
         let (x4, x4r) = data(gpu, &mut rng, &[2, 6, 4, 8]);
@@ -132,7 +131,7 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
             "[2, 6, 4, 8]",
             &red.mse_loss_backward(&x4, &t4).to_vec(),
             &r::mse_loss_backward(&x4r, &t4r),
-            1e-6,
+            FEW_ROUNDINGS,
         ));
     }
     out

@@ -6,6 +6,7 @@ use crate::reference::random::Rng;
 use crate::reference::rng as reference;
 use crate::Gpu;
 
+use super::tolerance;
 use super::{compare, random_tensor, Check};
 
 /// Mismatching words as the "error": integer outputs must agree bit for bit (tolerance 0).
@@ -51,38 +52,43 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
         let u = ops::uniform_with(v, gpu, &[N], seed, stream).to_vec();
         out.push(compare(tag("rng uniform"), &shape, &u, &want_uniform, 0.0));
 
-        // Normals: r = sqrt(-2 ln u) with our own few-ulp log, cos/sin of an argument in
-        // (-pi, pi): a few f32 roundings of values up to 5.77, i.e. ~1e-7 relative to max|z|;
-        // the builtin cos/sin add a small absolute error. 2e-6 relative to max|z| (~5.5).
         let z = ops::normal_with(v, gpu, &[N], seed, stream).to_vec();
-        out.push(compare(tag("rng normal"), &shape, &z, &want_normal, 2e-6));
+        out.push(compare(
+            tag("rng normal"),
+            &shape,
+            &z,
+            &want_normal,
+            tolerance::NORMALS,
+        ));
         if v == Variant::ALL[0] {
-            // Statistics of 1M N(0,1) draws: the standard error of the mean is 1e-3 and of the
-            // variance sqrt(2/N) = 1.4e-3, so these bounds are 5 and 7 standard errors.
             let n = z.len() as f64;
             let mean = z.iter().map(|&x| x as f64).sum::<f64>() / n;
             let var = z.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
-            out.push(stat("rng normal |mean|", &shape, mean.abs(), 5e-3));
+            out.push(stat(
+                "rng normal |mean|",
+                &shape,
+                mean.abs(),
+                tolerance::NORMAL_MEAN,
+            ));
             out.push(stat(
                 "rng normal |var - 1|",
                 &shape,
                 (var - 1.0).abs(),
-                1e-2,
+                tolerance::NORMAL_VARIANCE,
             ));
-            // Uniform: mean 1/2 (se 2.9e-4), variance 1/12 (se 7.5e-5).
             let um = u.iter().map(|&x| x as f64).sum::<f64>() / n;
             let uv = u.iter().map(|&x| (x as f64 - um).powi(2)).sum::<f64>() / n;
             out.push(stat(
                 "rng uniform |mean - 1/2|",
                 &shape,
                 (um - 0.5).abs(),
-                2e-3,
+                tolerance::UNIFORM_MEAN,
             ));
             out.push(stat(
                 "rng uniform |var - 1/12|",
                 &shape,
                 (uv - 1.0 / 12.0).abs(),
-                5e-4,
+                tolerance::UNIFORM_VARIANCE,
             ));
         }
 
@@ -97,7 +103,7 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
             ));
         }
 
-        // Dropout: one f32 multiply per kept element, <= 0.5 ulp: 1e-7 relative to max|y|.
+        // Dropout.
         let mut rng = Rng::new(11);
         for (shape, p) in [
             (vec![3usize, 37, 61], 0.1f32),
@@ -112,7 +118,7 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                 &name,
                 &y,
                 &reference::dropout(&x64, p, seed, 42),
-                1e-7,
+                tolerance::ONE_PRODUCT,
             ));
             let (dy, dy64) = random_tensor(gpu, &mut rng, &shape);
             let dx = ops::dropout_backward_with(v, &dy, p, seed, 42).to_vec();
@@ -122,7 +128,7 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                 &name,
                 &dx,
                 &want,
-                1e-7,
+                tolerance::ONE_PRODUCT,
             ));
         }
     }
