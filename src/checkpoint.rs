@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use safetensors::{Dtype, SafeTensors};
 
 use crate::model::{Layout, UNetConfig};
@@ -25,21 +25,21 @@ pub const FORMAT: &str = "ddpm-rs/1";
 pub fn read_safetensors(path: &Path) -> Result<(Named, HashMap<String, String>)> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let corrupt = |e: safetensors::SafeTensorError| {
-        anyhow!(
+        crate::Error::File(format!(
             "{} is not a valid safetensors file (truncated or corrupt?): {e}",
             path.display()
-        )
+        ))
     };
     let (_, meta) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
     let st = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
     let mut out = Named::new();
     for (name, view) in st.tensors() {
         let values = to_f32(view.dtype(), view.data()).ok_or_else(|| {
-            anyhow!(
+            crate::Error::File(format!(
                 "{}: tensor '{name}' has unsupported dtype {:?}",
                 path.display(),
                 view.dtype()
-            )
+            ))
         })?;
         out.insert(name, (view.shape().to_vec(), values));
     }
@@ -90,7 +90,7 @@ pub fn write_safetensors(
         })
         .collect();
     let bytes = safetensors::serialize(views, Some(metadata))
-        .map_err(|e| anyhow!("serialising {}: {e}", path.display()))?;
+        .map_err(|e| crate::Error::File(format!("serialising {}: {e}", path.display())))?;
     write_atomic(path, &bytes)
 }
 
@@ -155,7 +155,8 @@ impl Checkpoint {
     pub fn load(path: &Path, layout_for: impl Fn(&UNetConfig) -> Layout) -> Result<Checkpoint> {
         let (mut named, meta) = read_safetensors(path)?;
         if meta.get("format").map(String::as_str) != Some(FORMAT) {
-            bail!(
+            crate::fail!(
+                File,
                 "{} is not a training checkpoint of this program (no '{FORMAT}' format tag)",
                 path.display()
             );
@@ -165,11 +166,15 @@ impl Checkpoint {
         let step = meta
             .get("step")
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| anyhow!("{}: bad 'step' metadata", path.display()))?;
+            .ok_or_else(|| {
+                crate::Error::File(format!("{}: bad 'step' metadata", path.display()))
+            })?;
         let train_state = meta
             .get("train_state")
             .and_then(|s| serde_json::from_str(s).ok())
-            .ok_or_else(|| anyhow!("{}: bad 'train_state' metadata", path.display()))?;
+            .ok_or_else(|| {
+                crate::Error::File(format!("{}: bad 'train_state' metadata", path.display()))
+            })?;
         let mut take = |prefix: &str| -> Result<Vec<f32>> {
             let part: Named = layout
                 .specs
@@ -201,9 +206,12 @@ impl Checkpoint {
 }
 
 fn config_from_metadata(path: &Path, meta: &HashMap<String, String>) -> Result<UNetConfig> {
-    let text = meta
-        .get("config")
-        .ok_or_else(|| anyhow!("{}: no model config in the metadata", path.display()))?;
+    let text = meta.get("config").ok_or_else(|| {
+        crate::Error::File(format!(
+            "{}: no model config in the metadata",
+            path.display()
+        ))
+    })?;
     UNetConfig::from_json(text)
         .with_context(|| format!("{}: config in the metadata", path.display()))
 }
@@ -225,7 +233,7 @@ pub fn load_model(
     layout_for: impl Fn(&UNetConfig) -> Layout,
 ) -> Result<ModelWeights> {
     if !path.exists() {
-        bail!("model not found: {}", path.display());
+        crate::fail!(File, "model not found: {}", path.display());
     }
     if path.is_dir() {
         let config_path = path.join("config.json");
@@ -239,10 +247,10 @@ pub fn load_model(
     let bytes_head =
         std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (_, meta) = SafeTensors::read_metadata(&bytes_head).map_err(|e| {
-        anyhow!(
+        crate::Error::File(format!(
             "{} is not a valid safetensors file (truncated or corrupt?): {e}",
             path.display()
-        )
+        ))
     })?;
     drop(bytes_head);
     let meta = meta.metadata().clone().unwrap_or_default();

@@ -11,6 +11,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod data;
 pub mod diffusion;
+pub mod error;
 pub mod files;
 pub mod gpu;
 pub mod maths;
@@ -25,5 +26,6 @@ pub mod streams;
 pub mod tensor;
 pub mod train;
 
+pub use error::Error;
 pub use gpu::Gpu;
 pub use tensor::Tensor;

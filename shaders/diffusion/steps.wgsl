@@ -42,12 +42,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> ca: array<f32>;
 @group(0) @binding(6) var<storage, read> cb: array<f32>;
 
-#include "common/philox"
-
-// Philox block `b` of this step's noise stream.
-fn philox_block(b: u32) -> vec4<u32> {
-    return philox(b, vec2<u32>(p.key0, p.key1), vec2<u32>(p.stream0, p.stream1));
-}
+#include "common/philox_blocks"
 
 // The 4 normals of block b (zero when sigma == 0: no noise at the last step, nothing generated).
 fn noise(b: u32, sigma: f32) -> vec4<f32> {
@@ -56,10 +51,6 @@ fn noise(b: u32, sigma: f32) -> vec4<f32> {
     }
     let w = philox_block(b);
     return vec4<f32>(box_muller(w.x, w.y), box_muller(w.z, w.w));
-}
-
-fn block_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> u32 {
-    return ((wid.x + wid.y * nwg.x) * PER + k) * WG + lid;
 }
 
 // Forward noising: dst[i] = ca[t] xa[i] + cb[t] eps[i], t = min(tsteps[i / per_sample], T - 1).

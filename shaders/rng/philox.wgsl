@@ -31,16 +31,7 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> dst: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
 
-#include "common/philox"
-
-// Philox block `b` of this dispatch's (seed, stream).
-fn philox_block(b: u32) -> vec4<u32> {
-    return philox(b, vec2<u32>(p.key0, p.key1), vec2<u32>(p.stream0, p.stream1));
-}
-
-fn block_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> u32 {
-    return ((wid.x + wid.y * nwg.x) * PER + k) * WG + lid;
-}
+#include "common/philox_blocks"
 
 // dst[i] = word i (raw Philox output, as u32). Bindings 0, 1.
 @compute @workgroup_size(WG)

@@ -38,9 +38,12 @@ pub fn run(options: &GpuOptions) -> Result<()> {
             has(wgpu::Features::SUBGROUP)
         );
     }
-    if let Ok(gpu) = crate::Gpu::new(options) {
-        print_capabilities(&gpu);
-        print_tuning(&gpu);
+    match crate::Gpu::new(options) {
+        Ok(gpu) => {
+            print_capabilities(&gpu);
+            print_tuning(&gpu);
+        }
+        Err(e) => println!("the other commands would open no adapter: {e}"),
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use image::imageops::FilterType;
 
 use super::Dataset;
@@ -29,15 +29,15 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 /// Loads every image under `dir`. Unreadable images are skipped and counted (one warning).
 pub fn load(dir: &Path, size: usize, channels: usize) -> Result<Dataset> {
     if !dir.is_dir() {
-        bail!("data folder not found: {}", dir.display());
+        crate::fail!(File, "data folder not found: {}", dir.display());
     }
     let mut files = Vec::new();
     if let Err(e) = collect(dir, &mut files) {
-        bail!("cannot list {}: {e}", dir.display());
+        crate::fail!(File, "cannot list {}: {e}", dir.display());
     }
     files.sort();
     if files.is_empty() {
-        bail!("no PNG or JPEG images in {}", dir.display());
+        crate::fail!(File, "no PNG or JPEG images in {}", dir.display());
     }
     let mut pixels = Vec::new();
     let mut skipped = Vec::new();
@@ -57,7 +57,8 @@ pub fn load(dir: &Path, size: usize, channels: usize) -> Result<Dataset> {
         );
     }
     if count == 0 {
-        bail!(
+        crate::fail!(
+            File,
             "none of the {} image files in {} could be read",
             files.len(),
             dir.display()

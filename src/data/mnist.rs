@@ -3,7 +3,7 @@
 
 use std::io::Read as _;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
 use super::Dataset;
 
@@ -12,16 +12,17 @@ const IMAGES_GZ: &[u8] = include_bytes!("../../assets/mnist10k-images-idx3-ubyte
 /// Parses an IDX3 image file (big-endian header: magic 0x803, count, rows, cols; u8 pixels).
 pub fn parse_idx_images(bytes: &[u8]) -> Result<(usize, usize, usize, &[u8])> {
     if bytes.len() < 16 {
-        bail!("IDX image file too short");
+        crate::fail!(File, "IDX image file too short");
     }
     let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().unwrap()) as usize;
     if word(0) != 0x0803 {
-        bail!("not an IDX3 image file (magic {:#x})", word(0));
+        crate::fail!(File, "not an IDX3 image file (magic {:#x})", word(0));
     }
     let (count, rows, cols) = (word(1), word(2), word(3));
     let data = &bytes[16..];
     if data.len() != count * rows * cols {
-        bail!(
+        crate::fail!(
+            File,
             "IDX image file truncated: {} bytes for {count}x{rows}x{cols}",
             data.len()
         );

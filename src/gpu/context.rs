@@ -90,7 +90,10 @@ fn backends_from(options: &GpuOptions) -> Result<wgpu::Backends> {
             "metal" | "mtl" => wgpu::Backends::METAL,
             "dx12" | "d3d12" => wgpu::Backends::DX12,
             "gl" | "gles" | "opengl" => wgpu::Backends::GL,
-            other => bail!("unknown backend '{other}' (expected vulkan, metal, dx12 or gl)"),
+            other => crate::fail!(
+                Adapter,
+                "unknown backend '{other}' (expected vulkan, metal, dx12 or gl)"
+            ),
         };
     }
     Ok(backends)
@@ -167,7 +170,7 @@ impl Gpu {
             }
         }
         if adapters.is_empty() {
-            bail!("no GPU adapter found: {NO_ADAPTER_HELP}");
+            crate::fail!(Adapter, "no GPU adapter found: {NO_ADAPTER_HELP}");
         }
         let wanted = options
             .adapter
@@ -177,7 +180,10 @@ impl Gpu {
             let needle = name.to_lowercase();
             adapters.retain(|a| a.get_info().name.to_lowercase().contains(&needle));
             if adapters.is_empty() {
-                bail!("no adapter's name contains '{name}' (run `ddpm info` to list them)");
+                crate::fail!(
+                    Adapter,
+                    "no adapter's name contains '{name}' (run `ddpm info` to list them)"
+                );
             }
         }
         adapters.sort_by_key(|a| std::cmp::Reverse(preference(a.get_info().device_type)));

@@ -1,7 +1,7 @@
 //! The network's configuration: the subset of diffusers' `UNet2DModel` `config.json` that the
 //! DDPM model uses (see `docs/unet-spec.md`), and the built-in presets.
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +127,7 @@ impl UNetConfig {
         let value: serde_json::Value =
             serde_json::from_str(text).context("config is not valid JSON")?;
         let serde_json::Value::Object(map) = &value else {
-            bail!("config must be a JSON object");
+            crate::fail!(Config, "config must be a JSON object");
         };
         let mut kept = serde_json::Map::new();
         for (key, v) in map {
@@ -135,14 +135,14 @@ impl UNetConfig {
                 kept.insert(key.clone(), v.clone());
             } else if let Some(ok) = fixed_value_ok(key, v) {
                 if !ok {
-                    bail!("unsupported config value: {key} = {v} (this engine supports the DDPM UNet2DModel subset)");
+                    crate::fail!(Config, "unsupported config value: {key} = {v} (this engine supports the DDPM UNet2DModel subset)");
                 }
             } else if !key.starts_with('_') {
-                bail!("unsupported config field '{key}'");
+                crate::fail!(Config, "unsupported config field '{key}'");
             }
         }
         let cfg: UNetConfig = serde_json::from_value(serde_json::Value::Object(kept))
-            .map_err(|e| anyhow::anyhow!("invalid config: {e}"))?;
+            .map_err(|e| crate::Error::Config(format!("invalid config: {e}")))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -159,49 +159,59 @@ impl UNetConfig {
 
     pub fn validate(&self) -> Result<()> {
         if self.class_name != "UNet2DModel" {
-            bail!(
+            crate::fail!(
+                Config,
                 "unsupported config value: _class_name = {} (expected UNet2DModel)",
                 self.class_name
             );
         }
         if self.center_input_sample {
-            bail!("unsupported config value: center_input_sample = true (inputs are expected in [-1, 1])");
+            crate::fail!(Config, "unsupported config value: center_input_sample = true (inputs are expected in [-1, 1])");
         }
         let levels = self.block_out_channels.len();
         if levels == 0 {
-            bail!("block_out_channels must not be empty");
+            crate::fail!(Config, "block_out_channels must not be empty");
         }
         if self.down_block_types.len() != levels || self.up_block_types.len() != levels {
-            bail!("down_block_types and up_block_types need one entry per block_out_channels entry ({levels})");
+            crate::fail!(Config, "down_block_types and up_block_types need one entry per block_out_channels entry ({levels})");
         }
         if self.layers_per_block == 0 || self.in_channels == 0 || self.out_channels == 0 {
-            bail!("layers_per_block, in_channels and out_channels must be positive");
+            crate::fail!(
+                Config,
+                "layers_per_block, in_channels and out_channels must be positive"
+            );
         }
         if self.downsample_padding != 0.0 && self.downsample_padding != 1.0 {
-            bail!(
+            crate::fail!(
+                Config,
                 "unsupported config value: downsample_padding = {} (0 or 1)",
                 self.downsample_padding
             );
         }
         if !(0.0..1.0).contains(&self.dropout) {
-            bail!("dropout must be in [0, 1)");
+            crate::fail!(Config, "dropout must be in [0, 1)");
         }
         for &c in &self.block_out_channels {
             if c == 0 || c % self.norm_num_groups != 0 {
-                bail!(
+                crate::fail!(
+                    Config,
                     "block_out_channels entry {c} is not a multiple of norm_num_groups {}",
                     self.norm_num_groups
                 );
             }
             if let Some(d) = self.attention_head_dim {
                 if d == 0 || c % d != 0 {
-                    bail!("attention_head_dim {d} does not divide channel count {c}");
+                    crate::fail!(
+                        Config,
+                        "attention_head_dim {d} does not divide channel count {c}"
+                    );
                 }
             }
         }
         let down = self.sample_size >> (levels - 1);
         if down == 0 || !self.sample_size.is_multiple_of(1 << (levels - 1)) {
-            bail!(
+            crate::fail!(
+                Config,
                 "sample_size {} cannot be halved {} times",
                 self.sample_size,
                 levels - 1
@@ -317,7 +327,7 @@ impl UNetConfig {
             "cifar10" => Ok(Self::cifar10()),
             "tiny" => Ok(Self::tiny(1)),
             other => {
-                bail!("unknown preset '{other}' (available: mnist, mnist-small, mnist-cpu, cifar10, tiny)")
+                crate::fail!(Config, "unknown preset '{other}' (available: mnist, mnist-small, mnist-cpu, cifar10, tiny)")
             }
         }
     }

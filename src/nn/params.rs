@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use crate::maths::random::Rng;
 use crate::{Gpu, Tensor};
@@ -131,13 +131,15 @@ impl Layout {
         let mut flat = vec![0.0f32; self.total];
         for (i, s) in self.specs.iter().enumerate() {
             let Some((shape, data)) = tensors.get(&s.name) else {
-                bail!(
+                crate::fail!(
+                    File,
                     "missing tensor '{}' (the checkpoint is from a different architecture?)",
                     s.name
                 );
             };
             if shape != &s.shape {
-                bail!(
+                crate::fail!(
+                    File,
                     "tensor '{}' has shape {:?}, the model expects {:?} (different architecture?)",
                     s.name,
                     shape,
@@ -147,7 +149,10 @@ impl Layout {
             flat[self.offsets[i]..self.offsets[i] + data.len()].copy_from_slice(data);
         }
         if let Some(extra) = tensors.keys().find(|k| self.index(k).is_none()) {
-            bail!("unexpected tensor '{extra}' (the checkpoint is from a different architecture?)");
+            crate::fail!(
+                File,
+                "unexpected tensor '{extra}' (the checkpoint is from a different architecture?)"
+            );
         }
         Ok(flat)
     }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{Context as _, Result};
 
 use crate::checkpoint::Checkpoint;
 use crate::data::{self, loader::Loader, Dataset};
@@ -80,7 +80,8 @@ impl Run {
         let ck = self.trainer.checkpoint(step, self.train_state());
         let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
         if !(finite(&ck.weights) && finite(&ck.ema) && finite(&ck.adam_m) && finite(&ck.adam_v)) {
-            bail!(
+            crate::fail!(
+                Diverged,
                 "the weights became non-finite by step {step}; training stopped; {}",
                 self.kept()
             );
@@ -154,7 +155,8 @@ impl Run {
         let mut last = f64::NAN;
         for (step, loss, norm) in rows {
             if !loss.is_finite() || !norm.is_finite() {
-                bail!(
+                crate::fail!(
+                    Diverged,
                     "the loss became non-finite at step {}; training stopped; {}",
                     step + 1,
                     self.kept()
@@ -193,7 +195,8 @@ pub fn check_fits(gpu: &Gpu, config: &UNetConfig, batch: usize) -> Result<()> {
     let per_image = crate::model::unet::UNet::new(config).largest_activation_per_image() as u64 * 4;
     let limit = gpu.limits().max_storage_buffer_binding_size;
     if per_image * batch as u64 > limit {
-        bail!(
+        crate::fail!(
+                Limit,
             "batch size {batch} needs a {} MiB activation, but this adapter binds at most {} MiB per buffer: use a batch size of at most {}",
             (per_image * batch as u64) >> 20,
             limit >> 20,
@@ -225,7 +228,8 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
                 ..saved
             };
             if ck.step >= opts.steps {
-                bail!(
+                crate::fail!(
+                    File,
                     "the checkpoint is already at step {} of {}; pass a larger --steps to continue",
                     ck.step,
                     opts.steps
