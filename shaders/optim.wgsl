@@ -46,81 +46,11 @@ fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> u32 {
     return ((wid.x + wid.y * nwg.x) * PER + k) * WG + lid;
 }
 
-// Adam(W) step, in place on dst (params), m, v:
-//   c = clip_on ? min(1, max_norm / (sqrt(sumsq[0]) + 1e-6)) : 1;  g = c src[i]
-//   m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
-//   param = param - lr_wd param - step_size m / (sqrt(v) inv_sqrt_bc2 + eps)
-// (= p - lr wd p - lr mhat / (sqrt(vhat) + eps) with mhat = m/(1-beta1^t), vhat = v/(1-beta2^t)).
-// Bindings 0..5.
-@compute @workgroup_size(WG)
-fn adam(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    var c = 1.0;
-    if (p.clip_on != 0u) {
-        c = min(1.0, p.max_norm / (sqrt(sumsq[0]) + 1e-6));
-    }
-    for (var k = 0u; k < PER; k++) {
-        let i = element(wid, nwg, lid, k);
-        if (i >= p.n) { return; }
-        let g = c * src[i];
-        let mi = p.beta1 * m[i] + p.one_m_beta1 * g;
-        let vi = p.beta2 * v[i] + p.one_m_beta2 * (g * g);
-        m[i] = mi;
-        v[i] = vi;
-        let w = dst[i];
-        dst[i] = (w - p.lr_wd * w) - p.step_size * mi / (sqrt(vi) * p.inv_sqrt_bc2 + p.eps);
-    }
-}
-
-// EMA, in place on dst: ema = ema + (1 - decay)(param - ema)  (= decay ema + (1 - decay) param).
-// Bindings 0..2.
-@compute @workgroup_size(WG)
-fn ema(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-       @builtin(local_invocation_index) lid: u32) {
-    for (var k = 0u; k < PER; k++) {
-        let i = element(wid, nwg, lid, k);
-        if (i >= p.n) { return; }
-        let e = dst[i];
-        dst[i] = e + p.one_m_decay * (src[i] - e);
-    }
-}
-
+// The vec4 views of the same buffers (for adam4, ema4).
 @group(0) @binding(1) var<storage, read_write> dst4: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> src4: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> m4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> v4: array<vec4<f32>>;
 
-// `adam` on vec4 items (p.n elements, a multiple of 4). Bindings 0..5 (1..4 as vec4 arrays).
-@compute @workgroup_size(WG)
-fn adam4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lid: u32) {
-    var c = 1.0;
-    if (p.clip_on != 0u) {
-        c = min(1.0, p.max_norm / (sqrt(sumsq[0]) + 1e-6));
-    }
-    let items = p.n / 4u;
-    for (var k = 0u; k < PER; k++) {
-        let i = element(wid, nwg, lid, k);
-        if (i >= items) { return; }
-        let g = c * src4[i];
-        let mi = p.beta1 * m4[i] + p.one_m_beta1 * g;
-        let vi = p.beta2 * v4[i] + p.one_m_beta2 * (g * g);
-        m4[i] = mi;
-        v4[i] = vi;
-        let w = dst4[i];
-        dst4[i] = (w - p.lr_wd * w) - p.step_size * mi / (sqrt(vi) * p.inv_sqrt_bc2 + p.eps);
-    }
-}
-
-// `ema` on vec4 items (p.n elements, a multiple of 4). Bindings 0..2 (as vec4 arrays).
-@compute @workgroup_size(WG)
-fn ema4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let items = p.n / 4u;
-    for (var k = 0u; k < PER; k++) {
-        let i = element(wid, nwg, lid, k);
-        if (i >= items) { return; }
-        let e = dst4[i];
-        dst4[i] = e + p.one_m_decay * (src4[i] - e);
-    }
-}
+#include "optim/parts/steps" S= W=1
+#include "optim/parts/steps" S=4 W=4

@@ -109,58 +109,10 @@ fn row_chunk(wid: vec3<u32>, nwg: vec3<u32>) -> RowChunk {
     let c = w - r * p.q;
     return RowChunk(w, r * p.stride, c * WG * p.epi);
 }
-@compute @workgroup_size(WG)
-fn rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-        @builtin(local_invocation_index) lid: u32) {
-    let rc = row_chunk(wid, nwg);
-    if (rc.w >= p.n * p.q) { return; }   // uniform over the workgroup
-    var acc = 0.0;
-    for (var k = 0u; k < p.epi; k++) {
-        let j = rc.first + k * WG + lid;
-        if (j < p.len) { acc = acc + term(rc.base + j); }
-    }
-    let total = workgroup_sum(acc, lid);
-    if (lid == 0u) { finish(rc.w, total); }
-}
-@compute @workgroup_size(WG)
-fn rows4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-         @builtin(local_invocation_index) lid: u32) {
-    let rc = row_chunk(wid, nwg);
-    if (rc.w >= p.n * p.q) { return; }
-    var acc = 0.0;
-    for (var k = 0u; k < p.epi; k++) {
-        let j = rc.first + k * WG + lid;
-        if (j < p.len) { acc = acc + term4(rc.base + j); }
-    }
-    let total = workgroup_sum(acc, lid);
-    if (lid == 0u) { finish(rc.w, total); }
-}
-@compute @workgroup_size(WG)
-fn rows_mse(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-    let rc = row_chunk(wid, nwg);
-    if (rc.w >= p.n * p.q) { return; }
-    var acc = 0.0;
-    for (var k = 0u; k < p.epi; k++) {
-        let j = rc.first + k * WG + lid;
-        if (j < p.len) { acc = acc + term_mse(rc.base + j); }
-    }
-    let total = workgroup_sum(acc, lid);
-    if (lid == 0u) { finish3(rc.w, total); }
-}
-@compute @workgroup_size(WG)
-fn rows_mse4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-    let rc = row_chunk(wid, nwg);
-    if (rc.w >= p.n * p.q) { return; }
-    var acc = 0.0;
-    for (var k = 0u; k < p.epi; k++) {
-        let j = rc.first + k * WG + lid;
-        if (j < p.len) { acc = acc + term_mse4(rc.base + j); }
-    }
-    let total = workgroup_sum(acc, lid);
-    if (lid == 0u) { finish3(rc.w, total); }
-}
+#include "reduce/parts/rows" NAME=rows TERM=term FINISH=finish
+#include "reduce/parts/rows" NAME=rows4 TERM=term4 FINISH=finish
+#include "reduce/parts/rows" NAME=rows_mse TERM=term_mse FINISH=finish3
+#include "reduce/parts/rows" NAME=rows_mse4 TERM=term_mse4 FINISH=finish3
 
 // serial: one output per invocation, a serial sum of up to `len` strided terms, no barriers:
 //   out[out_off + i] (+)= scale * sum_k term(x_off + g * stride + col * cstride + k * kstride)
@@ -184,74 +136,14 @@ fn serial_run(i: u32) -> SerialRun {
 fn in_run(s: SerialRun, k: u32) -> bool {
     return s.g_first + k < p.total && s.c_first + k * p.kstride < p.limit;
 }
-@compute @workgroup_size(WG)
-fn serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-          @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (i >= p.n) { return; }
-    let s = serial_run(i);
-    var acc = 0.0;
-    for (var k = 0u; k < p.len; k++) {
-        if (in_run(s, k)) { acc = acc + term(p.x_off + s.base + k * p.kstride); }
-    }
-    finish(i, acc);
-}
-@compute @workgroup_size(WG)
-fn serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (i >= p.n) { return; }
-    let s = serial_run(i);
-    var acc = 0.0;
-    for (var k = 0u; k < p.len; k++) {
-        if (in_run(s, k)) { acc = acc + term4(s.base + k * p.kstride); }
-    }
-    finish(i, acc);
-}
-@compute @workgroup_size(WG)
-fn serial_mse(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (i >= p.n) { return; }
-    let s = serial_run(i);
-    var acc = 0.0;
-    for (var k = 0u; k < p.len; k++) {
-        if (in_run(s, k)) { acc = acc + term_mse(p.x_off + s.base + k * p.kstride); }
-    }
-    finish3(i, acc);
-}
-@compute @workgroup_size(WG)
-fn serial_mse4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (i >= p.n) { return; }
-    let s = serial_run(i);
-    var acc = 0.0;
-    for (var k = 0u; k < p.len; k++) {
-        if (in_run(s, k)) { acc = acc + term_mse4(s.base + k * p.kstride); }
-    }
-    finish3(i, acc);
-}
+#include "reduce/parts/serial" NAME=serial TERM=term OFF=p.x_off+ FINISH=finish
+#include "reduce/parts/serial" NAME=serial4 TERM=term4 OFF= FINISH=finish
+#include "reduce/parts/serial" NAME=serial_mse TERM=term_mse OFF=p.x_off+ FINISH=finish3
+#include "reduce/parts/serial" NAME=serial_mse4 TERM=term_mse4 OFF= FINISH=finish3
 
 // mse_bwd: out = scale * (x - t), the gradient of mean((x - t)^2) with scale = 2 / numel.
 // Flat: gpu::grid_1d(n, WG * EPI) workgroups; workgroup g covers items
 // [g WG EPI, (g + 1) WG EPI), invocation lid the items g WG EPI + k WG + lid, k < EPI;
 // an item is one f32 (mse_bwd) or one vec4 (mse_bwd4); p.n counts items.
-@compute @workgroup_size(WG)
-fn mse_bwd(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-    let base = (wid.x + wid.y * nwg.x) * WG * EPI + lid;
-    for (var k = 0u; k < EPI; k++) {
-        let i = base + k * WG;
-        if (i < p.n) { out3[i] = p.scale * (x[i] - t[i]); }
-    }
-}
-@compute @workgroup_size(WG)
-fn mse_bwd4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-    let base = (wid.x + wid.y * nwg.x) * WG * EPI + lid;
-    for (var k = 0u; k < EPI; k++) {
-        let i = base + k * WG;
-        if (i < p.n) { out4[i] = p.scale * (x4[i] - t4[i]); }
-    }
-}
+#include "reduce/parts/mse_bwd" S= OUT=out3
+#include "reduce/parts/mse_bwd" S=4 OUT=out4
