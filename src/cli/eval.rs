@@ -32,7 +32,7 @@ const DUMP_LIMIT: usize = 64 << 20;
 #[derive(Args)]
 pub struct EvalArgs {
     /// Our checkpoint (.safetensors) or a diffusers model folder [default: the shipped
-    /// assets/mnist-small]
+    /// assets/mnist-cpu, trained by this engine on lavapipe]
     #[arg(long)]
     model: Option<PathBuf>,
     /// A folder of PNG/JPEG images, as for `train --data` [default: the held-out digits, the

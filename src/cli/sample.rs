@@ -37,13 +37,14 @@ enum SamplerArg {
     Ddim,
 }
 
-/// The model `ddpm sample` uses without --model: the CPU-sized digit model shipped in assets/.
-pub(super) const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist-small");
+/// The model `ddpm sample` uses without --model: the digit model this engine trained on two CPU
+/// cores with lavapipe (the `mnist-cpu` preset's default recipe), shipped in assets/.
+pub(super) const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist-cpu");
 
 #[derive(Args)]
 pub struct SampleArgs {
     /// Our checkpoint (.safetensors) or a diffusers model folder [default: the shipped
-    /// assets/mnist-small]
+    /// assets/mnist-cpu, trained by this engine on lavapipe]
     #[arg(long)]
     model: Option<PathBuf>,
     /// Number of images
