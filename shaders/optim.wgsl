@@ -1,11 +1,11 @@
 // Optimiser kernels over flat parameter buffers: one Adam(W) step with bias correction and
 // global-norm gradient clipping, and the EMA of the parameters. Reference: src/reference/optim.rs.
 //
-// Geometry: elementwise; one invocation handles PER items, item = (group * PER + k) * WG + lid
+// Geometry: elementwise; one invocation handles EPI items, item = (group * EPI + k) * WG + lid
 // (neighbouring invocations on neighbouring items), group = wid.x + wid.y * nwg.x. An item is one
 // f32 in `adam` / `ema`, one vec4<f32> in `adam4` / `ema4` (n a multiple of 4; on lavapipe one
 // vec4 access costs about what one scalar access does, so these move ~2x the bytes per second).
-// Launched with `grid_1d(items, WG * PER)`.
+// Launched with `grid_1d(items, WG * EPI)`.
 //
 // Bindings (each entry point uses a prefix; the vec4 entry points see the same buffers as
 // arrays of vec4<f32>, declared as separate variables with the same binding numbers: naga
@@ -18,7 +18,7 @@
 //   5: sumsq, read array<f32>: adam: [1], sum of squares of ALL gradients (for the clip factor)
 
 override WG: u32 = 256u;
-override PER: u32 = 1u;
+override EPI: u32 = 1u;
 
 struct Params {
     n: u32,
@@ -43,7 +43,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read> sumsq: array<f32>;
 
 fn element(wid: vec3<u32>, nwg: vec3<u32>, lid: u32, k: u32) -> u32 {
-    return ((wid.x + wid.y * nwg.x) * PER + k) * WG + lid;
+    return ((wid.x + wid.y * nwg.x) * EPI + k) * WG + lid;
 }
 
 // The vec4 views of the same buffers (for adam4, ema4).

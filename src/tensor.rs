@@ -241,6 +241,18 @@ impl Tensor {
     pub fn byte_len(&self) -> u64 {
         self.numel() as u64 * 4
     }
+
+    /// Panics with a message naming `op` when this tensor exceeds the adapter's largest storage
+    /// binding (the ops that cannot split their work into chunks check this first).
+    pub(crate) fn assert_bindable(&self, op: &str) {
+        let max = self.gpu().limits().max_storage_buffer_binding_size;
+        assert!(
+            self.byte_len() <= max,
+            "{op}: tensor {:?} ({} bytes) exceeds this adapter's largest storage binding ({max} bytes)",
+            self.shape(),
+            self.byte_len()
+        );
+    }
     /// True if both tensors use the same GPU buffer (binding both in one dispatch would alias).
     pub fn same_buffer(&self, other: &Tensor) -> bool {
         Arc::ptr_eq(&self.storage, &other.storage)

@@ -243,7 +243,10 @@ fn shaders_translate_with_naga() {
             for (wg, per) in [(256.0, 1.0), (64.0, 4.0), (64.0, 16.0)] {
                 let mut pc = naga::back::PipelineConstants::default();
                 pc.insert("WG".into(), wg);
-                pc.insert("PER".into(), per);
+                // The optimiser's flat kernels name items per invocation as the elementwise
+                // ones do (`EPI`); the random-number kernels `PER`.
+                let per_name = if name == "optim" { "EPI" } else { "PER" };
+                pc.insert(per_name.into(), per);
                 let ep = Some((naga::ShaderStage::Compute, *entry));
                 let (m, i) =
                     naga::back::pipeline_constants::process_overrides(&module, &info, ep, &pc)

@@ -37,8 +37,8 @@ fn gemm_chunk(acc4: ptr<function, array<vec4<f32>, 4>>, ty: u32, tx: u32) {
 }
 
 // gemm_conv: y[n, co, oy, ox] = bias[co] + sum_k wp[k, co] * B[k, pix], K = Cin*KH*KW.
-// Bindings: 1 x [N, Cin, H, W] (f32), 2 wp [K, CoutP] (f32), 3 bias (read only if e1 != 0),
-// 4 y (f32). Params: all geometry fields (pad as u32), e0 = CoutP, e1 = has_bias.
+// Bindings: 1 x [N, Cin, H, W] (f32), 2 wp [K, CoutP] (f32), 3 bias (read only if has_bias),
+// 4 y (f32). Params: all geometry fields (pad as u32), args: `ForwardArgs` (no quads).
 // Dispatch: [gx, ceil(Cout / 64), gz] with gx * gz >= ceil(N*Hout*Wout / 64) pixel tiles (tile
 // wid.x + wid.z * gx; folded into z past 65,535 tiles); workgroup 256 = 16 x 16 threads,
 // thread (ty, tx) computes channels co0 + 4*ty .. +3 and pixels pix0 + 4*tx .. +3.
@@ -55,6 +55,7 @@ fn gemm_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let hw = p.hout * p.wout;
     let npix = p.n * hw;
     let kdim = p.cin * p.kh * p.kw;
+    let cout_padded = forward_args().cout_padded;
     let co0 = wid.y * 64u;
     let pix0 = (wid.x + wid.z * nwg.x) * 64u;
     if (pix0 >= npix) {
@@ -76,8 +77,8 @@ fn gemm_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             let k = k0 + kl;
             let co = co0 + m;
             var a = 0.0;
-            if (k < kdim && co < p.e0) {
-                a = m_w[k * p.e0 + co];
+            if (k < kdim && co < cout_padded) {
+                a = m_w[k * cout_padded + co];
             }
             t_a[kl * 16u + m / 4u][m % 4u] = a;
             var b = 0.0;
@@ -99,7 +100,7 @@ fn gemm_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
             continue;
         }
         var bias = 0.0;
-        if (p.e1 != 0u) {
+        if (forward_args().has_bias != 0u) {
             bias = m_bias[co];
         }
         for (var jj = 0u; jj < 4u; jj++) {
@@ -115,13 +116,20 @@ fn gemm_conv(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 // gemm_wgrad: dW[co, k] (+)= sum over pixels pix of split s of dy[n, co, pix] * B[k, pix].
 // M = Cout (tile 64), N = K = Cin*KH*KW (tile 64), reduced over pixels in chunks of 16.
 // Bindings: 1 dy [N, Cout, Hout, Wout] (f32), 2 x [N, Cin, H, W] (f32), 3 out (f32, rw):
-//   e1 = 0: out = dw [Cout, K], sums are added into it; e1 = 1: out = partials [S, Cout, K].
-// Params: geometry, e0 = pixels per split (a multiple of 16), e1 = mode.
+//   partials = 0: out = dw [Cout, K], sums are added into it; 1: out = partials [S, Cout, K].
+// Params: geometry, args: `WgradArgs`.
 // Dispatch: [ceil(K / 64), ceil(Cout / 64), S]; workgroup 256; thread (ty, tx) computes
 // channels co0 + 4*ty .. +3 and columns k0 + 4*tx .. +3.
 @group(0) @binding(1) var<storage, read> v_dy: array<f32>;
 @group(0) @binding(2) var<storage, read> v_x: array<f32>;
 @group(0) @binding(3) var<storage, read_write> v_out: array<f32>;
+struct WgradArgs {
+    per_split: u32, // pixels per split (a multiple of 16)
+    partials: u32,  // 1: write partial sums (see above)
+}
+fn wgrad_args() -> WgradArgs {
+    return WgradArgs(p.args.x, p.args.y);
+}
 
 @compute @workgroup_size(256)
 fn gemm_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -132,8 +140,9 @@ fn gemm_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
     let kdim = p.cin * p.kh * p.kw;
     let kc0 = wid.x * 64u;
     let co0 = wid.y * 64u;
-    let p0 = wid.z * p.e0;
-    let p1 = min(p0 + p.e0, npix);
+    let per = wgrad_args().per_split;
+    let p0 = wid.z * per;
+    let p1 = min(p0 + per, npix);
     var acc4 = array<vec4<f32>, 4>();
     for (var q0 = p0; q0 < p1; q0 += 16u) {
         for (var r = 0u; r < 4u; r++) {
@@ -171,7 +180,7 @@ fn gemm_wgrad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_i
             let k = kc0 + tx * 4u + jj;
             if (co < p.cout && k < kdim) {
                 let idx = co * kdim + k;
-                if (p.e1 == 0u) {
+                if (wgrad_args().partials == 0u) {
                     v_out[idx] += acc4[i][jj];
                 } else {
                     v_out[wid.z * total + idx] = acc4[i][jj];

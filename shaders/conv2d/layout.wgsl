@@ -64,12 +64,20 @@ fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 // ---------------------------------------------------------------------------------------------
-// pack_weights: repacks w [Cout, Cin, KH, KW] as a [R, OP] matrix, OP = e1 (a multiple of
-// 16), R = e2 >= the real row count; columns and rows past the real counts are zero:
+// pack_weights: repacks w [Cout, Cin, KH, KW] as a [R, OP] matrix, OP = `cols` (a multiple
+// of 16), R = `rows` >= the real row count; columns and rows past the real counts are zero:
 //   flip = 0 (forward):       out[(ci*KH + ky)*KW + kx, co] = w[co, ci, ky, kx]
 //   flip = 1 (input grad):    out[(co*KH + ky)*KW + kx, ci] = w[co, ci, KH-1-ky, KW-1-kx]
-// Bindings: 1 w (f32), 2 out (f32). Params: cin, cout, kh, kw, e0 = flip, e1 = OP, e2 = R.
+// Bindings: 1 w (f32), 2 out (f32). Params: cin, cout, kh, kw, args: `PackArgs`.
 // Dispatch: grid_1d(R * OP, 64); one invocation per output element.
+struct PackArgs {
+    flip: u32, // 1: the input-gradient packing
+    cols: u32, // OP
+    rows: u32, // R
+}
+fn pack_args() -> PackArgs {
+    return PackArgs(p.args.x, p.args.y, p.args.z);
+}
 @group(0) @binding(1) var<storage, read> pk_w: array<f32>;
 @group(0) @binding(2) var<storage, read_write> pk_out: array<f32>;
 
@@ -77,11 +85,12 @@ fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
     let i = (wid.x + wid.y * nwg.x) * 64u + lid;
-    let op = p.e1;
+    let args = pack_args();
+    let op = args.cols;
     let kk = p.kh * p.kw;
-    let flip = p.e0 != 0u;
+    let flip = args.flip != 0u;
     let rows = select(p.cin, p.cout, flip) * kk;
-    if (i >= p.e2 * op) {
+    if (i >= args.rows * op) {
         return;
     }
     let o = i % op;

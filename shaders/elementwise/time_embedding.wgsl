@@ -8,7 +8,7 @@
 // PyTorch does in float32), with x_k = f32(t) * b[k] rounded to f32:
 //   z[r, j] = sin(x_j) for j < half, cos(x_{j-half}) for half <= j < 2 half  (flip: cos first),
 //   z[r, dim - 1] = 0 when dim is odd.
-// p.d1 = dim, p.d2 = half, p.d3 = 1 to flip, p.d4 = 0 (an opaque zero, see below).
+// Launch words: `EmbeddingArgs`.
 // Bindings 1 = tsteps (read, u32), 2 = b (read, f32), 3 = z (read_write, f32).
 // Geometry: flat, p.n = rows * dim items, one output each.
 //
@@ -17,8 +17,18 @@
 // a two-constant split (C1 has 8 significant bits, so n * C1 is exact for |n| < 2^16 and
 // x - n * C1 is exact by Sterbenz), then the Cephes single-precision minimax polynomials on
 // [-pi/4, pi/4] (about 1 ulp). The product t * b[k] is forced to round to f32 (as in PyTorch)
-// by passing it through an integer XOR with the runtime zero p.d4: a compiler cannot fuse it
+// by passing it through an integer XOR with the runtime zero `zero`: a compiler cannot fuse it
 // into the reduction's FMA then.
+struct EmbeddingArgs {
+    dim: u32,
+    half: u32,
+    flip: u32, // 1: cos first
+    zero: u32, // 0, opaque to the compiler (see below)
+}
+fn embedding_args() -> EmbeddingArgs {
+    return EmbeddingArgs(p.a0, p.a1, p.a2, p.a3);
+}
+
 const C1: f32 = 1.5703125;              // pi/2 high part (8 significant bits)
 const C2: f32 = 4.8382679489660923e-4;  // f32(pi/2 - C1)
 const TWO_OVER_PI: f32 = 0.63661977;
@@ -40,16 +50,17 @@ fn sin_quadrant(xv: f32, q_shift: u32) -> f32 {
 }
 
 fn timestep_embedding_item(o: u32) {
-    let r = o / p.d1;
-    let j = o - r * p.d1;
+    let a = embedding_args();
+    let r = o / a.dim;
+    let j = o - r * a.dim;
     var v = 0.0;
-    if (j < 2u * p.d2) {
-        let second = j >= p.d2;
-        let kk = select(j, j - p.d2, second);
+    if (j < 2u * a.half) {
+        let second = j >= a.half;
+        let kk = select(j, j - a.half, second);
         let prod = f32(tsteps[r]) * b[kk];
-        let xv = bitcast<f32>(bitcast<u32>(prod) ^ p.d4);
+        let xv = bitcast<f32>(bitcast<u32>(prod) ^ a.zero);
         // cos(x) = sin(x + pi/2): shift by one quadrant for the cosine half.
-        let want_cos = second != (p.d3 == 1u);
+        let want_cos = second != (a.flip == 1u);
         v = sin_quadrant(xv, select(0u, 1u, want_cos));
     }
     z[o] = v;

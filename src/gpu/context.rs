@@ -262,6 +262,15 @@ impl Gpu {
     pub fn is_cpu(&self) -> bool {
         self.0.class == DeviceClass::Cpu
     }
+    /// `cpu` on a CPU adapter, else `gpu`: how a kernel family picks its launch geometry by
+    /// device class.
+    pub fn by_class<T>(&self, cpu: T, gpu: T) -> T {
+        if self.is_cpu() {
+            cpu
+        } else {
+            gpu
+        }
+    }
     /// True if the device can write GPU timestamps (used by the benchmarks).
     pub fn has_timestamps(&self) -> bool {
         self.0.caps.timestamps()

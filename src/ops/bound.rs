@@ -18,11 +18,7 @@ pub const WORKGROUPS: [u32; 2] = [64, 256];
 /// One image per workgroup: 64 invocations cover a 28x28 digit in ~12 serial steps each, which
 /// suits lavapipe's few cores; GPUs take 256 (more loads in flight per image).
 pub fn workgroup(gpu: &crate::Gpu) -> u32 {
-    if gpu.is_cpu() {
-        64
-    } else {
-        256
-    }
+    gpu.by_class(64, 256)
 }
 
 #[repr(C)]

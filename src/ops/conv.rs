@@ -176,10 +176,68 @@ struct Params {
     stride: u32,
     pad_top: u32,
     pad_left: u32,
-    e0: u32,
-    e1: u32,
-    e2: u32,
-    e3: u32,
+    /// The kernel's own four launch words: one of the `*Args` structs below, each the mirror
+    /// of the WGSL struct of the same name.
+    args: [u32; 4],
+}
+
+/// `ForwardArgs` of `gemm_conv`, `direct_k3` and `direct_k1`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ForwardArgs {
+    cout_padded: u32,
+    has_bias: u32,
+    quads_per_row: u32,
+    unused: u32,
+}
+
+/// `T2Args` of `direct_t2`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct T2Args {
+    cout_padded: u32,
+    unused: u32,
+    units_per_row: u32,
+    unit_rows: u32,
+}
+
+/// `PackArgs` of `pack_weights`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct PackArgs {
+    flip: u32,
+    cols: u32,
+    rows: u32,
+    unused: u32,
+}
+
+/// `WgradDirectArgs` of `wgrad_direct_k3` and `wgrad_direct_k1`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct WgradDirectArgs {
+    steps_per_split: u32,
+    tiles_per_split: u32,
+    tile_vec4s: u32,
+    quads_per_row: u32,
+}
+
+/// `WgradArgs` of `gemm_wgrad`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct WgradArgs {
+    per_split: u32,
+    partials: u32,
+    unused: [u32; 2],
+}
+
+/// `ReduceArgs` of `wgrad_reduce`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ReduceArgs {
+    len: u32,
+    splits: u32,
+    ci_per_tile: u32,
+    tile_len: u32,
 }
 
 fn u(v: usize) -> u32 {
@@ -338,9 +396,12 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
         cout: u(cout),
         kh: u(kh),
         kw: u(kw),
-        e0: flip as u32,
-        e1: u(op),
-        e2: u(rows),
+        args: bytemuck::cast(PackArgs {
+            flip: flip as u32,
+            cols: u(op),
+            rows: u(rows),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     w.gpu().launch(
@@ -417,9 +478,12 @@ fn direct_forward(
     let mut p = d.params();
     p.h = u(hp);
     p.w = u(wp);
-    p.e0 = u(op);
-    p.e1 = bias.is_some() as u32;
-    p.e2 = u(qw);
+    p.args = bytemuck::cast(ForwardArgs {
+        cout_padded: u(op),
+        has_bias: bias.is_some() as u32,
+        quads_per_row: u(qw),
+        ..Default::default()
+    });
     let nq = d.n * d.hout * qw;
     // One invocation per (block of 8 quads, block of 16 channels); y: the channel block.
     let (gx, gz) = fold(nq.div_ceil(8).div_ceil(32));
@@ -450,8 +514,11 @@ fn gemm_forward(
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, &d.y_shape());
     let mut p = d.params();
-    p.e0 = u(op);
-    p.e1 = bias.is_some() as u32;
+    p.args = bytemuck::cast(ForwardArgs {
+        cout_padded: u(op),
+        has_bias: bias.is_some() as u32,
+        ..Default::default()
+    });
     let (gx, gz) = fold((d.n * d.hout * d.wout).div_ceil(64));
     let b = bias.unwrap_or(wpk);
     profile::flops(flops);
@@ -610,10 +677,12 @@ fn direct_backward_input_s2(
         kh: 3,
         kw: 3,
         stride: 2,
-        e0: u(op),
-        e1: 0,
-        e2: u(np),
-        e3: u(na),
+        args: bytemuck::cast(T2Args {
+            cout_padded: u(op),
+            units_per_row: u(np),
+            unit_rows: u(na),
+            ..Default::default()
+        }),
         ..Default::default()
     };
     // One invocation per 2 units and block of 16 dx channels.
@@ -651,10 +720,12 @@ fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usiz
         cin: u(s[1]),
         kh: u(s[2]),
         kw: u(s[3]),
-        e0: u(len),
-        e1: u(splits),
-        e2: u(ci_per),
-        e3: u(tile_len),
+        args: bytemuck::cast(ReduceArgs {
+            len: u(len),
+            splits: u(splits),
+            ci_per_tile: u(ci_per),
+            tile_len: u(tile_len),
+        }),
         ..Default::default()
     };
     dw.gpu().launch(
@@ -721,10 +792,12 @@ pub fn conv2d_backward_weight_with(
             let mut p = d.params();
             p.h = u(hp);
             p.w = u(wp);
-            p.e0 = u(per);
-            p.e1 = u(tiles);
-            p.e2 = u(tile_len / 4);
-            p.e3 = u(qe);
+            p.args = bytemuck::cast(WgradDirectArgs {
+                steps_per_split: u(per),
+                tiles_per_split: u(tiles),
+                tile_vec4s: u(tile_len / 4),
+                quads_per_row: u(qe),
+            });
             let grid = [u(tiles / 8), u(splits), 1];
             let entry = if d.kh == 1 {
                 "wgrad_direct_k1"
@@ -752,8 +825,11 @@ pub fn conv2d_backward_weight_with(
             let splits = npix.div_ceil(per);
             assert!(splits <= 65_535, "too many reduction splits");
             let mut p = d.params();
-            p.e0 = u(per);
-            p.e1 = (splits > 1) as u32;
+            p.args = bytemuck::cast(WgradArgs {
+                per_split: u(per),
+                partials: (splits > 1) as u32,
+                ..Default::default()
+            });
             let grid = [u(kdim.div_ceil(64)), u(d.cout.div_ceil(64)), u(splits)];
             profile::flops(d.flops());
             if splits == 1 {
@@ -782,7 +858,8 @@ pub fn conv2d_backward_bias(dy: &Tensor, db: &Tensor) {
     let p = Params {
         n: u(s[0]),
         cout: u(s[1]),
-        e0: u(s[2] * s[3]),
+        // bias_grad's one launch word: the plane size.
+        args: [u(s[2] * s[3]), 0, 0, 0],
         ..Default::default()
     };
     dy.gpu()

@@ -8,7 +8,7 @@
 
 use crate::gpu::{grid_1d, Shader};
 use crate::maths::coefs::{DdimCoefs, DdpmCoefs};
-use crate::ops::rng::Variant;
+use crate::ops::rng::{element_count, PhiloxKey, Variant};
 use crate::Tensor;
 
 const SHADER: Shader = crate::shader!("diffusion/steps");
@@ -26,29 +26,19 @@ struct Params {
     per_sample: u32,
     t_len: u32,
     clip: u32,
-    key0: u32,
-    key1: u32,
-    stream0: u32,
-    stream1: u32,
+    key: PhiloxKey,
     c0: [f32; 4],
     c1: [f32; 4],
 }
 
 impl Params {
     fn new(n: usize, seed: u64, stream: u64) -> Params {
-        assert!(
-            n <= u32::MAX as usize,
-            "tensor of {n} elements exceeds the u32 index range"
-        );
         Params {
-            n: n as u32,
+            n: element_count(n),
             per_sample: 1,
             t_len: 1,
             clip: 0,
-            key0: seed as u32,
-            key1: (seed >> 32) as u32,
-            stream0: stream as u32,
-            stream1: (stream >> 32) as u32,
+            key: PhiloxKey::new(seed, stream),
             c0: [0.0; 4],
             c1: [0.0; 4],
         }

@@ -11,6 +11,7 @@
 //! (element count, or channel size S, a multiple of 4), one `vec4<f32>`. [`variant`] picks it
 //! for the adapter; [`Elementwise::with`] forces one (the checks run every variant).
 
+use super::ncs;
 use crate::gpu::{grid_1d, Shader};
 use crate::{Gpu, Tensor};
 
@@ -29,57 +30,8 @@ fn shader_of(entry: &str) -> &'static Shader {
     }
 }
 
-/// Launch geometry of the elementwise kernels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Variant {
-    /// Invocations per workgroup (a power of two, at most 256).
-    pub workgroup: u32,
-    /// Items per invocation.
-    pub per_invocation: u32,
-    /// Use the `vec4` entry points where the shape allows (otherwise the scalar ones).
-    pub vec4: bool,
-}
-
-impl Variant {
-    /// A real GPU: 256-wide workgroups, one vec4 per invocation (16-byte coalesced accesses,
-    /// many workgroups in flight). Not measured on a GPU yet.
-    pub const GPU: Variant = Variant {
-        workgroup: 256,
-        per_invocation: 1,
-        vec4: true,
-    };
-    /// A CPU adapter (lavapipe): 128-wide workgroups, one vec4 per invocation (see [`variant`]).
-    pub const CPU: Variant = Variant {
-        workgroup: 128,
-        per_invocation: 1,
-        vec4: true,
-    };
-    /// Scalar loads only (also what every variant falls back to when a shape does not allow
-    /// vec4), several items per invocation.
-    pub const SCALAR: Variant = Variant {
-        workgroup: 64,
-        per_invocation: 4,
-        vec4: false,
-    };
-    /// vec4 items, several per invocation, small workgroups: exercises the item loop.
-    pub const SMALL: Variant = Variant {
-        workgroup: 32,
-        per_invocation: 3,
-        vec4: true,
-    };
-    /// Every variant the checks run.
-    pub const ALL: [Variant; 4] = [Variant::GPU, Variant::CPU, Variant::SCALAR, Variant::SMALL];
-
-    fn constants(self) -> [(&'static str, f64); 2] {
-        [
-            ("WG", self.workgroup as f64),
-            ("EPI", self.per_invocation as f64),
-        ]
-    }
-    fn items_per_workgroup(self) -> usize {
-        (self.workgroup * self.per_invocation) as usize
-    }
-}
+/// Launch geometry of the elementwise kernels (shared with the optimiser's flat kernels).
+pub use super::FlatVariant as Variant;
 
 /// The variant for this adapter.
 ///
@@ -90,34 +42,60 @@ impl Variant {
 /// 4.9-6.7 GB/s, silu 3.7-4.9), 4 items per invocation no better, 16 items clearly worse
 /// (add 2.1 GB/s). The GPU variant is the conventional choice, not yet measured on a GPU.
 pub fn variant(gpu: &Gpu) -> Variant {
-    if gpu.is_cpu() {
-        Variant::CPU
-    } else {
-        Variant::GPU
-    }
+    gpu.by_class(Variant::CPU, Variant::GPU)
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     n: u32,
-    d1: u32,
-    d2: u32,
-    d3: u32,
-    d4: u32,
-    d5: u32,
+    /// The kernel's own five launch words: one of the `*Args` structs below, each the mirror
+    /// of the WGSL struct of the same name.
+    args: [u32; 5],
     alpha: f32,
     pad: f32,
 }
 
-/// [N, C, S] view of an NCHW shape (3-D or 4-D; 2-D [N, C] has S = 1).
-fn ncs(shape: &[usize], op: &str) -> (usize, usize, usize) {
-    match shape {
-        [n, c] => (*n, *c, 1),
-        [n, c, s] => (*n, *c, *s),
-        [n, c, h, w] => (*n, *c, h * w),
-        _ => panic!("{op}: expected a [N, C, S] or [N, C, H, W] tensor, got {shape:?}"),
-    }
+/// `ChannelArgs` of `add_channel*` (sizes in items).
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct ChannelArgs {
+    channels: u32,
+    plane: u32,
+    per_sample: u32,
+    unused: [u32; 2],
+}
+
+/// `CopyArgs` of `copy_channels*` (sizes in items).
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct CopyArgs {
+    block: u32,
+    x_per_sample: u32,
+    src0: u32,
+    dst0: u32,
+    y_per_sample: u32,
+}
+
+/// `PlaneArgs` of `upsample2x*` (the low-resolution plane).
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct PlaneArgs {
+    width: u32,
+    height: u32,
+    unused: [u32; 3],
+}
+
+/// `EmbeddingArgs` of `timestep_embedding`.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+struct EmbeddingArgs {
+    dim: u32,
+    half: u32,
+    flip: u32,
+    /// Always 0, but a run-time value: see the kernel.
+    zero: u32,
+    unused: u32,
 }
 
 /// Largest element count one binding may hold on this device, as a multiple of 4096 floats
@@ -125,16 +103,6 @@ fn ncs(shape: &[usize], op: &str) -> (usize, usize, usize) {
 fn max_binding_elems(gpu: &Gpu) -> usize {
     let elems = gpu.limits().max_storage_buffer_binding_size as usize / 4;
     (elems / 4096 * 4096).min(1 << 31)
-}
-
-fn check_binding(t: &Tensor, op: &str) {
-    let max = t.gpu().limits().max_storage_buffer_binding_size;
-    assert!(
-        t.byte_len() <= max,
-        "{op}: tensor {:?} ({} bytes) exceeds this adapter's largest storage binding ({max} bytes)",
-        t.shape(),
-        t.byte_len()
-    );
 }
 
 /// The elementwise ops with a fixed launch [`Variant`]. The free functions of this module use
@@ -286,7 +254,7 @@ impl Elementwise {
             [vn, vc] if *vn == n && *vc == c => true,
             other => panic!("{op}: v must be [C] = [{c}] or [N, C] = [{n}, {c}], got {other:?}"),
         };
-        check_binding(x, op);
+        x.assert_bindable(op);
         assert!(
             x.numel() < u32::MAX as usize,
             "{op}: tensor too large for 32-bit indices"
@@ -295,9 +263,12 @@ impl Elementwise {
         let s_items = if vec4 { s / 4 } else { s };
         let p = Params {
             n: (n * c * s_items) as u32,
-            d1: c as u32,
-            d2: s_items as u32,
-            d3: per_sample as u32,
+            args: bytemuck::cast(ChannelArgs {
+                channels: c as u32,
+                plane: s_items as u32,
+                per_sample: per_sample as u32,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         (vec4, p)
@@ -340,11 +311,13 @@ impl Elementwise {
         let si = if vec4 { s / 4 } else { s };
         let p = Params {
             n: (n * cnt * si) as u32,
-            d1: (cnt * si) as u32,
-            d2: (cs * si) as u32,
-            d3: (src0 * si) as u32,
-            d4: (dst0 * si) as u32,
-            d5: (cd * si) as u32,
+            args: bytemuck::cast(CopyArgs {
+                block: (cnt * si) as u32,
+                x_per_sample: (cs * si) as u32,
+                src0: (src0 * si) as u32,
+                dst0: (dst0 * si) as u32,
+                y_per_sample: (cd * si) as u32,
+            }),
             ..Default::default()
         };
         self.launch(src.gpu(), "copy_channels", vec4, p, &[src, dst]);
@@ -367,7 +340,7 @@ impl Elementwise {
         let mut shape = a.shape().to_vec();
         shape[1] = ca + cb;
         let y = Tensor::uninit(a.gpu(), &shape);
-        check_binding(&y, "concat_channels");
+        y.assert_bindable("concat_channels");
         self.copy_channels(a, ca, 0, &y, ca + cb, 0, ca, n, s);
         self.copy_channels(b, cb, 0, &y, ca + cb, ca, cb, n, s);
         y
@@ -380,7 +353,7 @@ impl Elementwise {
             ca > 0 && ca < c,
             "split_channels: split point {ca} must be inside 1..{c}"
         );
-        check_binding(x, "split_channels");
+        x.assert_bindable("split_channels");
         let cb = c - ca;
         let (mut sa, mut sb) = (x.shape().to_vec(), x.shape().to_vec());
         sa[1] = ca;
@@ -401,14 +374,17 @@ impl Elementwise {
             )
         };
         let y = Tensor::uninit(x.gpu(), &[n, c, 2 * h, 2 * w]);
-        check_binding(&y, "upsample_nearest2x");
+        y.assert_bindable("upsample_nearest2x");
         let vec4 = self.v.vec4 && w % 2 == 0;
         let outputs = n * c * 4 * h * w;
         let items = if vec4 { outputs / 4 } else { outputs };
         let p = Params {
             n: items as u32,
-            d1: w as u32,
-            d2: h as u32,
+            args: bytemuck::cast(PlaneArgs {
+                width: w as u32,
+                height: h as u32,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         self.launch(x.gpu(), "upsample2x", vec4, p, &[x, &y]);
@@ -429,7 +405,7 @@ impl Elementwise {
             "upsample_nearest2x_backward: odd size {:?}",
             dy.shape()
         );
-        check_binding(dy, "upsample_nearest2x_backward");
+        dy.assert_bindable("upsample_nearest2x_backward");
         let (h, w) = (h2 / 2, w2 / 2);
         let dx = Tensor::uninit(dy.gpu(), &[n, c, h, w]);
         let vec4 = self.v.vec4 && w % 4 == 0;
@@ -437,8 +413,11 @@ impl Elementwise {
         let items = if vec4 { outputs / 4 } else { outputs };
         let p = Params {
             n: items as u32,
-            d1: w as u32,
-            d2: h as u32,
+            args: bytemuck::cast(PlaneArgs {
+                width: w as u32,
+                height: h as u32,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         self.launch(dy.gpu(), "upsample2x_bwd", vec4, p, &[dy, &dx]);
@@ -471,10 +450,12 @@ impl Elementwise {
         let y = Tensor::uninit(gpu, &[rows, dim]);
         let p = Params {
             n: (rows * dim) as u32,
-            d1: dim as u32,
-            d2: half as u32,
-            d3: flip_sin_to_cos as u32,
-            d4: 0,
+            args: bytemuck::cast(EmbeddingArgs {
+                dim: dim as u32,
+                half: half as u32,
+                flip: flip_sin_to_cos as u32,
+                ..Default::default()
+            }),
             ..Default::default()
         };
         self.launch(gpu, "timestep_embedding", false, p, &[t, &f, &y]);

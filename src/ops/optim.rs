@@ -9,40 +9,11 @@ use crate::{Gpu, Tensor};
 
 const SHADER: Shader = crate::shader!("optim");
 
-/// Launch geometry: `workgroup` invocations per workgroup, `per_invocation` items each, an item
-/// being one f32 or (with `vec4`) one vec4<f32>. With `vec4`, buffers whose size is not a
+/// Launch geometry (as for the elementwise kernels). With `vec4`, buffers whose size is not a
 /// multiple of 4 take the vec4 kernel on their first multiple of 64 elements and the scalar
 /// kernel on the (< 64-element) rest: a second, tiny dispatch. Allocating the flat buffers with
 /// a multiple of 4 elements avoids it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Variant {
-    pub workgroup: u32,
-    pub per_invocation: u32,
-    pub vec4: bool,
-}
-
-impl Variant {
-    /// vec4 items, one per invocation, 256-wide workgroups: the choice on every adapter.
-    pub const VEC4: Variant = Variant {
-        workgroup: 256,
-        per_invocation: 1,
-        vec4: true,
-    };
-    /// Scalar items (the plain kernel), kept for comparison and as the tail kernel.
-    pub const SCALAR: Variant = Variant {
-        workgroup: 256,
-        per_invocation: 1,
-        vec4: false,
-    };
-    pub const ALL: [Variant; 2] = [Variant::VEC4, Variant::SCALAR];
-
-    fn constants(self) -> [(&'static str, f64); 2] {
-        [
-            ("WG", self.workgroup as f64),
-            ("PER", self.per_invocation as f64),
-        ]
-    }
-}
+pub use super::FlatVariant as Variant;
 
 /// The variant for this adapter. On lavapipe (2 loaded cores, 4M parameters, best of 7) the
 /// vec4 Adam kernel took 42-63 ms against 146-294 ms for the scalar one across workgroup shapes
@@ -51,7 +22,7 @@ impl Variant {
 /// invocations are the usual choice for bandwidth-bound elementwise kernels; not yet measured
 /// here (no GPU was available), so the same variant is used.
 pub fn variant(_gpu: &Gpu) -> Variant {
-    Variant::VEC4
+    Variant::GPU
 }
 
 /// Adam(W) hyper-parameters.

@@ -14,6 +14,7 @@
 //! Tensors larger than the adapter's largest storage binding (lavapipe: 128 MiB, i.e. 33.5M
 //! floats; a 36M-parameter gradient is larger) are reduced in chunks bound as views.
 
+use super::ncs;
 use crate::gpu::{grid_1d, Shader};
 use crate::{Gpu, Tensor};
 
@@ -109,11 +110,7 @@ impl Variant {
 /// 2.3-2.7 GB/s, against ~2 GB/s for `scale` (read + write) on the same data. A GPU gets the
 /// tree kernel (coalesced reads, few levels); not yet measured on one.
 pub fn variant(gpu: &Gpu) -> Variant {
-    if gpu.is_cpu() {
-        Variant::CPU
-    } else {
-        Variant::GPU
-    }
+    gpu.by_class(Variant::CPU, Variant::GPU)
 }
 
 #[repr(C)]
@@ -174,26 +171,6 @@ struct Dest<'a> {
     off: usize,
     scale: f32,
     accumulate: bool,
-}
-
-/// [N, C, S] view of an NCHW shape (3-D or 4-D; 2-D [rows, C] has S = 1).
-fn ncs(shape: &[usize], op: &str) -> (usize, usize, usize) {
-    match shape {
-        [n, c] => (*n, *c, 1),
-        [n, c, s] => (*n, *c, *s),
-        [n, c, h, w] => (*n, *c, h * w),
-        _ => panic!("{op}: expected a [N, C, S] or [N, C, H, W] tensor, got {shape:?}"),
-    }
-}
-
-fn check_binding(t: &Tensor, op: &str) {
-    let max = t.gpu().limits().max_storage_buffer_binding_size;
-    assert!(
-        t.byte_len() <= max,
-        "{op}: tensor {:?} ({} bytes) exceeds this adapter's largest storage binding ({max} bytes)",
-        t.shape(),
-        t.byte_len()
-    );
 }
 
 /// The reductions with a fixed launch [`Variant`]. The free functions of this module use
@@ -597,7 +574,7 @@ impl Reduce {
             !out.same_buffer(x),
             "sum_to_channels: x and out share a buffer"
         );
-        check_binding(x, "sum_to_channels");
+        x.assert_bindable("sum_to_channels");
         let dest = Dest {
             out,
             off: 0,
@@ -626,7 +603,7 @@ impl Reduce {
     /// `add_channel` with a per-sample v).
     pub fn sum_spatial(&self, x: &Tensor) -> Tensor {
         let (n, c, s) = ncs(x.shape(), "sum_spatial");
-        check_binding(x, "sum_spatial");
+        x.assert_bindable("sum_spatial");
         let out = Tensor::uninit(x.gpu(), &[n, c]);
         self.reduce_rows(
             x,

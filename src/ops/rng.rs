@@ -51,38 +51,48 @@ impl Variant {
 /// none was consistently better than 64x4 beyond the run-to-run noise (~1.5x there). GPUs get
 /// one block per invocation in 256-wide workgroups (not measured here: no GPU was available).
 pub fn variant(gpu: &Gpu) -> Variant {
-    if gpu.is_cpu() {
-        Variant::CPU
-    } else {
-        Variant::GPU
-    }
+    gpu.by_class(Variant::CPU, Variant::GPU)
 }
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct Params {
     n: u32,
-    key0: u32,
-    key1: u32,
-    stream0: u32,
-    stream1: u32,
+    key: PhiloxKey,
     arg_u: u32,
     arg_f: f32,
     pad: u32,
 }
 
+/// The Philox key and counter stream of a launch: the WGSL fields `key0, key1, stream0,
+/// stream1` (low word first) that `common/philox_blocks.wgsl` reads.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+pub(crate) struct PhiloxKey {
+    key: [u32; 2],
+    stream: [u32; 2],
+}
+
+impl PhiloxKey {
+    pub(crate) fn new(seed: u64, stream: u64) -> PhiloxKey {
+        PhiloxKey {
+            key: [seed as u32, (seed >> 32) as u32],
+            stream: [stream as u32, (stream >> 32) as u32],
+        }
+    }
+}
+
+/// `n` as the u32 element count of a random-number launch.
+pub(crate) fn element_count(n: usize) -> u32 {
+    u32::try_from(n)
+        .unwrap_or_else(|_| panic!("random tensor of {n} elements exceeds the u32 index range"))
+}
+
 impl Params {
     fn new(n: usize, seed: u64, stream: u64) -> Params {
-        assert!(
-            n <= u32::MAX as usize,
-            "random tensor of {n} elements exceeds the u32 index range"
-        );
         Params {
-            n: n as u32,
-            key0: seed as u32,
-            key1: (seed >> 32) as u32,
-            stream0: stream as u32,
-            stream1: (stream >> 32) as u32,
+            n: element_count(n),
+            key: PhiloxKey::new(seed, stream),
             arg_u: 0,
             arg_f: 0.0,
             pad: 0,

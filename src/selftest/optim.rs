@@ -73,9 +73,9 @@ pub fn checks_sized(gpu: &Gpu, n: usize) -> Vec<Check> {
     // (variant, chunk elements or None = one dispatch here, configs, steps): every config and
     // 3 steps for both kernels; the chunked path (same kernel code) with one config, 2 steps.
     let runs = [
-        (Variant::VEC4, None, &configs[..], 3u64),
+        (Variant::GPU, None, &configs[..], 3u64),
         (Variant::SCALAR, None, &configs[..], 3),
-        (Variant::VEC4, Some(7 * 1024), &configs[1..2], 2),
+        (Variant::GPU, Some(7 * 1024), &configs[1..2], 2),
     ];
     for (var, chunk, configs, steps) in runs {
         let tag = |op: &str| {

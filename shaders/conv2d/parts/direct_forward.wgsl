@@ -20,7 +20,7 @@
 // same as vec4 stores and saves a separate crop pass over the output).
 // Bindings: 1 xp (vec4), 2 wp [Cin*KH*KW, CoutP] (vec4), 3 bias [Cout] (read only if e1 != 0;
 // bind any read-only buffer otherwise), 4 y (f32).
-// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, e0 = CoutP, e1 = has_bias, e2 = QW.
+// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, args: `ForwardArgs` (CoutP, has_bias, QW).
 // Dispatch: workgroup_size 32, [gx, CoutP/16, gz], gx * gz >= ceil(ceil(N*Hout*QW / 8) / 32)
 // (folded into z past 65,535); invocation lid of workgroup (x, b, z) computes quad block
 // i = 32 (x + z gx) + lid (quads 8i .. 8i+7) for channel block b (co0 = 16b). Per input channel (3x3) or 9 input channels (1x1) the 36 weight vec4s of the
@@ -239,7 +239,7 @@ fn win_s2_2(t: u32) {
 
 // Sets up quad v of invocation `inv`: output and input locations.
 fn quad_setup(v: u32, inv: u32) {
-    let qw = p.e2;
+    let qw = forward_args().quads_per_row;
     let nq = p.n * p.hout * qw;
     let q = min(inv * 8u + v, nq - 1u);
     let qx = q % qw;
@@ -256,7 +256,7 @@ fn quad_setup(v: u32, inv: u32) {
 fn direct_setup(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     lane_setup();
     let inv = (wid.x + wid.z * nwg.x) * 32u + lid;
-    let ninv = (p.n * p.hout * p.e2 + 7u) / 8u;
+    let ninv = (p.n * p.hout * forward_args().quads_per_row + 7u) / 8u;
     let ic = min(inv, ninv - 1u);
     #for V in 0..8
     quad_setup({{V}}u, ic);
@@ -293,7 +293,7 @@ fn store_ch(c: u32, co0: u32) {
         return;
     }
     var b = 0.0;
-    if (p.e1 != 0u) {
+    if (forward_args().has_bias != 0u) {
         b = d_bias[co];
     }
     let o = co * p.hout * p.wout;

@@ -19,9 +19,18 @@
 //   Wp = 4*NP + 4 (so the unit (a, m) reads rows a + T2_TOP, a + T2_TOP + 1, vec4 columns m and
 //   m + 1, all inside);
 // 2 wp: the weights packed with flip = 1 ([Cout*9, CinP], row (co*3 + 2-ky)*3 + 2-kx);
-// 3 unused (bias; bind any read-only buffer, e1 = 0); 4 dx [N, Cin, H, W] (f32, written).
+// 3 unused (bias; bind any read-only buffer); 4 dx [N, Cin, H, W] (f32, written).
 // Params: n, cin = Cout (the reduction), h = Hp, w = Wp, cout = Cin (dx channels), hout = H,
-// wout = W, e0 = CinP, e1 = 0, e2 = NP = ceil(W / 8), e3 = A = ceil(H / 2).
+// wout = W, args: `T2Args`.
+struct T2Args {
+    cout_padded: u32, // CinP: columns of the packed weights (word 0, as in ForwardArgs)
+    unused: u32,
+    units_per_row: u32, // NP = ceil(W / 8)
+    unit_rows: u32,     // A = ceil(H / 2)
+}
+fn t2_args() -> T2Args {
+    return T2Args(p.args.x, p.args.y, p.args.z, p.args.w);
+}
 // Work unit: (n, a, m) = dx rows 2a, 2a + 1 x columns 8m .. 8m + 7 (4 quads), flat index
 // U = (n*A + a)*NP + m. Dispatch: workgroup_size 32, [gx, CinP/16, gz] with
 // gx * gz >= ceil(ceil(N*A*NP / 2) / 32) (folded into z past 65,535): invocation
@@ -69,8 +78,8 @@ fn t2ch(c: u32) {
 
 // Unit u of invocation `inv`: dyp location and the output locations of its 4 quads.
 fn t2_unit(u: u32, inv: u32) {
-    let np = p.e2;
-    let na = p.e3;
+    let np = t2_args().units_per_row;
+    let na = t2_args().unit_rows;
     let nu = p.n * na * np;
     let un = min(inv * 2u + u, nu - 1u);
     let m = un % np;

@@ -3,9 +3,10 @@
 fn lane_setup() {}
 
 // wv: the weights of packed rows r0 .. r0 + 8, 16 channels from vec4 column wc (= co0 / 4).
+// (p.args.x = CoutP: word 0 of ForwardArgs and T2Args.)
 fn load_w9(r0: u32, wc: u32) {
     for (var t = 0u; t < 9u; t++) {
-        let wi = (r0 + t) * (p.e0 / 4u) + wc;
+        let wi = (r0 + t) * (p.args.x / 4u) + wc;
         wv[t * 4u] = d_w[wi];
         wv[t * 4u + 1u] = d_w[wi + 1u];
         wv[t * 4u + 2u] = d_w[wi + 2u];

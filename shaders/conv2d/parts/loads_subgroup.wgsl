@@ -12,7 +12,7 @@ fn lane_setup() {
 // wv: the weights of packed rows r0 .. r0 + 8, 16 channels from vec4 column wc (= co0 / 4).
 // Vec4 k = 4 t + g (tap t, channels 4g .. 4g+3) is loaded by lane k % 8 as its load k / 8.
 fn load_w9(r0: u32, wc: u32) {
-    let stride = p.e0 / 4u;
+    let stride = p.args.x / 4u; // CoutP / 4: word 0 of ForwardArgs and T2Args
     let base = r0 * stride + wc + (w_lane % 4u) + (w_lane / 4u) * stride;
     let v0 = d_w[base];
     let v1 = d_w[base + 2u * stride];

@@ -28,10 +28,18 @@ struct Params {
     stride: u32,
     pad_top: u32,  // i32 bit pattern where noted
     pad_left: u32, // i32 bit pattern where noted
-    e0: u32,       // entry-specific, see each entry point
-    e1: u32,
-    e2: u32,
-    e3: u32,
+    args: vec4<u32>, // four words of the kernel's own, named by its `*Args` struct (mirrored
+                     // by the struct of the same name in src/ops/conv.rs)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
+
+// The launch words of the forward kernels (`gemm_conv`, `direct_k3`, `direct_k1`).
+struct ForwardArgs {
+    cout_padded: u32,   // CoutP: columns of the packed weights (a multiple of 16)
+    has_bias: u32,      // 1: add bias[co] (else the bias binding is not read)
+    quads_per_row: u32, // QW (direct kernels only): quads of 4 output columns per row
+}
+fn forward_args() -> ForwardArgs {
+    return ForwardArgs(p.args.x, p.args.y, p.args.z);
+}

@@ -2,22 +2,31 @@
 // Direct weight-gradient kernels (CPU adapters).
 //   dw[co, ci, ky, kx] (+)= sum over output pixels (n, oy, ox) in this split of
 //                           dy[n, co, oy, ox] * xp[n, ci, oy*S + ky, ox*S + kx]
-// dyq: dy with each row padded with zeros to 4*QE columns, QE = e3 = ceil(Wout/4) rounded up to
+// dyq: dy with each row padded with zeros to 4*QE columns, QE = ceil(Wout/4) rounded up to
 // even, read as vec4 ([N, Cout, Hout, 4*QE]); xp: the padded input as for the forward kernels,
 // with rows for QE quads (Wp >= 4*QE*S + 4, or 4*QE for 1x1). The reduction runs over the
-// steps (n, oy, pair of quads) e0*split .. e0*(split+1) in row-major order: per step, one vec4
+// steps (n, oy, pair of quads) P*split .. P*(split+1) (P = steps_per_split) in row-major
+// order: per step, one vec4
 // of dy per channel and quad times the vec4 input window of each tap, dot-accumulated, so
 // each accumulator is loaded and stored once per 8 FMAs.
 // Tile per invocation: `wgrad_direct_k3`: 16 co x 4 ci x 9 taps (stride STRIDE = 1 or 2);
 // `wgrad_direct_k1`: 16 co x 16 ci (1x1, stride 1). 576 / 256 scalar accumulators.
-// Bindings: 1 dyq (vec4), 2 xp (vec4), 3 part (vec4, written): partial sums, one tile of e2
+// Bindings: 1 dyq (vec4), 2 xp (vec4), 3 part (vec4, written): partial sums, one tile of T
 // vec4s per (split, invocation), element (ci_local*KH*KW + tap)*16 + co_local; `wgrad_reduce`
 // adds them into dw. (Unconditional vec4 stores keep the kernel small: lavapipe expands each
 // store into a per-lane loop, and 576 guarded scalar stores took LLVM half a minute.)
-// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, e0 = steps per split,
-// e1 = tiles per split = ceil(Cout/16) * NIB8, e2 = vec4s per tile (144 for k3, 64 for k1),
-// e3 = QE; NIB8 = ceil(Cin/CI) rounded up to a multiple of 8.
+// Params: n, cin, h = Hp, w = Wp, cout, hout, wout, kh, kw, args: `WgradDirectArgs`
+// (T = tile_vec4s); NIB8 = ceil(Cin/CI) rounded up to a multiple of 8.
 // Dispatch: workgroup_size 8; [ceil(Cout/16) * NIB8 / 8, splits, 1].
+struct WgradDirectArgs {
+    steps_per_split: u32,
+    tiles_per_split: u32, // ceil(Cout/16) * NIB8
+    tile_vec4s: u32,      // vec4s per tile (144 for k3, 64 for k1)
+    quads_per_row: u32,   // QE
+}
+fn wgrad_direct_args() -> WgradDirectArgs {
+    return WgradDirectArgs(p.args.x, p.args.y, p.args.z, p.args.w);
+}
 
 @group(0) @binding(1) var<storage, read> g_dy: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g_x: array<vec4<f32>>;
@@ -113,8 +122,9 @@ fn wgrad_setup(wid: vec3<u32>, lid: u32, ci_per: u32) {
     let cib = (wid.x / ncb) * 8u + lid;
     g_co0 = (wid.x % ncb) * 16u;
     g_ci0 = cib * ci_per;
-    // Tile (split, cib * ncb + cb) of the partial sums: e2 vec4s per tile, e1 tiles per split.
-    g_tile_base = (wid.y * p.e1 + cib * ncb + wid.x % ncb) * p.e2;
+    // Tile (split, cib * ncb + cb) of the partial sums.
+    let a = wgrad_direct_args();
+    g_tile_base = (wid.y * a.tiles_per_split + cib * ncb + wid.x % ncb) * a.tile_vec4s;
     wacc = array<f32, 576>();
 }
 
@@ -123,10 +133,11 @@ fn wgrad_direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocat
     wgrad_setup(wid, lid, 4u);
     // One loop over (row, pair) steps: nested row / pair loops made LLVM move the 576
     // accumulators at every inner-loop entry, which cost as much as a step on small images.
-    let qw = p.e3;
+    let qw = wgrad_direct_args().quads_per_row;
     let np = qw / 2u;
-    let s0 = wid.y * p.e0;
-    let s1 = min(s0 + p.e0, p.n * p.hout * np);
+    let per = wgrad_direct_args().steps_per_split;
+    let s0 = wid.y * per;
+    let s1 = min(s0 + per, p.n * p.hout * np);
     for (var st = s0; st < s1; st++) {
         let r = st / np;
         let qx = (st % np) * 2u;
@@ -158,10 +169,11 @@ fn w1(cl: u32, qx: u32) {
 @compute @workgroup_size(8)
 fn wgrad_direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     wgrad_setup(wid, lid, 16u);
-    let qw = p.e3;
+    let qw = wgrad_direct_args().quads_per_row;
     let np = qw / 2u;
-    let s0 = wid.y * p.e0;
-    let s1 = min(s0 + p.e0, p.n * p.hout * np);
+    let per = wgrad_direct_args().steps_per_split;
+    let s0 = wid.y * per;
+    let s1 = min(s0 + per, p.n * p.hout * np);
     for (var st = s0; st < s1; st++) {
         let r = st / np;
         let qx = (st % np) * 2u;

@@ -19,11 +19,11 @@
 
 struct Params {
     n: u32,      // items this dispatch covers
-    d1: u32,     // entry-specific sizes, documented per entry point
-    d2: u32,
-    d3: u32,
-    d4: u32,
-    d5: u32,
+    a0: u32,     // five words of the kernel's own, named by its `*Args` struct (mirrored by
+    a1: u32,     // the struct of the same name in src/ops/elementwise.rs)
+    a2: u32,
+    a3: u32,
+    a4: u32,
     alpha: f32,  // entry-specific scalar
     pad: f32,    // (the struct is 32 bytes)
 }

@@ -46,9 +46,9 @@ fn fill{{S}}_item(i: u32) {
 }
 #include "elementwise/parts/flat" NAME=fill{{S}}
 
-// add_channel: z[n,c,s] = x[n,c,s] + b[v(n,c)] with x [N, C, S] flattened; p.d1 = C,
-// p.d2 = S (in items: S/4 in the vec4 entry, which needs S % 4 == 0 so a vec4 lies in one
-// channel), p.d3 = 1 if b is per sample ([N, C], v = n*C + c) else 0 ([C], v = c).
+// add_channel: z[n,c,s] = x[n,c,s] + b[v(n,c)] with x [N, C, S] flattened; ChannelArgs:
+// channels = C, plane = S (in items: S/4 in the vec4 entry, which needs S % 4 == 0 so a vec4
+// lies in one channel), per_sample = 1 if b is [N, C] (v = n*C + c) else 0 ([C], v = c).
 // Since n*C + c = item / S, the per-sample index is a single division. Binary; p.n items.
 fn add_channel{{S}}_item(i: u32) {
     z{{S}}[i] = x{{S}}[i] + b[channel_index(i)];
@@ -64,13 +64,14 @@ fn add_channel_assign{{S}}_item(i: u32) {
 // copy_channels: copies a block of channels between two [N, *, S] tensors:
 //   y[n, dst0 + c, s] = x[n, src0 + c, s]   for c < cnt, s < S.
 // All sizes in items (S/4 per channel in the vec4 entry, which needs S % 4 == 0):
-// p.d1 = cnt * S (block items per sample), p.d2 = Cx * S (x items per sample),
-// p.d3 = src0 * S, p.d4 = dst0 * S, p.d5 = Cy * S (y items per sample).
+// CopyArgs (block = cnt * S, x_per_sample = Cx * S, src0 = src0 * S, dst0 = dst0 * S,
+// y_per_sample = Cy * S).
 // Concat is two of these (a, then b, into y), split is two as well (x into a, x into b).
 // Unary; p.n = N * cnt * S items.
 fn copy_channels{{S}}_item(i: u32) {
-    let n = i / p.d1;
-    let r = i - n * p.d1;
-    y{{S}}[n * p.d5 + p.d4 + r] = x{{S}}[n * p.d2 + p.d3 + r];
+    let a = copy_args();
+    let n = i / a.block;
+    let r = i - n * a.block;
+    y{{S}}[n * a.y_per_sample + a.dst0 + r] = x{{S}}[n * a.x_per_sample + a.src0 + r];
 }
 #include "elementwise/parts/flat" NAME=copy_channels{{S}}

@@ -15,7 +15,7 @@ fn adam{{S}}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         c = min(1.0, p.max_norm / (sqrt(sumsq[0]) + 1e-6));
     }
     let items = p.n / {{W}}u;
-    for (var k = 0u; k < PER; k++) {
+    for (var k = 0u; k < EPI; k++) {
         let i = element(wid, nwg, lid, k);
         if (i >= items) { return; }
         let g = c * src{{S}}[i];
@@ -34,7 +34,7 @@ fn adam{{S}}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 fn ema{{S}}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
     let items = p.n / {{W}}u;
-    for (var k = 0u; k < PER; k++) {
+    for (var k = 0u; k < EPI; k++) {
         let i = element(wid, nwg, lid, k);
         if (i >= items) { return; }
         let e = dst{{S}}[i];
