@@ -4,8 +4,11 @@
 // 64 x 64 block of out, walking K in steps of 16; each step stages a 64 x 16 slice of op(A) and
 // a 16 x 64 slice of op(B) in workgroup memory (loads coalesced along the stored contiguous
 // dimension, zero-filled past the edges), then each invocation accumulates a 4 x 4 micro-tile.
+// Split K (for products with few output tiles and a long K, e.g. weight gradients): split s
+// of ksplit = ceil(K / kchunk) sums only its K range, into result matrix s * batches + batch
+// (partial sums; flags are 0 then and the caller adds the splits up).
 // Dispatch: grid x = ceil(M / 64) row tiles (folded as described at the top), y = ceil(N / 64),
-// z = batch * zsplit.
+// z = ksplit * batch * zsplit.
 const TBM: u32 = 64u;
 const TBN: u32 = 64u;
 const TBK: u32 = 16u;
@@ -16,10 +19,13 @@ var<workgroup> Bs: array<vec4<f32>, 256>; // [k][n / 4], TBK x TBN
 @compute @workgroup_size(256)
 fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let tile = wid.x + (wid.z % p.zsplit) * p.gx;
-    let batch = wid.z / p.zsplit;
+    let zb = wid.z / p.zsplit;
+    let batch = zb % p.batches;
+    let split = zb / p.batches;
     let M = p.m;
     let N = p.n;
-    let K = p.k;
+    let kbegin = split * p.kchunk;
+    let K = min(p.k, kbegin + p.kchunk); // the end of this split's K range
     if (tile * TBM >= M) {
         return;
     }
@@ -32,7 +38,8 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
     #for V in 0..4
     var acc{{V}} = vec4<f32>(0.0);
     #end
-    for (var k0 = 0u; k0 < K; k0 += TBK) {
+    let KS = p.k; // the row stride of the stored operands
+    for (var k0 = kbegin; k0 < K; k0 += TBK) {
         for (var e = 0u; e < 4u; e++) {
             let idx = lid + e * 256u;
             // op(A) element (mm, kk); consecutive invocations walk the stored contiguous dim.
@@ -42,7 +49,7 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             let gk = k0 + kk;
             var v = 0.0;
             if (gm < M && gk < K) {
-                v = a[abase + select(gm * K + gk, gk * M + gm, TA)];
+                v = a[abase + select(gm * KS + gk, gk * M + gm, TA)];
             }
             As[kk * 16u + mm / 4u][mm % 4u] = v;
             // op(B) element (kb, nn).
@@ -52,7 +59,7 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             let gkb = k0 + kb;
             var w = 0.0;
             if (gn < N && gkb < K) {
-                w = b[bbase + select(gkb * N + gn, gn * K + gkb, TB)];
+                w = b[bbase + select(gkb * N + gn, gn * KS + gkb, TB)];
             }
             Bs[kb * 16u + nn / 4u][nn % 4u] = w;
         }
@@ -67,7 +74,7 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
         }
         workgroupBarrier();
     }
-    let obase = batch * M * N;
+    let obase = (split * p.batches + batch) * M * N;
     let r = m0 + ty * 4u;
     let c = n0 + tx * 4u;
     put4(obase, r, c, acc0);

@@ -14,6 +14,10 @@
 //!   lane, scalar loads, any shape.
 //! - [`Variant::Tiled`] (`mm_tiled`): 64 x 64 output tiles staged through workgroup memory in
 //!   K steps of 16, a 4 x 4 micro-tile per invocation: the classic GPU kernel.
+//! - [`Variant::TiledSplitK`]: `mm_tiled` with K split across workgroups, for products with few
+//!   output tiles and a long K (the weight gradients: a `[256, 256]` result summed over the
+//!   32,768 pixels of a batch would be 16 workgroups on a GPU with 132 multiprocessors). The
+//!   splits write partial results that a column sum ([`sum_rows_into`]) adds into `out`.
 //!
 //! Measurements behind the choice (`cargo bench --bench matmul`, lavapipe from Mesa 22.3.6 /
 //! LLVM 15, 2 AMD EPYC cores shared with other jobs, so read them as ratios), n = 512:
@@ -63,16 +67,21 @@ pub enum Variant {
     /// `mm_tiled128`: shared-memory tiled 128 x 128, 8 x 8 per invocation: for GPUs on large
     /// products (more reuse per workgroup-memory read, 4x fewer workgroups).
     Tiled128,
+    /// `mm_tiled` over [`split_k`] ranges of K, then a column sum of the partial results: for
+    /// GPUs on products with few output tiles. A fused bias is not taken (it falls back to
+    /// [`Variant::Tiled`] then).
+    TiledSplitK,
 }
 
 impl Variant {
     /// Every variant, so checks can run all of them on any adapter (`CpuSubgroup` falls back to
     /// `Cpu` where the device lacks subgroups; see [`subgroup_kernel_available`]).
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 5] = [
         Variant::CpuSubgroup,
         Variant::Cpu,
         Variant::Tiled,
         Variant::Tiled128,
+        Variant::TiledSplitK,
     ];
 
     /// A short name for reports.
@@ -82,6 +91,7 @@ impl Variant {
             Variant::Cpu => "cpu",
             Variant::Tiled => "tiled",
             Variant::Tiled128 => "tiled128",
+            Variant::TiledSplitK => "tiled_splitk",
         }
     }
 
@@ -90,7 +100,7 @@ impl Variant {
         match self {
             Variant::CpuSubgroup => CPU_SUBGROUP,
             Variant::Cpu => CPU,
-            Variant::Tiled | Variant::Tiled128 => TILED,
+            Variant::Tiled | Variant::Tiled128 | Variant::TiledSplitK => TILED,
         }
     }
 
@@ -98,7 +108,7 @@ impl Variant {
         match self {
             Variant::CpuSubgroup => "mm_cpu_sg",
             Variant::Cpu => "mm_cpu",
-            Variant::Tiled => "mm_tiled",
+            Variant::Tiled | Variant::TiledSplitK => "mm_tiled",
             Variant::Tiled128 => "mm_tiled128",
         }
     }
@@ -108,7 +118,7 @@ impl Variant {
         match self {
             Variant::CpuSubgroup => (32, 64),
             Variant::Cpu => (8, 32),
-            Variant::Tiled => (64, 64),
+            Variant::Tiled | Variant::TiledSplitK => (64, 64),
             Variant::Tiled128 => (128, 128),
         }
     }
@@ -127,15 +137,35 @@ pub fn variant(gpu: &Gpu) -> Variant {
 
 /// The variant for one product on this adapter: [`variant`], refined on GPUs by size:
 /// `mm_tiled128` once there are at least 128 of its 128 x 128 tiles (enough to fill a large GPU),
-/// `mm_tiled` below (more, smaller workgroups). The threshold is a first guess, not yet measured
-/// on a GPU.
+/// split K when there are fewer than 128 tiles of 64 x 64 and K is at least 1,024 (so that each
+/// split still runs 64 or more K steps), `mm_tiled` otherwise. The thresholds are first
+/// guesses, not yet measured on a GPU; where tuning is on, measurement decides instead.
 pub fn choose(gpu: &Gpu, s: &Sizes) -> Variant {
     match variant(gpu) {
         Variant::Tiled if s.batch * s.m.div_ceil(128) * s.n.div_ceil(128) >= 128 => {
             Variant::Tiled128
         }
+        Variant::Tiled if tiles64(s) < 128 && s.k >= 1024 => Variant::TiledSplitK,
         v => v,
     }
+}
+
+/// Output tiles of 64 x 64 of a product.
+fn tiles64(s: &Sizes) -> usize {
+    s.batch * s.m.div_ceil(64) * s.n.div_ceil(64)
+}
+
+/// Workgroups split K aims for: two per multiprocessor of a large GPU (132 on an H200).
+const SPLIT_K_TARGET: usize = 264;
+
+/// `(splits, kchunk)` of [`Variant::TiledSplitK`] for a product: enough splits of K to give
+/// about [`SPLIT_K_TARGET`] workgroups, each split a multiple of 16 (the kernel's K step) long.
+pub fn split_k(s: &Sizes) -> (usize, usize) {
+    let want = SPLIT_K_TARGET
+        .div_ceil(tiles64(s))
+        .clamp(1, s.k.div_ceil(16).max(1));
+    let kchunk = s.k.div_ceil(want).next_multiple_of(16).max(16);
+    (s.k.div_ceil(kchunk).max(1), kchunk)
 }
 
 /// True when `mm_cpu_sg` can run here: the device has the SUBGROUP feature and its subgroups
@@ -171,6 +201,9 @@ struct Params {
     b_bs: u32,
     zsplit: u32,
     gx: u32,
+    batches: u32,
+    kchunk: u32,
+    pad: [u32; 2],
 }
 
 /// The sizes of one (batched) product, derived from the operand shapes by [`sizes`].
@@ -242,9 +275,13 @@ pub struct Plan {
     pub shader: Shader,
     pub entry: &'static str,
     pub constants: [(&'static str, f64); 2],
-    /// The `Params` block of `shaders/matmul/parts/params.wgsl`, as its 8 u32 fields.
-    pub params: [u32; 8],
+    /// The `Params` block of `shaders/matmul/parts/params.wgsl`, as its 12 u32 fields.
+    pub params: [u32; 12],
     pub workgroups: [u32; 3],
+    /// K splits ([`Variant::TiledSplitK`]): above 1, the dispatch writes `splits` partial
+    /// results, `[splits, batch.., M, N]`, which the caller sums into `out`; flags (bias,
+    /// accumulate) then apply to that sum, not to the dispatch.
+    pub splits: usize,
 }
 
 /// The [`Plan`] for `out (+)= op(a) @ op(b) (+ bias)`. `subgroups`: whether the device can run
@@ -262,21 +299,29 @@ pub fn plan(
         Variant::CpuSubgroup if !(subgroups && subgroup_shape_ok(s.m, s.k, s.n, ta, tb)) => {
             Variant::Cpu
         }
+        Variant::TiledSplitK if bias.is_some() => Variant::Tiled,
         v => v,
     };
     let shader = v.shader();
+    let (splits, kchunk) = match v {
+        Variant::TiledSplitK => split_k(s),
+        _ => (1, s.k.max(1)),
+    };
     let mut flags = if accumulate { ACCUMULATE } else { 0 };
     flags |= match bias {
         None => 0,
         Some(BiasAlong::N) => BIAS_N,
         Some(BiasAlong::M) => BIAS_M,
     };
+    if splits > 1 {
+        flags = 0; // partial sums: the caller's column sum accumulates
+    }
     let (tile_m, tile_n) = v.tile();
     let row_tiles = s.m.div_ceil(tile_m);
     let zsplit = row_tiles.div_ceil(MAX_GROUPS);
     let gx = row_tiles.div_ceil(zsplit);
     let gy = s.n.div_ceil(tile_n);
-    let gz = s.batch * zsplit;
+    let gz = splits * s.batch * zsplit;
     assert!(
         gy <= MAX_GROUPS,
         "matmul: N = {} needs {gy} column tiles (> {MAX_GROUPS})",
@@ -296,6 +341,9 @@ pub fn plan(
         b_bs: if s.b_batched { (s.k * s.n) as u32 } else { 0 },
         zsplit: zsplit as u32,
         gx: gx as u32,
+        batches: s.batch as u32,
+        kchunk: kchunk as u32,
+        pad: [0; 2],
     };
     Plan {
         variant: v,
@@ -304,6 +352,7 @@ pub fn plan(
         constants: [("TA", ta as u32 as f64), ("TB", tb as u32 as f64)],
         params: bytemuck::cast(params),
         workgroups: [gx as u32, gy as u32, gz as u32],
+        splits,
     }
 }
 
@@ -445,14 +494,18 @@ fn matmul_into_pick(
             accumulate,
         );
         profile::flops(2.0 * (pr.batch * pr.m * pr.n * pr.k) as f64);
+        let partials = (plan.splits > 1).then(|| Tensor::uninit(gpu, &[plan.splits, out.numel()]));
         gpu.launch(
             &plan.shader,
             plan.entry,
             &plan.constants,
             &plan.params,
-            &[out, a, b, bias_t],
+            &[partials.as_ref().unwrap_or(out), a, b, bias_t],
             plan.workgroups,
         );
+        if let Some(partials) = partials {
+            sum_partials_into(out, &partials, accumulate);
+        }
     };
     let v = v.unwrap_or_else(|| {
         tuned(gpu, &pr, ta, tb, along, |c, scratch| {
@@ -465,7 +518,7 @@ fn matmul_into_pick(
 
 /// The candidates measured for one product on this adapter's class: the CPU kernels on CPU
 /// adapters (`mm_cpu_sg` only where it takes the shape), the tiled ones on GPUs.
-fn candidates(gpu: &Gpu, s: &Sizes, ta: bool, tb: bool) -> Vec<Variant> {
+fn candidates(gpu: &Gpu, s: &Sizes, ta: bool, tb: bool, bias: bool) -> Vec<Variant> {
     match gpu.class() {
         DeviceClass::Cpu
             if subgroup_kernel_available(gpu) && subgroup_shape_ok(s.m, s.k, s.n, ta, tb) =>
@@ -473,7 +526,8 @@ fn candidates(gpu: &Gpu, s: &Sizes, ta: bool, tb: bool) -> Vec<Variant> {
             vec![Variant::CpuSubgroup, Variant::Cpu]
         }
         DeviceClass::Cpu => vec![Variant::Cpu],
-        DeviceClass::Gpu => vec![Variant::Tiled, Variant::Tiled128],
+        DeviceClass::Gpu if bias || split_k(s).0 == 1 => vec![Variant::Tiled, Variant::Tiled128],
+        DeviceClass::Gpu => vec![Variant::Tiled, Variant::Tiled128, Variant::TiledSplitK],
     }
 }
 
@@ -502,7 +556,7 @@ fn tuned(
             Some(BiasAlong::M) => "m",
         }
     );
-    let vs: Vec<(Variant, &'static str)> = candidates(gpu, s, ta, tb)
+    let vs: Vec<(Variant, &'static str)> = candidates(gpu, s, ta, tb, bias.is_some())
         .into_iter()
         .map(|v| (v, v.name()))
         .collect();
@@ -537,42 +591,54 @@ pub fn sum_rows_into(out: &Tensor, x: &Tensor, accumulate: bool) {
     let part = Tensor::uninit(gpu, &[chunks, cols]);
     let gx = cols.div_ceil(64);
     assert!(gx <= MAX_GROUPS, "sum_rows_into: too many columns ({cols})");
-    let p1 = Params {
-        m: rows as u32,
-        n: cols as u32,
-        k: chunk as u32,
-        flags: 0,
-        a_bs: 0,
-        b_bs: 0,
-        zsplit: 1,
-        gx: 0,
-    };
     gpu.launch(
         &COLSUM,
         "colsum_partial",
         &[],
-        &p1,
+        &Params::colsum(rows, cols, chunk, 0),
         &[&part, x],
         [gx as u32, chunks as u32, 1],
     );
-    let p2 = Params {
-        m: chunks as u32,
-        n: cols as u32,
-        k: 0,
-        flags: if accumulate { ACCUMULATE } else { 0 },
-        a_bs: 0,
-        b_bs: 0,
-        zsplit: 1,
-        gx: 0,
-    };
-    gpu.launch(
+    sum_partials_into(out, &part, accumulate);
+}
+
+/// `out[j] (+)= sum_c part[c, j]` for `part [chunks, out.numel()]` in one pass (`colsum_finish`):
+/// the second pass of [`sum_rows_into`], and how the splits of [`Variant::TiledSplitK`] add up.
+fn sum_partials_into(out: &Tensor, part: &Tensor, accumulate: bool) {
+    let cols = out.numel();
+    let chunks = part.numel() / cols;
+    assert!(
+        cols.div_ceil(64) <= MAX_GROUPS,
+        "sum_partials_into: too many columns ({cols})"
+    );
+    let flags = if accumulate { ACCUMULATE } else { 0 };
+    out.gpu().launch(
         &COLSUM,
         "colsum_finish",
         &[],
-        &p2,
-        &[out, &part],
-        [gx as u32, 1, 1],
+        &Params::colsum(chunks, cols, 0, flags),
+        &[out, part],
+        [cols.div_ceil(64) as u32, 1, 1],
     );
+}
+
+impl Params {
+    /// The parameters of the column-sum kernels (`shaders/matmul/colsum.wgsl`).
+    fn colsum(rows: usize, cols: usize, chunk: usize, flags: u32) -> Params {
+        Params {
+            m: rows as u32,
+            n: cols as u32,
+            k: chunk as u32,
+            flags,
+            a_bs: 0,
+            b_bs: 0,
+            zsplit: 1,
+            gx: 0,
+            batches: 1,
+            kchunk: 0,
+            pad: [0; 2],
+        }
+    }
 }
 
 /// y = x @ w^T + bias. x: `[rows.., in]`, w: `[out, in]` (PyTorch Linear layout), bias `[out]`.

@@ -207,6 +207,18 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
             None,
             false,
         ));
+        // A weight-gradient-like product (dW += X^T dY: few output tiles, long K), where
+        // tiled_splitk splits K into 63 ranges of 16 and sums them after.
+        out.push(product(
+            gpu,
+            rng,
+            v,
+            (68, 1000, 36),
+            (None, None),
+            (true, false),
+            None,
+            true,
+        ));
         // Batched, and each operand broadcast over the other's batch.
         out.push(product(
             gpu,

@@ -12,7 +12,8 @@
 // (matmul/parts/scalar_buffers.wgsl) or vec4 (cpu_subgroup.wgsl).
 //
 // Grid for the product kernels: x = row tiles (folded: row tile = wid.x + (wid.z % zsplit) * gx,
-// so more than 65,535 row tiles fit), y = column tiles, z = batch * zsplit.
+// so more than 65,535 row tiles fit), y = column tiles, z = batch * zsplit (mm_tiled:
+// ksplit * batch * zsplit, see `kchunk`).
 
 struct Params {
     m: u32,
@@ -23,6 +24,12 @@ struct Params {
     b_bs: u32,    // batch stride of B in elements (0: broadcast)
     zsplit: u32,  // row-tile groups folded into z (>= 1)
     gx: u32,      // workgroups along x
+    batches: u32, // batch count of the result
+    kchunk: u32,  // mm_tiled only: K range per split (a multiple of 16; >= K when not split);
+                  // split s sums k in [s kchunk, (s + 1) kchunk) into result matrix
+                  // s * batches + batch of out (partial sums, added up by the caller)
+    _pad0: u32,
+    _pad1: u32,
 }
 
 const ACCUMULATE: u32 = 1u;
