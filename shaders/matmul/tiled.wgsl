@@ -13,8 +13,13 @@ const TBM: u32 = 64u;
 const TBN: u32 = 64u;
 const TBK: u32 = 16u;
 
-var<workgroup> As: array<vec4<f32>, 256>; // [k][m / 4], TBK x TBM
-var<workgroup> Bs: array<vec4<f32>, 256>; // [k][n / 4], TBK x TBN
+// Rows of the staged slices are RS = 17 vec4s apart, not 16: where consecutive invocations stage
+// consecutive k of one m (A not transposed, B transposed), their stores would otherwise land
+// 64 floats apart, all in one of a GPU's 32 shared-memory banks (a 16-way conflict); with
+// the extra vec4 they spread over 8 banks. (Not yet measured on a GPU.)
+const RS: u32 = 17u;
+var<workgroup> As: array<vec4<f32>, 272>; // [k][m / 4], TBK x TBM, row stride RS
+var<workgroup> Bs: array<vec4<f32>, 272>; // [k][n / 4], TBK x TBN, row stride RS
 
 @compute @workgroup_size(256)
 fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -51,7 +56,7 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             if (gm < M && gk < K) {
                 v = a[abase + select(gm * KS + gk, gk * M + gm, TA)];
             }
-            As[kk * 16u + mm / 4u][mm % 4u] = v;
+            As[kk * RS + mm / 4u][mm % 4u] = v;
             // op(B) element (kb, nn).
             let kb = select(idx / TBN, idx % TBK, TB);
             let nn = select(idx % TBN, idx / TBK, TB);
@@ -61,12 +66,12 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
             if (gn < N && gkb < K) {
                 w = b[bbase + select(gkb * N + gn, gn * KS + gkb, TB)];
             }
-            Bs[kb * 16u + nn / 4u][nn % 4u] = w;
+            Bs[kb * RS + nn / 4u][nn % 4u] = w;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < TBK; kk++) {
-            let av = As[kk * 16u + ty];
-            let bv = Bs[kk * 16u + tx];
+            let av = As[kk * RS + ty];
+            let bv = Bs[kk * RS + tx];
             acc0 += av.x * bv;
             acc1 += av.y * bv;
             acc2 += av.z * bv;
@@ -89,8 +94,9 @@ fn mm_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_ind
 // value read from workgroup memory feeds 8 multiply-adds.
 // Dispatch: grid x = ceil(M / 128) row tiles (folded as described at the top), y = ceil(N / 128),
 // z = batch * zsplit.
-var<workgroup> As2: array<vec4<f32>, 256>; // [k][m / 4], 8 x 128
-var<workgroup> Bs2: array<vec4<f32>, 256>; // [k][n / 4], 8 x 128
+const RS2: u32 = 33u; // row stride of the staged slices: 32 vec4s + 1 (see RS)
+var<workgroup> As2: array<vec4<f32>, 264>; // [k][m / 4], 8 x 128, row stride RS2
+var<workgroup> Bs2: array<vec4<f32>, 264>; // [k][n / 4], 8 x 128, row stride RS2
 
 fn row8(c: ptr<function, array<vec4<f32>, 16>>, r: u32, x: f32, b0: vec4<f32>, b1: vec4<f32>) {
     (*c)[2u * r] = fma(vec4<f32>(x), b0, (*c)[2u * r]);
@@ -126,7 +132,7 @@ fn mm_tiled128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             if (gm < M && gk < K) {
                 v = a[abase + select(gm * K + gk, gk * M + gm, TA)];
             }
-            As2[kk * 32u + mm / 4u][mm % 4u] = v;
+            As2[kk * RS2 + mm / 4u][mm % 4u] = v;
             // op(B) element (kb, nn).
             let kb = select(idx / 128u, idx % 8u, TB);
             let nn = select(idx % 128u, idx / 8u, TB);
@@ -136,14 +142,14 @@ fn mm_tiled128(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
             if (gn < N && gkb < K) {
                 w = b[bbase + select(gkb * N + gn, gn * K + gkb, TB)];
             }
-            Bs2[kb * 32u + nn / 4u][nn % 4u] = w;
+            Bs2[kb * RS2 + nn / 4u][nn % 4u] = w;
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 8u; kk++) {
-            let a0 = As2[kk * 32u + ty];
-            let a1 = As2[kk * 32u + 16u + ty];
-            let b0 = Bs2[kk * 32u + tx];
-            let b1 = Bs2[kk * 32u + 16u + tx];
+            let a0 = As2[kk * RS2 + ty];
+            let a1 = As2[kk * RS2 + 16u + ty];
+            let b0 = Bs2[kk * RS2 + tx];
+            let b1 = Bs2[kk * RS2 + 16u + tx];
             row8(&acc, 0u, a0.x, b0, b1);
             row8(&acc, 1u, a0.y, b0, b1);
             row8(&acc, 2u, a0.z, b0, b1);

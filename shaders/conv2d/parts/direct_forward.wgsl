@@ -341,7 +341,7 @@ fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 }
 
 // Input channel ci + t of a 1x1 conv into tap slot t. Past Cin the packed weights are zero
-// rows (see `pack_weights`, e2) and the input is read from channel Cin - 1 (a real value, so the
+// rows (see `pack_weights`, `rows`) and the input is read from channel Cin - 1 (a real value, so the
 // zero product cannot create a NaN the true sum would not have).
 fn chan1(t: u32, ci: u32, plane: u32) {
     load_row(min(ci + t, p.cin - 1u) * plane, 1u);
