@@ -176,7 +176,9 @@ impl Group {
     /// once; the others leave MPI cleanly and exit without repeating it.
     pub fn fail_alike(self, error: anyhow::Error) -> anyhow::Error {
         if !self.is_root() {
-            drop(self);
+            // Every rank meets this error, so none waits for this one: finalise MPI, then exit.
+            #[cfg(feature = "mpi")]
+            drop(self.mpi);
             std::process::exit(1);
         }
         error

@@ -455,22 +455,22 @@ impl Run<'_> {
         let (ck_every, sample_every, eval_every) =
             (opts.checkpoint_every, opts.sample_every, opts.eval_every);
         let boundary = step == opts.steps
-            || step % ck_every == 0
-            || (sample_every > 0 && step % sample_every == 0);
+            || step.is_multiple_of(ck_every)
+            || (sample_every > 0 && step.is_multiple_of(sample_every));
         if root && (step - *logged >= log_every || boundary) {
             let loss = self.log_metrics(*logged, step)?;
             *logged = step;
             bar.set_message(format!("{loss:.4}"));
         }
         bar.set_position(step);
-        if step % ck_every == 0 && step < self.opts.steps {
+        if step.is_multiple_of(ck_every) && step < self.opts.steps {
             self.save_checkpoint(step)?;
         }
-        if root && sample_every > 0 && step % sample_every == 0 && step < self.opts.steps {
+        if root && sample_every > 0 && step.is_multiple_of(sample_every) && step < self.opts.steps {
             bar.suspend(|| eprintln!("sampling a preview grid at step {step}"));
             self.save_pictures(step)?;
         }
-        if root && eval_every > 0 && step % eval_every == 0 {
+        if root && eval_every > 0 && step.is_multiple_of(eval_every) {
             let bpd = bound_log::log(&self.opts, &self.trainer, step)?;
             bar.suspend(|| eprintln!("step {step}: bound estimate {bpd:.4} bits/dim"));
         }
