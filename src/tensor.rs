@@ -128,6 +128,21 @@ impl Tensor {
         target.copy_from(self);
     }
 
+    /// A new tensor of `shape` holding a copy of elements `element_offset..` of this one (no
+    /// alignment needed beyond 4 bytes, unlike [`Tensor::view`]).
+    pub fn copy_of_range(&self, element_offset: usize, shape: &[usize]) -> Tensor {
+        assert!(
+            element_offset + numel(shape) <= self.numel(),
+            "copy out of range"
+        );
+        let source = Tensor {
+            storage: self.storage.clone(),
+            offset: self.offset + element_offset as u64 * 4,
+            shape: shape.to_vec(),
+        };
+        source.duplicate()
+    }
+
     /// A new tensor with the same contents.
     pub fn duplicate(&self) -> Tensor {
         let t = Tensor::uninit(self.gpu(), &self.shape);

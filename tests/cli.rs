@@ -629,3 +629,44 @@ fn train_eval_every_logs_bound_estimates() {
         assert!(bpd.is_finite() && bpd > 0.0, "{row}");
     }
 }
+
+/// `ddpm` as rank `rank` of a job of `size` that an MPI launcher (Open MPI's mpirun) started.
+#[cfg(not(feature = "mpi"))]
+fn as_launched(rank: &str, size: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ddpm"))
+        .env("OMPI_COMM_WORLD_SIZE", size)
+        .env("OMPI_COMM_WORLD_RANK", rank)
+        .args(args)
+        .output()
+        .expect("run ddpm")
+}
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn a_launch_by_mpirun_without_the_mpi_feature_says_how_to_build_it() {
+    let train = [
+        "train",
+        "--preset",
+        "tiny",
+        "--steps",
+        "1",
+        "--out",
+        "/nonexistent",
+    ];
+    fails_with(&as_launched("0", "2", &train), "built without MPI");
+    fails_with(&as_launched("0", "2", &train), "--features mpi");
+    // The other ranks fail without repeating the line.
+    let other = as_launched("1", "2", &train);
+    assert!(!other.status.success());
+    assert!(
+        other.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    // Only training runs on several ranks.
+    let sample = ["sample", "--n", "1", "--out", "/nonexistent/x.png"];
+    fails_with(
+        &as_launched("0", "2", &sample),
+        "only `ddpm train` runs on several ranks",
+    );
+}

@@ -239,6 +239,7 @@ fn resnet_block() {
                         training: true,
                         seed: 0,
                         step: 0,
+                        first_sample: 0,
                     },
                 )
             },
@@ -313,6 +314,7 @@ const TRAIN: Mode = Mode {
     training: true,
     seed: 5,
     step: 0,
+    first_sample: 0,
 };
 
 #[test]

@@ -74,6 +74,27 @@ fn dropout_backward_uses_the_forward_mask() {
     assert_ne!(y, y2);
 }
 
+/// A data-parallel rank holds samples k.. of a batch: its dropout (`dropout_at`) must apply the
+/// masks of those samples in the whole batch's tensor, on the GPU and in the reference.
+#[test]
+fn dropout_of_a_batch_slice_takes_that_slice_of_the_mask() {
+    let gpu = common::gpu();
+    let (per_sample, p) = (4 * 37, 0.4f32);
+    let whole: Vec<f32> = (0..6 * per_sample).map(|i| 1.0 + i as f32).collect();
+    let full = rng::dropout(&Tensor::from_slice(&gpu, &[6, 37, 4], &whole), p, 5, 9).to_vec();
+    let slice = &whole[2 * per_sample..5 * per_sample];
+    let x = Tensor::from_slice(&gpu, &[3, 37, 4], slice);
+    let part = rng::dropout_at(&x, p, 5, 9, 2 * per_sample).to_vec();
+    assert_eq!(part, full[2 * per_sample..5 * per_sample]);
+    let slice64: Vec<f64> = slice.iter().map(|&v| v as f64).collect();
+    let want = reference::dropout_at(&slice64, p, 5, 9, 2 * per_sample);
+    assert!(part
+        .iter()
+        .zip(&want)
+        .all(|(g, w)| (*g as f64 - w).abs() <= 1e-6 * w.abs()));
+    assert!(part.contains(&0.0) && part.iter().any(|&v| v != 0.0));
+}
+
 #[test]
 fn randint_covers_its_range_uniformly() {
     let gpu = common::gpu();

@@ -24,7 +24,7 @@ struct Params {
     stream1: u32,  // stream, high 32 bits
     arg_u: u32,    // randint: high; dropout: keep threshold round(p 2^32)
     arg_f: f32,    // dropout: 1 / (1 - p)
-    _pad: u32,
+    block0: u32,   // dropout: Philox block of element 0 (a slice of a larger tensor's mask)
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -94,15 +94,15 @@ fn rand_int(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     }
 }
 
-// Inverted dropout (also its backward, with dy as x): dst[i] = word_i >= arg_u ? x[i] * arg_f : 0,
-// f32 bits. Bindings 0, 1 (dst), 2 (x).
+// Inverted dropout (also its backward, with dy as x): dst[i] = word_(4 block0 + i) >= arg_u ?
+// x[i] * arg_f : 0, f32 bits. Bindings 0, 1 (dst), 2 (x).
 @compute @workgroup_size(WG)
 fn dropout(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
            @builtin(local_invocation_index) lid: u32) {
     for (var k = 0u; k < PER; k++) {
         let b = block_index(wid, nwg, lid, k);
         if (4u * b >= p.n) { return; }
-        let w = philox_block(b);
+        let w = philox_block(p.block0 + b);
         for (var j = 0u; j < 4u; j++) {
             let i = 4u * b + j;
             if (i < p.n) { dst[i] = bitcast<u32>(select(0.0, x[i] * p.arg_f, w[j] >= p.arg_u)); }

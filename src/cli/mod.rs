@@ -61,6 +61,10 @@ impl DeviceArgs {
     pub fn open(&self) -> Result<Gpu> {
         Gpu::new(&self.options()?)
     }
+    /// The adapter of a data-parallel rank: the `local_rank`-th of this machine's GPUs.
+    pub fn open_nth(&self, local_rank: usize) -> Result<Gpu> {
+        Gpu::new_nth(&self.options()?, local_rank)
+    }
 }
 
 #[derive(Subcommand)]
@@ -158,10 +162,29 @@ fn ensure_runtime_dir() {
     }
 }
 
+/// Only `train` runs data-parallel; N copies of another command would race on the same outputs.
+fn single_process_only() -> Result<()> {
+    use crate::train::distributed::{launched_rank, launched_size};
+    if let Some(n) = launched_size().filter(|n| *n > 1) {
+        if launched_rank() != 0 {
+            std::process::exit(1);
+        }
+        crate::fail!(
+            Config,
+            "started by an MPI launcher with {n} processes: only `ddpm train` runs on several \
+             ranks; run this command as a single process"
+        );
+    }
+    Ok(())
+}
+
 /// Parses the arguments and runs the command; errors come back as one line for `main`.
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
     ensure_runtime_dir();
+    if !matches!(cli.command, Command::Train(_)) {
+        single_process_only()?;
+    }
     match cli.command {
         Command::Info => info::run(&cli.device.options()?),
         Command::Selftest => selftest::run(&cli.device),

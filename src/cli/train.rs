@@ -6,6 +6,7 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::{DeviceArgs, ModelArgs};
+use crate::train::distributed::Group;
 use crate::train::{Hyper, TrainOptions};
 
 #[derive(Args)]
@@ -245,9 +246,24 @@ fn cpu_default_notice(steps: u64, batch_size: usize) {
 /// BENCHMARKS.md).
 const CPU_SECONDS_PER_STEP: f64 = 2.9;
 
+/// Runs `ddpm train` alone, or as one rank of the data-parallel job that mpirun or srun started.
 pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
     args.validate()?;
-    let gpu = device.open()?;
+    let group = Group::join()?;
+    // An option every rank rejects alike is said once, by rank 0.
+    if let Some(batch) = args.batch_size {
+        if let Err(e) = group.shard(batch) {
+            return Err(group.fail_alike(e));
+        }
+    }
+    match train(device, args, &group) {
+        Ok(()) => Ok(()),
+        Err(e) => Err(group.fail(e)),
+    }
+}
+
+fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
+    let gpu = device.open_nth(group.local_rank())?;
     let cpu = gpu.is_cpu();
     let default_preset = if cpu { "mnist-cpu" } else { "mnist" };
     let choice = args.model.resolve(default_preset)?;
@@ -257,7 +273,7 @@ pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
     if let Some(p) = args.dropout {
         config.dropout = p;
     }
-    if chose_for_cpu && args.resume.is_none() {
+    if chose_for_cpu && args.resume.is_none() && group.is_root() {
         let steps = args.steps.unwrap_or(d.steps);
         cpu_default_notice(steps, args.batch_size.unwrap_or(d.batch_size));
     }
@@ -283,5 +299,5 @@ pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
         sample_steps: args.sample_steps.unwrap_or(if cpu { 25 } else { 50 }),
         eval_every: args.eval_every,
     };
-    crate::train::run(&gpu, opts, args.resume.as_deref())
+    crate::train::run(&gpu, opts, args.resume.as_deref(), group)
 }

@@ -160,6 +160,12 @@ const NO_ADAPTER_HELP: &str = "install a GPU driver, or Mesa's software Vulkan d
 impl Gpu {
     /// Opens the adapter chosen by `options` (see [`GpuOptions`]).
     pub fn new(options: &GpuOptions) -> Result<Gpu> {
+        Self::new_nth(options, 0)
+    }
+
+    /// Like [`Gpu::new`], but the `nth` (modulo their count) of the most preferred matching
+    /// adapters: each rank of a data-parallel job opens its own GPU of the machine.
+    pub fn new_nth(options: &GpuOptions, nth: usize) -> Result<Gpu> {
         let backends = backends_from(options)?;
         // OpenGL is a last resort: initialising it (EGL) is slow and noisy, so it is tried only
         // when no Vulkan/Metal/DX12 adapter exists.
@@ -187,7 +193,12 @@ impl Gpu {
             }
         }
         adapters.sort_by_key(|a| std::cmp::Reverse(preference(a.get_info().device_type)));
-        Self::open(adapters.swap_remove(0), options)
+        let best = preference(adapters[0].get_info().device_type);
+        let equal = adapters
+            .iter()
+            .take_while(|a| preference(a.get_info().device_type) == best)
+            .count();
+        Self::open(adapters.swap_remove(nth % equal), options)
     }
 
     fn open(adapter: wgpu::Adapter, options: &GpuOptions) -> Result<Gpu> {

@@ -24,6 +24,9 @@ pub struct Mode {
     /// Seed and per-step counter of the dropout masks (regenerated in backward, never stored).
     pub seed: u64,
     pub step: u64,
+    /// Index of this batch's first sample in the global batch: a data-parallel rank draws the
+    /// dropout masks of its own samples (0 in a single process).
+    pub first_sample: usize,
 }
 
 impl Mode {
@@ -32,10 +35,16 @@ impl Mode {
             training: false,
             seed: 0,
             step: 0,
+            first_sample: 0,
         }
     }
     /// The random stream of dropout layer `layer` at this step.
     pub fn dropout_stream(&self, layer: usize) -> u64 {
         crate::streams::dropout(self.step, layer)
+    }
+    /// The global index of element 0 of a [B, ...] activation `x` of this batch.
+    pub fn first_element<T: TensorOps>(&self, x: &T) -> usize {
+        let per_sample: usize = x.shape()[1..].iter().product();
+        self.first_sample * per_sample
     }
 }

@@ -86,7 +86,13 @@ impl ResnetBlock {
         h.add_channel_assign(&t);
         let (a, norm2) = self.norm2.forward(ps, &h);
         let conv2_in = if mode.training && self.dropout > 0.0 {
-            a.dropout(self.dropout, mode.seed, mode.dropout_stream(self.index))
+            let first = mode.first_element(&a);
+            a.dropout(
+                self.dropout,
+                mode.seed,
+                mode.dropout_stream(self.index),
+                first,
+            )
         } else {
             a
         };
@@ -123,6 +129,7 @@ impl ResnetBlock {
                 self.dropout,
                 saved.mode.seed,
                 saved.mode.dropout_stream(self.index),
+                saved.mode.first_element(&d_drop),
             )
         } else {
             d_drop

@@ -83,8 +83,10 @@ pub trait TensorOps: Clone + Sized {
     fn transpose(&self) -> Self;
     /// `self` holds timesteps [B] (u32 on the GPU).
     fn timestep_embedding(&self, dim: usize, flip_sin_to_cos: bool, freq_shift: f32) -> Self;
-    fn dropout(&self, p: f32, seed: u64, stream: u64) -> Self;
-    fn dropout_backward(dy: &Self, p: f32, seed: u64, stream: u64) -> Self;
+    /// `first`: the index of this tensor's element 0 in the whole batch's tensor (a
+    /// data-parallel rank holds a slice of the batch and takes that slice's mask).
+    fn dropout(&self, p: f32, seed: u64, stream: u64, first: usize) -> Self;
+    fn dropout_backward(dy: &Self, p: f32, seed: u64, stream: u64, first: usize) -> Self;
 }
 
 /// Where layers find their parameters (and gradient accumulators).
@@ -215,11 +217,12 @@ mod gpu {
         fn timestep_embedding(&self, dim: usize, flip_sin_to_cos: bool, freq_shift: f32) -> Self {
             elementwise::timestep_embedding(self, dim, flip_sin_to_cos, freq_shift)
         }
-        fn dropout(&self, p: f32, seed: u64, stream: u64) -> Self {
-            rng::dropout(self, p, seed, stream)
+        fn dropout(&self, p: f32, seed: u64, stream: u64, first: usize) -> Self {
+            rng::dropout_at(self, p, seed, stream, first)
         }
-        fn dropout_backward(dy: &Self, p: f32, seed: u64, stream: u64) -> Self {
-            rng::dropout_backward(dy, p, seed, stream)
+        fn dropout_backward(dy: &Self, p: f32, seed: u64, stream: u64, first: usize) -> Self {
+            // The backward of a mask-and-scale is the same mask-and-scale.
+            rng::dropout_at(dy, p, seed, stream, first)
         }
     }
 }

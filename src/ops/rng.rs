@@ -61,7 +61,8 @@ struct Params {
     key: PhiloxKey,
     arg_u: u32,
     arg_f: f32,
-    pad: u32,
+    /// Dropout only: the Philox block of element 0.
+    block0: u32,
 }
 
 /// The Philox key and counter stream of a launch: the WGSL fields `key0, key1, stream0,
@@ -95,7 +96,7 @@ impl Params {
             key: PhiloxKey::new(seed, stream),
             arg_u: 0,
             arg_f: 0.0,
-            pad: 0,
+            block0: 0,
         }
     }
 }
@@ -185,7 +186,23 @@ pub fn dropout(x: &Tensor, p: f32, seed: u64, stream: u64) -> Tensor {
 }
 
 pub fn dropout_with(v: Variant, x: &Tensor, p: f32, seed: u64, stream: u64) -> Tensor {
+    dropout_at_with(v, x, p, seed, stream, 0)
+}
+
+/// Dropout of a slice of a larger tensor: `x` holds elements `first..` of it and gets their
+/// mask, so a data-parallel rank with samples `k..` of a batch draws the single-process masks.
+/// `first` must be a multiple of 4 (one Philox block holds 4 elements). Also the backward.
+pub fn dropout_at(x: &Tensor, p: f32, seed: u64, stream: u64, first: usize) -> Tensor {
+    dropout_at_with(variant(x.gpu()), x, p, seed, stream, first)
+}
+
+fn dropout_at_with(v: Variant, x: &Tensor, p: f32, seed: u64, stream: u64, first: usize) -> Tensor {
+    assert!(
+        first.is_multiple_of(4) && (first + x.numel()) / 4 <= u32::MAX as usize,
+        "dropout slice at element {first}: not a whole Philox block, or beyond the u32 block range"
+    );
     let mut params = Params::new(x.numel(), seed, stream);
+    params.block0 = (first / 4) as u32;
     params.arg_u = crate::maths::dropout::dropout_threshold(p);
     params.arg_f = crate::maths::dropout::dropout_scale(p);
     let y = Tensor::uninit(x.gpu(), x.shape());

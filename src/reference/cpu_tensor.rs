@@ -298,11 +298,14 @@ impl TensorOps for CpuTensor {
             elementwise::timestep_embedding(&t, dim, flip_sin_to_cos, freq_shift as f64, arg),
         )
     }
-    fn dropout(&self, p: f32, seed: u64, stream: u64) -> Self {
-        CpuTensor::new(&self.shape, rng::dropout(&self.v(), p, seed, stream))
+    fn dropout(&self, p: f32, seed: u64, stream: u64, first: usize) -> Self {
+        CpuTensor::new(
+            &self.shape,
+            rng::dropout_at(&self.v(), p, seed, stream, first),
+        )
     }
-    fn dropout_backward(dy: &Self, p: f32, seed: u64, stream: u64) -> Self {
-        CpuTensor::new(&dy.shape, rng::dropout_backward(&dy.v(), p, seed, stream))
+    fn dropout_backward(dy: &Self, p: f32, seed: u64, stream: u64, first: usize) -> Self {
+        CpuTensor::new(&dy.shape, rng::dropout_at(&dy.v(), p, seed, stream, first))
     }
 }
 

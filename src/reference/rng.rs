@@ -139,6 +139,22 @@ pub fn dropout(x: &[f64], p: f32, seed: u64, stream: u64) -> Vec<f64> {
         .collect()
 }
 
+/// Dropout of elements `first..first + x.len()` of a larger tensor (`ops::rng::dropout_at`);
+/// also its backward.
+pub fn dropout_at(x: &[f64], p: f32, seed: u64, stream: u64, first: usize) -> Vec<f64> {
+    let (thr, scale) = (dropout_threshold(p), dropout_scale(p) as f64);
+    x.iter()
+        .enumerate()
+        .map(|(i, &v)| {
+            if word(seed, stream, first + i) >= thr {
+                v * scale
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
 /// Dropout backward: `dx_i = dy_i mask_i / (1 - p)` with the same (regenerated) mask.
 pub fn dropout_backward(dy: &[f64], p: f32, seed: u64, stream: u64) -> Vec<f64> {
     let scale = dropout_scale(p) as f64;

@@ -1,6 +1,7 @@
 //! The training job: data, the step loop with progress, metrics, pictures and checkpoints.
 
 pub mod bound_log;
+pub mod distributed;
 pub mod trainer;
 pub mod validation;
 
@@ -19,7 +20,8 @@ use crate::diffusion::Schedule;
 use crate::model::UNetConfig;
 use crate::report::{grid, plot};
 use crate::Gpu;
-pub use trainer::{layout_of, Hyper, Trainer, METRIC_SLOTS};
+use distributed::Group;
+pub use trainer::{layout_of, Hyper, Shard, Stop, Trainer, METRIC_SLOTS};
 
 /// Everything `ddpm train` takes (see the CLI for defaults).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -55,7 +57,8 @@ fn load_data(opts: &TrainOptions) -> Result<Dataset> {
     }
 }
 
-struct Run {
+struct Run<'g> {
+    group: &'g Group,
     opts: TrainOptions,
     trainer: Trainer,
     metrics_path: PathBuf,
@@ -66,7 +69,7 @@ struct Run {
     wall_offset: f64,
 }
 
-impl Run {
+impl Run<'_> {
     fn train_state(&self) -> serde_json::Value {
         serde_json::json!({ "options": self.opts, "wall_time_s": self.wall() })
     }
@@ -74,9 +77,19 @@ impl Run {
         self.wall_offset + self.started.elapsed().as_secs_f64()
     }
 
+    /// Rank 0 saves the training state (the same on every rank), then every rank waits for it,
+    /// so that no rank runs ahead of the last checkpoint.
+    fn save_checkpoint(&mut self, step: u64) -> Result<()> {
+        if self.group.is_root() {
+            self.write_checkpoint(step)?;
+        }
+        self.group.barrier();
+        Ok(())
+    }
+
     /// Saves the training state, unless any of it is non-finite: a finite loss at step N does
     /// not prove that update N left finite weights, and the last good checkpoint must stay.
-    fn save_checkpoint(&mut self, step: u64) -> Result<()> {
+    fn write_checkpoint(&mut self, step: u64) -> Result<()> {
         let ck = self.trainer.checkpoint(step, self.train_state());
         let finite = |v: &[f32]| v.iter().all(|x| x.is_finite());
         if !(finite(&ck.weights) && finite(&ck.ema) && finite(&ck.adam_m) && finite(&ck.adam_v)) {
@@ -206,51 +219,102 @@ pub fn check_fits(gpu: &Gpu, config: &UNetConfig, batch: usize) -> Result<()> {
     Ok(())
 }
 
-/// Runs `ddpm train`. `resume`: a checkpoint to continue from.
-pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<()> {
-    let mut start = 0;
-    let mut wall_offset = 0.0;
-    let resumed = match resume {
-        Some(path) => {
-            let ck = Checkpoint::load(path, layout_of)?;
-            let saved: TrainOptions = serde_json::from_value(ck.train_state["options"].clone())
-                .with_context(|| format!("{}: training options in the metadata", path.display()))?;
-            // Everything that decides the data order, noise and updates comes from the
-            // checkpoint; the length of the run and where outputs go come from the command line.
-            opts = TrainOptions {
-                steps: opts.steps,
-                max_time: opts.max_time,
-                out: opts.out,
-                eval_every: opts.eval_every,
-                sample_every: opts.sample_every,
-                checkpoint_every: opts.checkpoint_every,
-                keep_checkpoints: opts.keep_checkpoints,
-                ..saved
-            };
-            if ck.step >= opts.steps {
-                crate::fail!(
-                    File,
-                    "the checkpoint is already at step {} of {}; pass a larger --steps to continue",
-                    ck.step,
-                    opts.steps
-                );
-            }
-            start = ck.step;
-            wall_offset = ck.train_state["wall_time_s"].as_f64().unwrap_or(0.0);
-            eprintln!("resuming from {} at step {start}", path.display());
-            Some(ck)
-        }
-        None => None,
+/// Loads `resume` and merges its options with the command line's; returns the options, the
+/// checkpoint and the wall time it had trained.
+fn resume_from(opts: TrainOptions, path: &Path) -> Result<(TrainOptions, Checkpoint, f64)> {
+    let ck = Checkpoint::load(path, layout_of)?;
+    let saved: TrainOptions = serde_json::from_value(ck.train_state["options"].clone())
+        .with_context(|| format!("{}: training options in the metadata", path.display()))?;
+    // Everything that decides the data order, noise and updates comes from the checkpoint; the
+    // length of the run and where outputs go come from the command line.
+    let opts = TrainOptions {
+        steps: opts.steps,
+        max_time: opts.max_time,
+        out: opts.out,
+        eval_every: opts.eval_every,
+        sample_every: opts.sample_every,
+        checkpoint_every: opts.checkpoint_every,
+        keep_checkpoints: opts.keep_checkpoints,
+        ..saved
     };
-    std::fs::create_dir_all(&opts.out)
-        .with_context(|| format!("cannot create {}", opts.out.display()))?;
-    let data = Arc::new(load_data(&opts)?);
-    let trainer = Trainer::new(gpu, &opts.config, opts.hyper.clone(), resumed.as_ref());
-    drop(resumed);
+    if ck.step >= opts.steps {
+        crate::fail!(
+            File,
+            "the checkpoint is already at step {} of {}; pass a larger --steps to continue",
+            ck.step,
+            opts.steps
+        );
+    }
+    let wall = ck.train_state["wall_time_s"].as_f64().unwrap_or(0.0);
+    Ok((opts, ck, wall))
+}
+
+/// Starts metrics.csv, or keeps its rows up to `start` (a crash may have logged steps after the
+/// checkpoint); returns the losses kept.
+fn prepare_metrics(path: &Path, start: u64) -> Result<Vec<(u64, f64)>> {
+    let mut losses = Vec::new();
+    if start == 0 || !path.exists() {
+        std::fs::write(path, "step,loss,grad_norm,lr,wall_time_s\n")?;
+        return Ok(losses);
+    }
+    let text = std::fs::read_to_string(path)?;
+    let mut kept = String::from("step,loss,grad_norm,lr,wall_time_s\n");
+    for line in text.lines().skip(1) {
+        let mut cols = line.split(',');
+        let (Some(s), Some(l)) = (
+            cols.next().and_then(|s| s.parse::<u64>().ok()),
+            cols.next().and_then(|l| l.parse::<f64>().ok()),
+        ) else {
+            continue;
+        };
+        if s <= start {
+            kept.push_str(line);
+            kept.push('\n');
+            losses.push((s, l));
+        }
+    }
+    crate::checkpoint::write_atomic(path, kept.as_bytes())?;
+    Ok(losses)
+}
+
+/// Before the first step of a group: every rank must run the same options from the same step
+/// with the same training state; then all take rank 0's state bit for bit.
+fn agree_on_start(group: &Group, opts: &TrainOptions, start: u64, trainer: &Trainer) -> Result<()> {
+    if group.size() == 1 {
+        return Ok(());
+    }
+    // Where outputs go does not change the training (only rank 0 writes them).
+    let compared = TrainOptions {
+        out: PathBuf::new(),
+        ..opts.clone()
+    };
+    let text = serde_json::to_string(&compared)?;
+    let options = distributed::digest(text.bytes().map(u64::from).chain([start]));
+    distributed::check_same(
+        group,
+        options,
+        "options (model, data, seed, optimisation, steps) or start step",
+    )?;
+    let mut state: Vec<Vec<f32>> = trainer.state().iter().map(|t| t.to_vec()).collect();
+    let weights = distributed::digest(state.iter().map(|v| distributed::digest_f32(v)));
+    distributed::check_same(group, weights, "initial weights or optimiser state")?;
+    for (tensor, values) in trainer.state().into_iter().zip(&mut state) {
+        group.broadcast(values);
+        tensor.write(values);
+    }
+    Ok(())
+}
+
+/// Says where and what this run trains (rank 0).
+fn announce(gpu: &Gpu, group: &Group, opts: &TrainOptions, trainer: &Trainer, source: &str) {
+    let ranks = match group.size() {
+        1 => String::new(),
+        n => format!(" on {n} ranks ({} samples each)", trainer.shard.count),
+    };
     eprintln!(
-        "training {} parameters on {} ({} adapter '{}'), batch {}, {} steps -> {}",
+        "training {} parameters on {} ({} adapter '{}'), batch {}{ranks}, {} steps -> {}",
         trainer.model.parameter_count(),
-        data.source,
+        source,
         format!("{:?}", gpu.info().backend).to_lowercase(),
         gpu.info().name,
         opts.hyper.batch_size,
@@ -263,49 +327,58 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
              kernels (up to a minute); the progress bar's ETA is measured from the steps since"
         );
     }
-    crate::checkpoint::write_atomic(
-        &opts.out.join("config.json"),
-        opts.config.to_json().as_bytes(),
-    )?;
+}
+
+/// Ctrl-C (and, with MPI, the SIGTERM that mpirun sends every rank on Ctrl-C) sets the flag;
+/// the run saves and stops after the current step. A second one exits at once; the checkpoint
+/// on disk is intact (atomic writes).
+fn interrupt_flag() -> Arc<AtomicBool> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = interrupted.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    interrupted
+}
+
+/// Runs `ddpm train` in a single process or as one rank of `group`. `resume`: a checkpoint to
+/// continue from.
+pub fn run(gpu: &Gpu, opts: TrainOptions, resume: Option<&Path>, group: &Group) -> Result<()> {
+    let (opts, resumed, wall_offset) = match resume {
+        Some(path) => {
+            let (opts, ck, wall) = resume_from(opts, path)?;
+            if group.is_root() {
+                eprintln!("resuming from {} at step {}", path.display(), ck.step);
+            }
+            (opts, Some(ck), wall)
+        }
+        None => (opts, None, 0.0),
+    };
+    let start = resumed.as_ref().map_or(0, |ck| ck.step);
+    let (first, count) = group.shard(opts.hyper.batch_size)?;
+    let data = Arc::new(load_data(&opts)?);
+    let mut trainer = Trainer::new(gpu, &opts.config, opts.hyper.clone(), resumed.as_ref());
+    drop(resumed);
+    trainer.shard = Shard { first, count };
+    agree_on_start(group, &opts, start, &trainer)?;
     let metrics_path = opts.out.join("metrics.csv");
     let mut losses = Vec::new();
-    if start == 0 || !metrics_path.exists() {
-        std::fs::write(&metrics_path, "step,loss,grad_norm,lr,wall_time_s\n")?;
-    } else {
-        // Keep the rows up to the checkpoint (a crash may have logged steps after it).
-        let text = std::fs::read_to_string(&metrics_path)?;
-        let mut kept = String::from("step,loss,grad_norm,lr,wall_time_s\n");
-        for line in text.lines().skip(1) {
-            let mut cols = line.split(',');
-            let (Some(s), Some(l)) = (
-                cols.next().and_then(|s| s.parse::<u64>().ok()),
-                cols.next().and_then(|l| l.parse::<f64>().ok()),
-            ) else {
-                continue;
-            };
-            if s <= start {
-                kept.push_str(line);
-                kept.push('\n');
-                losses.push((s, l));
-            }
-        }
-        crate::checkpoint::write_atomic(&metrics_path, kept.as_bytes())?;
+    if group.is_root() {
+        std::fs::create_dir_all(&opts.out)
+            .with_context(|| format!("cannot create {}", opts.out.display()))?;
+        announce(gpu, group, &opts, &trainer, &data.source);
+        crate::checkpoint::write_atomic(
+            &opts.out.join("config.json"),
+            opts.config.to_json().as_bytes(),
+        )?;
+        losses = prepare_metrics(&metrics_path, start)?;
     }
-
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let flag = interrupted.clone();
-        // A second Ctrl-C exits at once; the checkpoint on disk is intact (atomic writes).
-        let _ = ctrlc::set_handler(move || {
-            if flag.swap(true, Ordering::SeqCst) {
-                std::process::exit(130);
-            }
-        });
-    }
-
     let mut run = Run {
+        group,
         checkpoint_path: opts.out.join("checkpoint.safetensors"),
-        opts: opts.clone(),
+        opts,
         trainer,
         metrics_path,
         losses,
@@ -314,86 +387,149 @@ pub fn run(gpu: &Gpu, mut opts: TrainOptions, resume: Option<&Path>) -> Result<(
         wall_offset,
     };
     let loader = Loader::spawn(
-        data.clone(),
+        data,
         start,
-        opts.steps,
-        opts.hyper.batch_size,
-        opts.hyper.seed,
-        opts.flip,
+        run.opts.steps,
+        run.opts.hyper.batch_size,
+        run.opts.hyper.seed,
+        run.opts.flip,
     );
-    let bar = progress_bar(start, opts.steps);
-    let log_every = if gpu.is_cpu() {
-        1
-    } else {
-        16.min(METRIC_SLOTS as u64)
-    };
-    let mut logged = start;
-    let mut step = start;
-    let mut out_of_time = false;
-    while step < opts.steps {
-        if interrupted.load(Ordering::SeqCst) {
-            break;
+    run.train(gpu, &loader, start)
+}
+
+impl Run<'_> {
+    /// The step loop from `start`, then the final checkpoint and pictures.
+    fn train(&mut self, gpu: &Gpu, loader: &Loader, start: u64) -> Result<()> {
+        let root = self.group.is_root();
+        let opts = self.opts.clone();
+        let interrupted = interrupt_flag();
+        let bar = if root {
+            progress_bar(start, opts.steps)
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        let log_every = if gpu.is_cpu() {
+            1
+        } else {
+            16.min(METRIC_SLOTS as u64)
+        };
+        let per_sample = self.trainer.shard.count;
+        let first = self.trainer.shard.first;
+        let mut logged = start;
+        let mut step = start;
+        let mut stop = Stop::default();
+        while step < opts.steps && stop == Stop::default() {
+            let batch = loader.next(step);
+            let floats = batch.len() / opts.hyper.batch_size;
+            let mine = &batch[first * floats..(first + per_sample) * floats];
+            let wanted = Stop {
+                interrupted: interrupted.load(Ordering::SeqCst),
+                out_of_time: opts.max_time.is_some_and(|t| self.started.elapsed() >= t),
+            };
+            if self.group.size() == 1 && wanted != Stop::default() {
+                stop = wanted;
+                break;
+            }
+            stop = self.trainer.step_in(self.group, step, mine, wanted);
+            step += 1;
+            self.after_step(step, &mut logged, log_every, &bar)?;
         }
-        if opts.max_time.is_some_and(|t| run.started.elapsed() >= t) {
-            out_of_time = true;
-            break;
+        if root && logged < step {
+            self.log_metrics(logged, step)?;
         }
-        let batch = loader.next(step);
-        run.trainer.step(step, &batch);
-        step += 1;
+        bar.finish_and_clear();
+        self.save_checkpoint(step)?;
+        self.finish(start, step, stop)
+    }
+
+    /// Metrics, checkpoints, previews and bound estimates due after step `step` (1-based).
+    fn after_step(
+        &mut self,
+        step: u64,
+        logged: &mut u64,
+        log_every: u64,
+        bar: &indicatif::ProgressBar,
+    ) -> Result<()> {
+        let opts = &self.opts;
+        let root = self.group.is_root();
+        let (ck_every, sample_every, eval_every) =
+            (opts.checkpoint_every, opts.sample_every, opts.eval_every);
         let boundary = step == opts.steps
-            || step % opts.checkpoint_every == 0
-            || (opts.sample_every > 0 && step % opts.sample_every == 0);
-        if step - logged >= log_every || boundary {
-            let loss = run.log_metrics(logged, step)?;
-            logged = step;
+            || step.is_multiple_of(ck_every)
+            || (sample_every > 0 && step.is_multiple_of(sample_every));
+        if root && (step - *logged >= log_every || boundary) {
+            let loss = self.log_metrics(*logged, step)?;
+            *logged = step;
             bar.set_message(format!("{loss:.4}"));
         }
         bar.set_position(step);
-        if step % opts.checkpoint_every == 0 && step < opts.steps {
-            run.save_checkpoint(step)?;
+        if step.is_multiple_of(ck_every) && step < self.opts.steps {
+            self.save_checkpoint(step)?;
         }
-        if opts.sample_every > 0 && step % opts.sample_every == 0 && step < opts.steps {
+        if root && sample_every > 0 && step.is_multiple_of(sample_every) && step < self.opts.steps {
             bar.suspend(|| eprintln!("sampling a preview grid at step {step}"));
-            run.save_pictures(step)?;
+            self.save_pictures(step)?;
         }
-        if opts.eval_every > 0 && step % opts.eval_every == 0 {
-            let bpd = bound_log::log(&run.opts, &run.trainer, step)?;
+        if root && eval_every > 0 && step.is_multiple_of(eval_every) {
+            let bpd = bound_log::log(&self.opts, &self.trainer, step)?;
             bar.suspend(|| eprintln!("step {step}: bound estimate {bpd:.4} bits/dim"));
         }
+        Ok(())
     }
-    if logged < step {
-        run.log_metrics(logged, step)?;
-    }
-    bar.finish_and_clear();
-    run.save_checkpoint(step)?;
-    if interrupted.load(Ordering::SeqCst) {
-        plot::save_loss_plot(&run.losses, &opts.out.join("loss.png"))?;
+
+    /// The end of a run: pictures and a summary (rank 0).
+    fn finish(&mut self, start: u64, step: u64, stop: Stop) -> Result<()> {
+        if !self.group.is_root() {
+            return Ok(());
+        }
+        let out = self.opts.out.clone();
+        if stop.interrupted {
+            plot::save_loss_plot(&self.losses, &out.join("loss.png"))?;
+            eprintln!(
+                "interrupted at step {step}: checkpoint saved to {}; continue with --resume {}",
+                self.checkpoint_path.display(),
+                self.checkpoint_path.display()
+            );
+            return Ok(());
+        }
+        let grid_path = self.save_pictures(step)?;
+        let secs = self.started.elapsed().as_secs_f64();
+        if stop.out_of_time {
+            eprintln!(
+                "stopped at the --max-time budget after step {step} of {}; continue with --resume {}",
+                self.opts.steps,
+                self.checkpoint_path.display()
+            );
+        }
+        self.report_exchange();
         eprintln!(
-            "interrupted at step {step}: checkpoint saved to {}; continue with --resume {}",
-            run.checkpoint_path.display(),
-            run.checkpoint_path.display()
+            "done: {} steps in {:.0} s ({:.2} steps/s); checkpoint {}, samples {}, loss plot {}, metrics {}",
+            step - start,
+            secs,
+            (step - start) as f64 / secs,
+            self.checkpoint_path.display(),
+            grid_path.display(),
+            out.join("loss.png").display(),
+            self.metrics_path.display()
         );
-        return Ok(());
+        Ok(())
     }
-    let grid_path = run.save_pictures(step)?;
-    let secs = run.started.elapsed().as_secs_f64();
-    if out_of_time {
+
+    /// In a group: what the gradient exchange cost (BENCHMARKS.md, "Data-parallel training").
+    fn report_exchange(&self) {
+        let (reduce, n) = self.group.reduce_time();
+        if n == 0 {
+            return;
+        }
+        let last = self.trainer.exchange.get();
+        let mib = self.trainer.store.layout.total as f64 * 4.0 / (1 << 20) as f64;
         eprintln!(
-            "stopped at the --max-time budget after step {step} of {}; continue with --resume {}",
-            opts.steps,
-            run.checkpoint_path.display()
+            "gradient all-reduce over {} ranks: {mib:.2} MiB per step, {:.2} ms mean over {n} \
+             steps; last step: staging (readback + upload) {:.2} ms, waiting for backward {:.1} ms",
+            self.group.size(),
+            reduce * 1e3,
+            last.staging * 1e3,
+            last.backward_wait * 1e3
         );
     }
-    eprintln!(
-        "done: {} steps in {:.0} s ({:.2} steps/s); checkpoint {}, samples {}, loss plot {}, metrics {}",
-        step - start,
-        secs,
-        (step - start) as f64 / secs,
-        run.checkpoint_path.display(),
-        grid_path.display(),
-        opts.out.join("loss.png").display(),
-        run.metrics_path.display()
-    );
-    Ok(())
 }

@@ -17,6 +17,9 @@ use crate::nn::Mode;
 use crate::ops::optim::{self, AdamConfig};
 use crate::ops::{diffusion, reduce, rng};
 use crate::{Gpu, Tensor};
+use std::time::Instant;
+
+use super::distributed::Group;
 
 /// Hyper-parameters of the optimisation (saved in checkpoints).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
@@ -49,6 +52,33 @@ impl Hyper {
 /// blocks, so training does not wait for the GPU every step.
 pub const METRIC_SLOTS: usize = 64;
 
+/// The samples of the global batch this process trains on: all of them in a single process,
+/// `first..first + count` on a rank of a data-parallel group.
+#[derive(Clone, Copy, Debug)]
+pub struct Shard {
+    pub first: usize,
+    pub count: usize,
+}
+
+/// Reasons to stop after a step; in a group, stopping is agreed with the gradient all-reduce so
+/// that every rank leaves the loop after the same step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Stop {
+    pub interrupted: bool,
+    pub out_of_time: bool,
+}
+
+/// Host time of the gradient exchange of the last data-parallel step, in seconds.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ExchangeTime {
+    /// Waiting for the backward pass (the step's GPU work) to finish.
+    pub backward_wait: f64,
+    /// Reading the gradients back and writing their mean to the GPU.
+    pub staging: f64,
+    /// The all-reduce itself (MPI).
+    pub reduce: f64,
+}
+
 pub struct Trainer {
     pub gpu: Gpu,
     pub model: UNet,
@@ -60,6 +90,10 @@ pub struct Trainer {
     sqrt_one_minus_abar: Tensor,
     schedule: Schedule,
     pub hyper: Hyper,
+    /// This process's samples of the global batch `hyper.batch_size`.
+    pub shard: Shard,
+    /// Timing of the last data-parallel step's gradient exchange.
+    pub exchange: std::cell::Cell<ExchangeTime>,
     /// [METRIC_SLOTS * 2]: (loss, sum of squared gradients) per step slot.
     metrics: Tensor,
 }
@@ -104,6 +138,11 @@ impl Trainer {
             sqrt_abar,
             sqrt_one_minus_abar,
             schedule,
+            shard: Shard {
+                first: 0,
+                count: hyper.batch_size,
+            },
+            exchange: Default::default(),
             hyper,
             metrics: Tensor::zeros(gpu, &[METRIC_SLOTS * 2]),
         }
@@ -118,20 +157,81 @@ impl Trainer {
 
     /// Records the step without submitting it (see [`Trainer::step`]).
     pub fn record_step(&self, step: u64, x0: &[f32]) {
+        let loss = self.record_gradients(step, x0);
+        self.record_update(step, &loss);
+    }
+
+    /// One step of a data-parallel group on this rank's slice `x0` of the global batch: the
+    /// gradients and the loss are averaged over the ranks between backward and the optimiser,
+    /// and so are the stop requests. Returns the stop reasons agreed by every rank.
+    pub fn step_in(&self, group: &Group, step: u64, x0: &[f32], stop: Stop) -> Stop {
+        if group.size() == 1 {
+            self.step(step, x0);
+            return stop;
+        }
+        let loss = self.record_gradients(step, x0);
+        let waited = Instant::now();
+        self.gpu.sync();
+        let staged = Instant::now();
+        let grads = self.store.grads.as_ref().expect("training store");
+        let mut host = grads.to_vec();
+        let n = host.len();
+        host.extend(loss.to_vec());
+        host.extend([stop.interrupted, stop.out_of_time].map(|s| s as u8 as f32));
+        let reduced = Instant::now();
+        group.all_reduce_mean(&mut host);
+        let written = Instant::now();
+        grads.write(&host[..n]);
+        let loss = Tensor::from_slice(&self.gpu, &[1], &host[n..n + 1]);
+        self.record_update(step, &loss);
+        self.gpu.flush();
+        self.exchange.set(ExchangeTime {
+            backward_wait: (staged - waited).as_secs_f64(),
+            staging: (reduced - staged + written.elapsed()).as_secs_f64(),
+            reduce: (written - reduced).as_secs_f64(),
+        });
+        Stop {
+            interrupted: host[n + 1] > 0.0,
+            out_of_time: host[n + 2] > 0.0,
+        }
+    }
+
+    /// The timesteps [B] and noise [B, C, H, W] of this process's samples: drawn for the whole
+    /// global batch (streams by global sample index, a few kilobytes) and cut to the shard, so
+    /// every rank count trains on the same draws.
+    fn draw_noise(&self, step: u64) -> (Tensor, Tensor) {
         let cfg = &self.model.config;
-        let b = self.hyper.batch_size;
-        let shape = [b, cfg.in_channels, cfg.sample_size, cfg.sample_size];
+        let (b, seed) = (self.hyper.batch_size, self.hyper.seed);
+        let sample = [cfg.in_channels, cfg.sample_size, cfg.sample_size];
+        let shape = [b, sample[0], sample[1], sample[2]];
+        let steps = self.schedule.steps() as u32;
+        let t = rng::randint(&self.gpu, b, steps, seed, crate::streams::timesteps(step));
+        let eps = rng::normal(&self.gpu, &shape, seed, crate::streams::noise(step));
+        let Shard { first, count } = self.shard;
+        if count == b {
+            return (t, eps);
+        }
+        let per_sample: usize = sample.iter().product();
+        let local = [count, sample[0], sample[1], sample[2]];
+        (
+            t.copy_of_range(first, &[count]),
+            eps.copy_of_range(first * per_sample, &local),
+        )
+    }
+
+    /// Records forward, loss and backward of this process's samples; returns the loss [1].
+    fn record_gradients(&self, step: u64, x0: &[f32]) -> Tensor {
+        let cfg = &self.model.config;
+        let shape = [
+            self.shard.count,
+            cfg.in_channels,
+            cfg.sample_size,
+            cfg.sample_size,
+        ];
         let seed = self.hyper.seed;
         let prep = scope("noise");
         let x0 = Tensor::from_slice(&self.gpu, &shape, x0);
-        let t = rng::randint(
-            &self.gpu,
-            b,
-            self.schedule.steps() as u32,
-            seed,
-            crate::streams::timesteps(step),
-        );
-        let eps = rng::normal(&self.gpu, &shape, seed, crate::streams::noise(step));
+        let (t, eps) = self.draw_noise(step);
         let x_t = diffusion::q_sample(&x0, &eps, &t, &self.sqrt_abar, &self.sqrt_one_minus_abar);
 
         self.store.zero_grads();
@@ -140,6 +240,7 @@ impl Trainer {
             training: true,
             seed,
             step,
+            first_sample: self.shard.first,
         };
         let (pred, tape) = {
             let _s = scope("fwd");
@@ -155,8 +256,13 @@ impl Trainer {
             let _s = scope("bwd");
             self.model.backward(&self.store, tape, &d_pred);
         }
-        let _s = scope("optimizer");
+        loss
+    }
 
+    /// Records clipping, Adam and EMA on the (averaged) gradients and logs `loss` and the
+    /// gradient norm in the step's metric slot.
+    fn record_update(&self, step: u64, loss: &Tensor) {
+        let _s = scope("optimizer");
         let grads = self.store.grads.as_ref().expect("training store");
         let sumsq = reduce::sum_squares(grads);
         let adam = AdamConfig {
@@ -184,6 +290,12 @@ impl Trainer {
         let slot = (step as usize % METRIC_SLOTS) * 2;
         loss.copy_into_at(&self.metrics, slot);
         sumsq.copy_into_at(&self.metrics, slot + 1);
+    }
+
+    /// The whole training state (weights, EMA, Adam's moments), as GPU tensors: what the ranks
+    /// of a group compare and take from rank 0 at start.
+    pub fn state(&self) -> [&Tensor; 4] {
+        [&self.store.values, &self.ema, &self.adam_m, &self.adam_v]
     }
 
     /// Reads (loss, gradient norm) of steps `from..to` (at most METRIC_SLOTS steps back).
