@@ -337,3 +337,57 @@ fn killing_one_rank_ends_the_job_within_seconds() {
     let kept = load(&ck);
     assert!(kept.step >= 1, "{}", kept.step);
 }
+
+#[test]
+fn a_stuck_rank_ends_the_job_after_the_collective_timeout() {
+    let _one = ONE_JOB.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("stuck");
+    let cfg = micro_config(&dir);
+    let out = dir.join("run");
+    let args = train_args(&cfg, &out, 100_000);
+    let id = std::process::id().to_string();
+    let tag = format!("DDPM_MPI_TEST={id}");
+    let mut job = ddpm(2, &strs(&args))
+        .env("DDPM_MPI_TEST", &id)
+        .env("DDPM_COLLECTIVE_TIMEOUT", "20")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let ck = out.join("checkpoint.safetensors");
+    while !ck.exists() {
+        assert!(started.elapsed() < Duration::from_secs(300), "no step done");
+        assert!(job.try_wait().unwrap().is_none(), "the job ended early");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A stopped process is a rank that hangs without failing: rank 0 waits for it in the next
+    // all-reduce until its watchdog ends the job. 20 s: above the skew of the two ranks'
+    // kernel compilation in the first step on 2 shared cores, so only the stop can trigger it.
+    let rank1 = find_process(&[&tag, "OMPI_COMM_WORLD_RANK=1"]).expect("rank 1's process");
+    let stopped = Instant::now();
+    Command::new("kill")
+        .args(["-STOP", &rank1.to_string()])
+        .status()
+        .unwrap();
+    while job.try_wait().unwrap().is_none() {
+        if stopped.elapsed() > Duration::from_secs(90) {
+            let _ = Command::new("kill")
+                .args(["-9", &rank1.to_string()])
+                .status();
+            let _ = job.kill();
+            panic!("the job still runs 90 s after rank 1 stopped");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ended = stopped.elapsed();
+    let output = job.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    eprintln!("the job ended {ended:?} after rank 1 stopped");
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("waited") && stderr.contains("DDPM_COLLECTIVE_TIMEOUT=20"),
+        "the watchdog says why: {stderr}"
+    );
+    assert!(load(&ck).step >= 1);
+}

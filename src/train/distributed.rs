@@ -221,6 +221,9 @@ mod mpi_group {
     use mpi::collective::SystemOperation;
     use mpi::topology::{Communicator, SimpleCommunicator};
     use mpi::traits::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
 
     /// MPI's state: the universe (dropping it finalises MPI) and the world communicator.
     pub struct Mpi {
@@ -228,6 +231,65 @@ mod mpi_group {
         world: SimpleCommunicator,
         /// Receive buffer of the all-reduce, kept between steps (the gradient is large).
         scratch: std::cell::RefCell<Vec<f32>>,
+        watchdog: Watchdog,
+    }
+
+    /// Ends this rank (and so, through the launcher, the job) when it has waited in one
+    /// collective longer than `DDPM_COLLECTIVE_TIMEOUT` seconds (default 1800; 0: never): a rank
+    /// that hangs without failing (a stuck driver, a stopped process) would otherwise keep the
+    /// others in the all-reduce forever. The limit is generous because waiting is normal while
+    /// rank 0 writes checkpoints and preview samples, or while the first step compiles kernels.
+    struct Watchdog {
+        /// Milliseconds since `epoch` when the current collective began; 0: not in one.
+        since: Arc<AtomicU64>,
+        epoch: Instant,
+    }
+
+    const DEFAULT_TIMEOUT_S: u64 = 1800;
+
+    impl Watchdog {
+        fn start(rank: usize, size: usize) -> Result<Watchdog> {
+            let since = Arc::new(AtomicU64::new(0));
+            let epoch = Instant::now();
+            let limit = match std::env::var("DDPM_COLLECTIVE_TIMEOUT") {
+                Err(_) => DEFAULT_TIMEOUT_S,
+                Ok(v) => match v.trim().parse::<u64>() {
+                    Ok(s) => s,
+                    Err(_) => crate::fail!(
+                        Config,
+                        "DDPM_COLLECTIVE_TIMEOUT must be whole seconds (0: no limit), not '{v}'"
+                    ),
+                },
+            };
+            if limit > 0 {
+                let since = since.clone();
+                std::thread::spawn(move || loop {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let began = since.load(Ordering::Relaxed);
+                    let waited = (epoch.elapsed().as_millis() as u64).saturating_sub(began);
+                    if began != 0 && waited > limit * 1000 {
+                        eprintln!(
+                            "error: rank {rank} of {size}: waited {} s in a collective for the \
+                             other ranks (one is stuck or far slower; limit \
+                             DDPM_COLLECTIVE_TIMEOUT={limit} s); stopping every rank",
+                            waited / 1000
+                        );
+                        // Leaving without MPI_Finalize makes the launcher end the whole job.
+                        std::process::exit(1);
+                    }
+                });
+            }
+            Ok(Watchdog { since, epoch })
+        }
+
+        /// Runs the collective `f` under the watchdog.
+        fn watch<T>(&self, f: impl FnOnce() -> T) -> T {
+            let now = self.epoch.elapsed().as_millis() as u64;
+            self.since.store(now.max(1), Ordering::Relaxed);
+            let result = f();
+            self.since.store(0, Ordering::Relaxed);
+            result
+        }
     }
 
     pub fn join() -> Result<Group> {
@@ -239,6 +301,7 @@ mod mpi_group {
         // The ranks that share this machine's memory, numbered from 0: one adapter each.
         let local_rank = world.split_shared(rank as i32).rank() as usize;
         install_panic_abort(rank);
+        let watchdog = Watchdog::start(rank, size)?;
         Ok(Group {
             rank,
             size,
@@ -249,6 +312,7 @@ mod mpi_group {
                 _universe: universe,
                 world,
                 scratch: Default::default(),
+                watchdog,
             }),
         })
     }
@@ -268,23 +332,27 @@ mod mpi_group {
         pub fn all_reduce_sum(&self, data: &mut [f32]) {
             let mut sum = self.scratch.borrow_mut();
             sum.resize(data.len(), 0.0);
-            self.world
-                .all_reduce_into(&*data, &mut sum[..], SystemOperation::sum());
+            self.watchdog.watch(|| {
+                self.world
+                    .all_reduce_into(&*data, &mut sum[..], SystemOperation::sum())
+            });
             data.copy_from_slice(&sum);
         }
 
         pub fn broadcast(&self, data: &mut [f32]) {
-            self.world.process_at_rank(0).broadcast_into(data);
+            self.watchdog
+                .watch(|| self.world.process_at_rank(0).broadcast_into(data));
         }
 
         pub fn all_gather(&self, value: u64) -> Vec<u64> {
             let mut all = vec![0u64; self.world.size() as usize];
-            self.world.all_gather_into(&value, &mut all[..]);
+            self.watchdog
+                .watch(|| self.world.all_gather_into(&value, &mut all[..]));
             all
         }
 
         pub fn barrier(&self) {
-            self.world.barrier();
+            self.watchdog.watch(|| self.world.barrier());
         }
 
         pub fn abort(&self, error: &anyhow::Error) -> ! {
