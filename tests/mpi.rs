@@ -287,37 +287,67 @@ fn find_process(vars: &[&str]) -> Option<u32> {
     None
 }
 
-#[test]
-fn killing_one_rank_ends_the_job_within_seconds() {
-    let _one = ONE_JOB.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("kill");
+/// A 2-rank training job of the micro model that has saved its first checkpoint, with the pid
+/// of its rank 1, for the fault tests. `checkpoint_every` and `env` adjust the job.
+struct RunningJob {
+    job: std::process::Child,
+    checkpoint: PathBuf,
+    rank1: u32,
+}
+
+fn start_job(name: &str, checkpoint_every: &str, env: &[(&str, &str)]) -> RunningJob {
+    let dir = scratch(name);
     let cfg = micro_config(&dir);
     let out = dir.join("run");
     let mut args = train_args(&cfg, &out, 100_000);
-    args[10] = "1".into(); // a checkpoint every step: the kill lands between or during saves
-                           // Marks this job's processes, to find rank 1 among them.
+    args[10] = checkpoint_every.into();
+    // Marks this job's processes, to find rank 1 among them.
     let id = std::process::id().to_string();
     let tag = format!("DDPM_MPI_TEST={id}");
-    let mut job = ddpm(2, &strs(&args))
-        .env("DDPM_MPI_TEST", &id)
+    let mut cmd = ddpm(2, &strs(&args));
+    cmd.env("DDPM_MPI_TEST", &id);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut job = cmd
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // Wait until training runs (a checkpoint exists), at most 5 minutes.
     let started = Instant::now();
-    let ck = out.join("checkpoint.safetensors");
-    while !ck.exists() {
+    let checkpoint = out.join("checkpoint.safetensors");
+    while !checkpoint.exists() {
         assert!(started.elapsed() < Duration::from_secs(300), "no step done");
         assert!(job.try_wait().unwrap().is_none(), "the job ended early");
         std::thread::sleep(Duration::from_millis(200));
     }
     let rank1 = find_process(&[&tag, "OMPI_COMM_WORLD_RANK=1"]).expect("rank 1's process");
-    let killed = Instant::now();
+    RunningJob {
+        job,
+        checkpoint,
+        rank1,
+    }
+}
+
+fn signal(pid: u32, sig: &str) {
     Command::new("kill")
-        .args(["-9", &rank1.to_string()])
+        .args([sig, &pid.to_string()])
         .status()
         .unwrap();
+}
+
+#[test]
+fn killing_one_rank_ends_the_job_within_seconds() {
+    let _one = ONE_JOB.lock().unwrap_or_else(|e| e.into_inner());
+    // A checkpoint every step: the kill lands between or during saves.
+    let RunningJob {
+        mut job,
+        checkpoint: ck,
+        rank1,
+    } = start_job("kill", "1", &[]);
+    let killed = Instant::now();
+    signal(rank1, "-9");
     while job.try_wait().unwrap().is_none() {
         assert!(
             killed.elapsed() < Duration::from_secs(20),
@@ -341,40 +371,20 @@ fn killing_one_rank_ends_the_job_within_seconds() {
 #[test]
 fn a_stuck_rank_ends_the_job_after_the_collective_timeout() {
     let _one = ONE_JOB.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = scratch("stuck");
-    let cfg = micro_config(&dir);
-    let out = dir.join("run");
-    let args = train_args(&cfg, &out, 100_000);
-    let id = std::process::id().to_string();
-    let tag = format!("DDPM_MPI_TEST={id}");
-    let mut job = ddpm(2, &strs(&args))
-        .env("DDPM_MPI_TEST", &id)
-        .env("DDPM_COLLECTIVE_TIMEOUT", "20")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let ck = out.join("checkpoint.safetensors");
-    while !ck.exists() {
-        assert!(started.elapsed() < Duration::from_secs(300), "no step done");
-        assert!(job.try_wait().unwrap().is_none(), "the job ended early");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    // 20 s: above the skew of the two ranks' kernel compilation in the first step on 2 shared
+    // cores, so only the stop below can trigger the watchdog.
+    let RunningJob {
+        mut job,
+        checkpoint: ck,
+        rank1,
+    } = start_job("stuck", "2", &[("DDPM_COLLECTIVE_TIMEOUT", "20")]);
     // A stopped process is a rank that hangs without failing: rank 0 waits for it in the next
-    // all-reduce until its watchdog ends the job. 20 s: above the skew of the two ranks'
-    // kernel compilation in the first step on 2 shared cores, so only the stop can trigger it.
-    let rank1 = find_process(&[&tag, "OMPI_COMM_WORLD_RANK=1"]).expect("rank 1's process");
+    // all-reduce until its watchdog ends the job.
     let stopped = Instant::now();
-    Command::new("kill")
-        .args(["-STOP", &rank1.to_string()])
-        .status()
-        .unwrap();
+    signal(rank1, "-STOP");
     while job.try_wait().unwrap().is_none() {
         if stopped.elapsed() > Duration::from_secs(90) {
-            let _ = Command::new("kill")
-                .args(["-9", &rank1.to_string()])
-                .status();
+            signal(rank1, "-9");
             let _ = job.kill();
             panic!("the job still runs 90 s after rank 1 stopped");
         }

@@ -35,7 +35,8 @@ impl FlatVariant {
         per_invocation: 1,
         vec4: true,
     };
-    /// A CPU adapter (lavapipe): 128-wide workgroups, one vec4 per invocation (see [`variant`]).
+    /// A CPU adapter (lavapipe): 128-wide workgroups, one vec4 per invocation (see
+    /// [`elementwise::variant`]).
     pub const CPU: FlatVariant = FlatVariant {
         workgroup: 128,
         per_invocation: 1,
