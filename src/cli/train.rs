@@ -6,8 +6,10 @@ use anyhow::{bail, Result};
 use clap::Args;
 
 use super::{DeviceArgs, ModelArgs};
+use crate::checkpoint::load_model;
+use crate::model::UNetConfig;
 use crate::train::distributed::Group;
-use crate::train::{Hyper, TrainOptions};
+use crate::train::{Hyper, Start, TrainOptions};
 
 #[derive(Args)]
 pub struct TrainArgs {
@@ -78,6 +80,11 @@ pub struct TrainArgs {
     /// Continue a run from its checkpoint (data order, noise and optimiser state included)
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start from a trained model's weights (a diffusers folder, or a checkpoint's EMA weights)
+    /// and train its network further, with a fresh optimiser: fine-tuning, or more training
+    /// of a shipped model. Defaults are those of the preset with the same network, if any
+    #[arg(long, conflicts_with_all = ["resume", "preset", "config"])]
+    init: Option<PathBuf>,
 }
 
 /// `90s`, `45m`, `2h`, `1h30m` or plain seconds.
@@ -266,10 +273,19 @@ fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
     let gpu = device.open_nth(group.local_rank())?;
     let cpu = gpu.is_cpu();
     let default_preset = if cpu { "mnist-cpu" } else { "mnist" };
-    let choice = args.model.resolve(default_preset)?;
-    let d = defaults(choice.preset.as_deref().unwrap_or("config"));
-    let chose_for_cpu = cpu && args.model.is_default();
-    let mut config = choice.config;
+    let init = match &args.init {
+        Some(path) => Some(load_model(path, true, crate::train::layout_of)?),
+        None => None,
+    };
+    let (preset, mut config) = match &init {
+        Some(model) => (preset_of(&model.config), model.config.clone()),
+        None => {
+            let choice = args.model.resolve(default_preset)?;
+            (choice.preset, choice.config)
+        }
+    };
+    let d = defaults(preset.as_deref().unwrap_or("config"));
+    let chose_for_cpu = cpu && args.model.is_default() && init.is_none();
     if let Some(p) = args.dropout {
         config.dropout = p;
     }
@@ -298,6 +314,21 @@ fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
         sample_n: args.sample_n.unwrap_or(if cpu { 16 } else { 64 }),
         sample_steps: args.sample_steps.unwrap_or(if cpu { 25 } else { 50 }),
         eval_every: args.eval_every,
+        init: args.init.clone(),
     };
-    crate::train::run(&gpu, opts, args.resume.as_deref(), group)
+    let begin = match (init, &args.resume) {
+        (Some(model), _) => Start::Init(model),
+        (None, Some(path)) => Start::Resume(path),
+        (None, None) => Start::Fresh,
+    };
+    crate::train::run(&gpu, opts, begin, group)
+}
+
+/// The built-in preset whose network `config` is, if any (its training defaults apply to a run
+/// that starts from such a model).
+fn preset_of(config: &UNetConfig) -> Option<String> {
+    ["mnist", "mnist-small", "mnist-cpu", "cifar10", "tiny"]
+        .into_iter()
+        .find(|name| UNetConfig::preset(name).is_ok_and(|p| &p == config))
+        .map(String::from)
 }

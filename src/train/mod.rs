@@ -47,6 +47,20 @@ pub struct TrainOptions {
     /// Steps between bound estimates in bound.csv (`bound_log`), 0: never.
     #[serde(default)]
     pub eval_every: u64,
+    /// The model whose weights the run started from (`--init`), for the record; None: the
+    /// paper's random initialisation.
+    #[serde(default)]
+    pub init: Option<PathBuf>,
+}
+
+/// Where a run's training state comes from.
+pub enum Start<'a> {
+    /// The paper's random initialisation (seeded by `Hyper::seed`).
+    Fresh,
+    /// A trained model's weights, with a fresh optimiser and EMA (fine-tuning).
+    Init(crate::checkpoint::ModelWeights),
+    /// A checkpoint of an earlier run, continued exactly.
+    Resume(&'a Path),
 }
 
 fn load_data(opts: &TrainOptions) -> Result<Dataset> {
@@ -343,23 +357,30 @@ fn interrupt_flag() -> Arc<AtomicBool> {
     interrupted
 }
 
-/// Runs `ddpm train` in a single process or as one rank of `group`. `resume`: a checkpoint to
-/// continue from.
-pub fn run(gpu: &Gpu, opts: TrainOptions, resume: Option<&Path>, group: &Group) -> Result<()> {
-    let (opts, resumed, wall_offset) = match resume {
-        Some(path) => {
+/// Runs `ddpm train` in a single process or as one rank of `group`, from `begin`.
+pub fn run(gpu: &Gpu, opts: TrainOptions, begin: Start, group: &Group) -> Result<()> {
+    let (opts, resumed, wall_offset) = match begin {
+        Start::Resume(path) => {
             let (opts, ck, wall) = resume_from(opts, path)?;
             if group.is_root() {
                 eprintln!("resuming from {} at step {}", path.display(), ck.step);
             }
             (opts, Some(ck), wall)
         }
-        None => (opts, None, 0.0),
+        _ => (opts, None, 0.0),
     };
     let start = resumed.as_ref().map_or(0, |ck| ck.step);
     let (first, count) = group.shard(opts.hyper.batch_size)?;
     let data = Arc::new(load_data(&opts)?);
-    let mut trainer = Trainer::new(gpu, &opts.config, opts.hyper.clone(), resumed.as_ref());
+    let mut trainer = match &begin {
+        Start::Init(model) => {
+            if group.is_root() {
+                eprintln!("starting from the {}", model.description);
+            }
+            Trainer::from_weights(gpu, &opts.config, opts.hyper.clone(), &model.weights)
+        }
+        _ => Trainer::new(gpu, &opts.config, opts.hyper.clone(), resumed.as_ref()),
+    };
     drop(resumed);
     trainer.shard = Shard { first, count };
     agree_on_start(group, &opts, start, &trainer)?;

@@ -102,6 +102,12 @@ pub fn layout_of(config: &UNetConfig) -> Layout {
     Layout::new(&UNet::new(config).registry)
 }
 
+/// The training state of a run that starts at `weights`: EMA equal to them, Adam's moments zero.
+fn fresh_state(weights: Vec<f32>) -> [Vec<f32>; 4] {
+    let zeros = vec![0.0; weights.len()];
+    [weights.clone(), weights, zeros.clone(), zeros]
+}
+
 impl Trainer {
     /// A fresh model (paper initialisation), or the state of `resume`.
     pub fn new(
@@ -112,19 +118,32 @@ impl Trainer {
     ) -> Trainer {
         let model = UNet::new(config);
         let layout = Layout::new(&model.registry);
-        let total = layout.total;
-        let (weights, ema, m, v) = match resume {
-            Some(ck) => (
-                ck.weights.clone(),
-                ck.ema.clone(),
-                ck.adam_m.clone(),
-                ck.adam_v.clone(),
-            ),
-            None => {
-                let w = layout.initial_values(hyper.seed);
-                (w.clone(), w, vec![0.0; total], vec![0.0; total])
-            }
+        let state = match resume {
+            Some(ck) => [&ck.weights, &ck.ema, &ck.adam_m, &ck.adam_v].map(|v| v.clone()),
+            None => fresh_state(layout.initial_values(hyper.seed)),
         };
+        Self::with_state(gpu, model, layout, hyper, state)
+    }
+
+    /// A model that starts from `weights` (flat, in `layout_of(config)`; e.g. a trained model to
+    /// fine-tune), with a fresh optimiser and an EMA that starts at the same weights.
+    pub fn from_weights(gpu: &Gpu, config: &UNetConfig, hyper: Hyper, weights: &[f32]) -> Trainer {
+        let model = UNet::new(config);
+        let layout = Layout::new(&model.registry);
+        assert_eq!(weights.len(), layout.total, "weights of another network");
+        Self::with_state(gpu, model, layout, hyper, fresh_state(weights.to_vec()))
+    }
+
+    /// `state`: weights, EMA, Adam's first and second moments.
+    fn with_state(
+        gpu: &Gpu,
+        model: UNet,
+        layout: Layout,
+        hyper: Hyper,
+        state: [Vec<f32>; 4],
+    ) -> Trainer {
+        let total = layout.total;
+        let [weights, ema, m, v] = state;
         let store = ParamStore::new(gpu, layout, &weights);
         let schedule = Schedule::ddpm();
         let (sqrt_abar, sqrt_one_minus_abar) = schedule.q_sample_tables(gpu);
