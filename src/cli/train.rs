@@ -317,7 +317,7 @@ fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
         init: args.init.clone(),
     };
     let begin = match (init, &args.resume) {
-        (Some(model), _) => Start::Init(model),
+        (Some(model), _) => Start::Init(Box::new(model)),
         (None, Some(path)) => Start::Resume(path),
         (None, None) => Start::Fresh,
     };

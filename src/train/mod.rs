@@ -58,7 +58,7 @@ pub enum Start<'a> {
     /// The paper's random initialisation (seeded by `Hyper::seed`).
     Fresh,
     /// A trained model's weights, with a fresh optimiser and EMA (fine-tuning).
-    Init(crate::checkpoint::ModelWeights),
+    Init(Box<crate::checkpoint::ModelWeights>),
     /// A checkpoint of an earlier run, continued exactly.
     Resume(&'a Path),
 }
