@@ -64,6 +64,62 @@ fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
 }
 
 // ---------------------------------------------------------------------------------------------
+// pad_v4: `pad` for DIL = 1 and W % 4 == 0, reading the source as aligned vec4s: one vec4 load
+// per destination vec4 instead of four scalar loads (on lavapipe every storage load is a loop
+// over the lanes, so this is what the pass costs). With left = 4a + SHIFT (0 <= SHIFT < 4, a
+// pipeline constant so that the swizzle is fixed), destination vec4 qx of a row holds source
+// columns 4qx - left .. 4qx - left + 3: the last SHIFT components of source vec4 k - 1 and the
+// first 4 - SHIFT of vec4 k, k = qx - a (vec4s outside the row are zero).
+// Bindings: 1 src [planes, H, W] as vec4, 2 dst as in `pad`. Params and dispatch: as `pad`.
+@group(0) @binding(1) var<storage, read> padv_src: array<vec4<f32>>;
+
+override SHIFT: u32 = 0u;
+
+// Source vec4 k of the row starting at vec4 `row` (`len` vec4s per row), zero outside it.
+fn padv_read(row: u32, k: i32, len: u32) -> vec4<f32> {
+    if (k < 0 || u32(k) >= len) {
+        return vec4<f32>(0.0);
+    }
+    return padv_src[row + u32(k)];
+}
+
+@compute @workgroup_size(64)
+fn pad_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let r = (wid.x + wid.y * nwg.x) * 64u + lid;
+    if (r >= p.n * p.hout) {
+        return;
+    }
+    let py = r % p.hout;
+    let plane = r / p.hout;
+    let sy = pad_index(py, p.pad_top, p.h);
+    let wq = p.wout / 4u;
+    if (sy < 0) {
+        for (var qx = 0u; qx < wq; qx++) {
+            pad_dst[r * wq + qx] = vec4<f32>(0.0);
+        }
+        return;
+    }
+    let len = p.w / 4u;
+    let row = (plane * p.h + u32(sy)) * len;
+    let a = (bitcast<i32>(p.pad_left) - i32(SHIFT)) / 4; // exact: left - SHIFT is a multiple of 4
+    var prev = padv_read(row, -a - 1, len);
+    for (var qx = 0u; qx < wq; qx++) {
+        let cur = padv_read(row, i32(qx) - a, len);
+        var v = cur;
+        if (SHIFT == 1u) {
+            v = vec4<f32>(prev.w, cur.xyz);
+        } else if (SHIFT == 2u) {
+            v = vec4<f32>(prev.zw, cur.xy);
+        } else if (SHIFT == 3u) {
+            v = vec4<f32>(prev.yzw, cur.x);
+        }
+        pad_dst[r * wq + qx] = v;
+        prev = cur;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
 // pack_weights: repacks w [Cout, Cin, KH, KW] as a [R, OP] matrix, OP = `cols` (a multiple
 // of 16), R = `rows` >= the real row count; columns and rows past the real counts are zero:
 //   flip = 0 (forward):       out[(ci*KH + ky)*KW + kx, co] = w[co, ci, ky, kx]

@@ -39,7 +39,7 @@ const DIRECT_SUBGROUP: Shader = crate::shader!("conv2d/direct_subgroup");
 /// The module holding entry point `entry` (the direct kernels: the lane-by-lane module).
 fn shader_of(entry: &str) -> Shader {
     match entry {
-        "pad" | "pack_weights" => LAYOUT,
+        "pad" | "pad_v4" | "pack_weights" => LAYOUT,
         "wgrad_reduce" | "bias_grad" => REDUCE,
         e if e.starts_with("gemm_") => GEMM,
         _ => DIRECT_CPU,
@@ -346,7 +346,13 @@ impl Dims {
 /// For `src [N, C, H, W]`: `dst [N*C, hp, wp]` with `dst[q, py, px] = src[q, (py - top)/d,
 /// (px - left)/d]` where that is an integer inside the source, zero elsewhere (negative
 /// `top`/`left` crop). `(hp, wp) = out_hw`, `(top, left) = offset`; `wp` must be a multiple of 4.
-fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil: usize) -> Tensor {
+/// Rows of a multiple of 4 elements at dilation 1 are read as vec4s (`pad_v4`).
+pub fn pad_planes(
+    src: &Tensor,
+    out_hw: (usize, usize),
+    offset: (isize, isize),
+    dil: usize,
+) -> Tensor {
     let s = src.shape();
     let (planes, h, w) = (s[0] * s[1], s[2], s[3]);
     let (hp, wp) = out_hw;
@@ -366,10 +372,15 @@ fn pad_planes(src: &Tensor, out_hw: (usize, usize), offset: (isize, isize), dil:
         pad_left: offset.1 as i32 as u32,
         ..Default::default()
     };
+    let (entry, constant) = if dil == 1 && w.is_multiple_of(4) {
+        ("pad_v4", ("SHIFT", offset.1.rem_euclid(4) as f64))
+    } else {
+        ("pad", ("DIL", dil as f64))
+    };
     gpu.launch(
         &LAYOUT,
-        "pad",
-        &[("DIL", dil as f64)],
+        entry,
+        &[constant],
         &p,
         &[src, &dst],
         grid_1d(planes * hp, 64),
@@ -871,6 +882,10 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
     vec![
         ("pad", vec![("DIL", 1.0)]),
         ("pad", vec![("DIL", 2.0)]),
+        ("pad_v4", vec![("SHIFT", 0.0)]),
+        ("pad_v4", vec![("SHIFT", 1.0)]),
+        ("pad_v4", vec![("SHIFT", 2.0)]),
+        ("pad_v4", vec![("SHIFT", 3.0)]),
         ("pack_weights", vec![]),
         ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 2.0)]),
         ("direct_k3", vec![("STRIDE", 1.0), ("SEG", 4.0)]),

@@ -207,6 +207,51 @@ fn run_case(gpu: &Gpu, rng: &mut Rng, v: ConvVariant, c: &Case, out: &mut Vec<Ch
     }
 }
 
+/// `pad_planes` against a float64 copy: rows of a multiple of 4 (the vec4 pass, every left
+/// offset modulo 4, cropping included) and not (the scalar pass), dilations 1 and 2. A copy is
+/// exact: tolerance 0.
+fn pad_checks(gpu: &Gpu, rng: &mut Rng, out: &mut Vec<Check>) {
+    let offsets = [(1, 1), (0, 0), (2, 2), (-1, 3), (1, -1), (0, -4), (3, 5)];
+    for (h, w) in [(5, 8), (3, 12), (4, 7), (6, 5)] {
+        for dil in [1, 2] {
+            for (top, left) in offsets {
+                let (x, xv) = random_tensor(gpu, rng, &[2, 3, h, w]);
+                let hp = h * dil + 2;
+                let wp = (w * dil + 3).next_multiple_of(4);
+                let got = ops::pad_planes(&x, (hp, wp), (top, left), dil);
+                let want = reference_pad(&xv, (6, h, w), (hp, wp), (top, left), dil);
+                let shape = format!("[2,3,{h},{w}] -> [{hp},{wp}] at ({top},{left}) dil {dil}");
+                out.push(compare("conv2d pad", shape, &got.to_vec(), &want, 0.0));
+            }
+        }
+    }
+}
+
+fn reference_pad(
+    x: &[f64],
+    (planes, h, w): (usize, usize, usize),
+    (hp, wp): (usize, usize),
+    (top, left): (isize, isize),
+    dil: usize,
+) -> Vec<f64> {
+    let source = |v: usize, off: isize, len: usize| {
+        let r = v as isize - off;
+        let d = dil as isize;
+        (r >= 0 && r % d == 0 && ((r / d) as usize) < len).then(|| (r / d) as usize)
+    };
+    let mut y = vec![0.0; planes * hp * wp];
+    for q in 0..planes {
+        for py in 0..hp {
+            for px in 0..wp {
+                if let (Some(sy), Some(sx)) = (source(py, top, h), source(px, left, w)) {
+                    y[(q * hp + py) * wp + px] = x[(q * h + sy) * w + sx];
+                }
+            }
+        }
+    }
+    y
+}
+
 pub fn checks(gpu: &Gpu) -> Vec<Check> {
     let mut rng = Rng::new(0xC0_4E);
     let mut out = Vec::new();
@@ -245,5 +290,6 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
         &yr,
         CONV,
     ));
+    pad_checks(gpu, &mut rng, &mut out);
     out
 }
