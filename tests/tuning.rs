@@ -133,7 +133,7 @@ fn the_mode_names_parse_and_bad_ones_are_errors() {
     assert!(e.contains("on, off, cache or retune"), "{e}");
 }
 
-/// The golden case's forward pass (`tests/golden.rs`: matmuls, attention and group norms of a
+/// The golden case's forward pass (`tests/golden.rs`: convolutions, matmuls, attention and group norms of a
 /// tiny U-Net) with every tunable family measured, against the same pass with the built-in
 /// rules and against the independent reference. Tolerance 1e-4 of the largest output, as in
 /// the golden test: every candidate passes its family's checks, so only rounding may differ.
@@ -169,7 +169,7 @@ fn a_tuned_forward_matches_the_untuned_one() {
     eprintln!("tuned forward: {measured} shapes measured in {seconds:.2} s");
     assert!(measured > 0, "nothing was measured");
     let families: Vec<String> = tuned.tuner().cached_choices().into_keys().collect();
-    for family in ["matmul", "attention", "group_norm"] {
+    for family in ["matmul", "attention", "group_norm", "conv"] {
         assert!(
             families.iter().any(|k| k.starts_with(family)),
             "no {family} choice in {families:?}"
@@ -186,4 +186,67 @@ fn a_tuned_forward_matches_the_untuned_one() {
         err < 1e-4,
         "tuned forward differs from the golden output: {err:.3e}"
     );
+}
+
+/// Every convolution pass measured (forward, input and weight gradient, on a shape the direct
+/// kernels take and on a stride-2 one), against the float64 reference within the conv
+/// family's selftest tolerance (2e-5 of the largest value); the weight gradient accumulates
+/// into the caller's pre-filled tensor exactly once (timing runs use a scratch one).
+#[test]
+fn tuned_convolutions_match_the_reference() {
+    use ddpm::ops::conv::{self as ops, ConvGeometry};
+    use ddpm::reference::conv::{self as cref, ConvDims};
+    use ddpm::selftest::max_rel_err;
+
+    let g = gpu(TuneMode::Retune, &scratch("conv"));
+    let mut rng = Rng::new(5);
+    let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
+    for (geometry, (h, w)) in [
+        (ConvGeometry::same3x3(), (9, 11)),
+        (ConvGeometry::downsample_symmetric(), (9, 10)),
+    ] {
+        let d = ConvDims {
+            n: 2,
+            cin: 5,
+            h,
+            w,
+            cout: 7,
+            kh: 3,
+            kw: 3,
+            stride: geometry.stride,
+            pad: geometry.pad,
+        };
+        let (ho, wo) = d.out_hw();
+        let x = rng.normal_vec(d.x_len());
+        let wt = rng.normal_vec(d.w_len());
+        let dy = rng.normal_vec(2 * 7 * ho * wo);
+        let dw0 = rng.normal_vec(d.w_len());
+        let tx = Tensor::from_slice(&g, &[2, 5, h, w], &f32s(&x));
+        let tw = Tensor::from_slice(&g, &[7, 5, 3, 3], &f32s(&wt));
+        let tdy = Tensor::from_slice(&g, &[2, 7, ho, wo], &f32s(&dy));
+        let tdw = Tensor::from_slice(&g, &[7, 5, 3, 3], &f32s(&dw0));
+        let y = ops::conv2d(&tx, &tw, None, geometry).to_vec();
+        let dx = ops::conv2d_backward_input(&tdy, &tw, geometry, (h, w)).to_vec();
+        ops::conv2d_backward_weight(&tdy, &tx, &tdw, geometry);
+        let mut dw_ref = dw0.clone();
+        cref::conv2d_backward_weight(&d, &dy, &x, &mut dw_ref);
+        for (name, got, want) in [
+            ("forward", y, cref::conv2d(&d, &x, &wt, None)),
+            ("input grad", dx, cref::conv2d_backward_input(&d, &dy, &wt)),
+            ("weight grad", tdw.to_vec(), dw_ref),
+        ] {
+            let err = max_rel_err(&got, &want);
+            assert!(err <= 2e-5, "{name} s{}: error {err:.2e}", d.stride);
+        }
+    }
+    let choices = g.tuner().cached_choices();
+    for pass in ["forward", "input_grad", "weight_grad"] {
+        let key = format!("conv {pass} ");
+        assert_eq!(
+            choices.keys().filter(|k| k.starts_with(&key)).count(),
+            2,
+            "{pass}: {choices:?}"
+        );
+    }
+    eprintln!("conv choices: {choices:?}");
 }

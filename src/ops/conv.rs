@@ -20,7 +20,7 @@
 //! On the Direct variants the 3x3 stride-2 case (top/left padding 0 or 1) instead runs
 //! `direct_t2`, which visits only the taps that hit real dy elements (a quarter of the work).
 
-use crate::gpu::{grid_1d, profile, DeviceClass, Gpu, Shader};
+use crate::gpu::{grid_1d, profile, tuning, DeviceClass, Gpu, Shader};
 use crate::Tensor;
 
 /// The data-layout passes (`pad`, `pack_weights`).
@@ -145,8 +145,8 @@ pub fn direct_supports(kh: usize, kw: usize, stride: usize) -> bool {
 /// The variant used for a `kh x kw` convolution with geometry `g` on this adapter: Direct on
 /// CPU adapters where it supports the shape (measured on lavapipe, 2 cores, 3x3 [8,64,32,32]
 /// 64 -> 64 forward: Direct 18 ms, Gemm 208 ms, whose barriers and per-lane shared-memory
-/// loads are costly there), Gemm everywhere else (the standard choice on GPUs; not yet
-/// measured on one).
+/// loads are costly there), Gemm everywhere else (the standard choice on GPUs). Where tuning
+/// is on (the default on GPUs), each pass of each shape is timed instead ([`chosen`]).
 pub fn variant(gpu: &Gpu, kh: usize, kw: usize, g: ConvGeometry) -> ConvVariant {
     match gpu.class() {
         DeviceClass::Cpu if direct_supports(kh, kw, g.stride) => {
@@ -158,6 +158,43 @@ pub fn variant(gpu: &Gpu, kh: usize, kw: usize, g: ConvGeometry) -> ConvVariant 
         }
         _ => ConvVariant::Gemm,
     }
+}
+
+/// The variants that can run a `kh x kw` convolution with geometry `g` on this adapter, with
+/// their names in the tuning cache.
+fn candidates(
+    gpu: &Gpu,
+    kh: usize,
+    kw: usize,
+    g: ConvGeometry,
+) -> Vec<(ConvVariant, &'static str)> {
+    let mut out = Vec::new();
+    if direct_supports(kh, kw, g.stride) {
+        if subgroup_kernels_available(gpu) {
+            out.push((ConvVariant::DirectSubgroup, "direct_subgroup"));
+        }
+        out.push((ConvVariant::Direct, "direct"));
+    }
+    out.push((ConvVariant::Gemm, "gemm"));
+    out
+}
+
+/// The variant for one pass (`forward`, `input_grad`, `weight_grad`) of the convolution `d`:
+/// the measured choice where tuning is on (see `crate::gpu::tuning`; `run(v)` launches the pass
+/// once with variant `v` on scratch outputs), else [`variant`]'s rule.
+fn chosen(
+    gpu: &Gpu,
+    pass: &str,
+    d: &Dims,
+    bias: bool,
+    run: impl FnMut(ConvVariant),
+) -> ConvVariant {
+    let rule = variant(gpu, d.kh, d.kw, d.g);
+    let key = format!(
+        "conv {pass} n{} cin{} h{} w{} cout{} k{}x{} s{} pad{:?} bias{}",
+        d.n, d.cin, d.h, d.w, d.cout, d.kh, d.kw, d.g.stride, d.g.pad, bias as u8
+    );
+    tuning::pick(gpu, &key, &candidates(gpu, d.kh, d.kw, d.g), run).unwrap_or(rule)
 }
 
 /// Kernel parameters; the same layout as `Params` in `shaders/conv2d/parts/params.wgsl`.
@@ -558,7 +595,10 @@ fn check_bias(bias: Option<&Tensor>, cout: usize) {
 /// y = conv2d(x, w) + bias. x: [N, Cin, H, W]; w: [Cout, Cin, kh, kw] (PyTorch layout); bias [Cout].
 /// Returns y [N, Cout, Hout, Wout] (see [`ConvGeometry::output_hw`]).
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) -> Tensor {
-    let v = variant(x.gpu(), w.dim(2), w.dim(3), g);
+    let d = Dims::new(x.shape(), w.shape(), g);
+    let v = chosen(x.gpu(), "forward", &d, bias.is_some(), |v| {
+        conv2d_with(v, x, w, bias, g);
+    });
     conv2d_with(v, x, w, bias, g)
 }
 
@@ -590,7 +630,11 @@ pub fn conv2d_backward_input(
     g: ConvGeometry,
     input_hw: (usize, usize),
 ) -> Tensor {
-    let v = variant(dy.gpu(), w.dim(2), w.dim(3), g);
+    let ws = w.shape();
+    let d = Dims::new(&[dy.dim(0), ws[1], input_hw.0, input_hw.1], ws, g);
+    let v = chosen(dy.gpu(), "input_grad", &d, false, |v| {
+        conv2d_backward_input_with(v, dy, w, g, input_hw);
+    });
     conv2d_backward_input_with(v, dy, w, g, input_hw)
 }
 
@@ -714,7 +758,13 @@ fn direct_backward_input_s2(
 /// dw += dL/dw (accumulates: parameter gradients accumulate across uses).
 /// dy [N, Cout, Hout, Wout], x [N, Cin, H, W], dw [Cout, Cin, kh, kw].
 pub fn conv2d_backward_weight(dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeometry) {
-    let v = variant(dy.gpu(), dw.dim(2), dw.dim(3), g);
+    let d = Dims::new(x.shape(), dw.shape(), g);
+    // Timing runs accumulate into a scratch gradient, never into `dw`.
+    let scratch = std::cell::OnceCell::new();
+    let v = chosen(dy.gpu(), "weight_grad", &d, false, |v| {
+        let sdw = scratch.get_or_init(|| Tensor::zeros(dy.gpu(), dw.shape()));
+        conv2d_backward_weight_with(v, dy, x, sdw, g);
+    });
     conv2d_backward_weight_with(v, dy, x, dw, g)
 }
 
