@@ -217,5 +217,71 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(kernels, benches);
+/// The built-in rule's variant against the measured choice (`ddpm::gpu::tuning`) for each pass
+/// of each shape, in one run: the tuned device measures each once (into a scratch cache), then
+/// both are timed alike. The tuned choice should equal or beat the rule's. (On GPUs the only
+/// candidate is the rule's Gemm, so both rows time the same kernel.)
+fn tuned_vs_rule(c: &mut Criterion) {
+    let gpu = common::gpu();
+    let dir = std::env::temp_dir().join(format!("ddpm-bench-conv-tuning-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let tuned = ddpm::Gpu::new(&ddpm::gpu::GpuOptions {
+        tune: Some(ddpm::gpu::TuneMode::On),
+        cache_dir: Some(dir.clone()),
+        ..Default::default()
+    })
+    .expect("a wgpu adapter");
+    let mut g = group(c, "conv2d tuned vs rule", &gpu);
+    let mut seeds = Rng::new(6);
+    for s in shapes(reduced(&gpu)) {
+        let (ho, wo) = s.g.output_hw(s.hw, s.hw, s.k, s.k);
+        let pass = 2.0 * (s.b * s.cout * ho * wo * s.cin * s.k * s.k) as f64;
+        let rule = conv::variant(&gpu, s.k, s.k, s.g);
+        let (g_, hw) = (s.g, (s.hw, s.hw));
+        let seed = seeds.next_u64();
+        for (device, label) in [(&gpu, "rule"), (&tuned, "tuned")] {
+            let mut rng = Rng::new(seed);
+            let x = random(device, &mut rng, &[s.b, s.cin, s.hw, s.hw]);
+            let w = random(device, &mut rng, &[s.cout, s.cin, s.k, s.k]);
+            let dy = random(device, &mut rng, &[s.b, s.cout, ho, wo]);
+            let dw = Tensor::zeros(device, &[s.cout, s.cin, s.k, s.k]);
+            let is_rule = label == "rule";
+            let id = |what: &str| format!("{label} {what} B{} {}", s.b, s.name);
+            bench_gpu(&mut g, &id("fwd"), flops(pass), device, || {
+                let _ = if is_rule {
+                    conv::conv2d_with(rule, &x, &w, None, g_)
+                } else {
+                    conv::conv2d(&x, &w, None, g_)
+                };
+            });
+            bench_gpu(&mut g, &id("bwd-input"), flops(pass), device, || {
+                let _ = if is_rule {
+                    conv::conv2d_backward_input_with(rule, &dy, &w, g_, hw)
+                } else {
+                    conv::conv2d_backward_input(&dy, &w, g_, hw)
+                };
+            });
+            bench_gpu(&mut g, &id("bwd-weight"), flops(pass), device, || {
+                if is_rule {
+                    conv::conv2d_backward_weight_with(rule, &dy, &x, &dw, g_)
+                } else {
+                    conv::conv2d_backward_weight(&dy, &x, &dw, g_)
+                }
+            });
+        }
+    }
+    g.finish();
+    println!(
+        "rule: {:?}",
+        conv::variant(&gpu, 3, 3, ConvGeometry::same3x3())
+    );
+    for (shape, choice) in tuned.tuner().cached_choices() {
+        println!("tuned: {shape} -> {choice}");
+    }
+    let (_, measured, seconds) = tuned.tuner().stats();
+    println!("tuning cost: {measured} shape-passes measured in {seconds:.1} s");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(kernels, benches, tuned_vs_rule);
 criterion_main!(kernels);

@@ -160,8 +160,11 @@ pub fn variant(gpu: &Gpu, kh: usize, kw: usize, g: ConvGeometry) -> ConvVariant 
     }
 }
 
-/// The variants that can run a `kh x kw` convolution with geometry `g` on this adapter, with
-/// their names in the tuning cache.
+/// The variants measured for a `kh x kw` convolution with geometry `g` on this adapter, with
+/// their names in the tuning cache. On GPUs only Gemm: the direct kernels are built for CPU
+/// SIMD lanes (128 vec4 accumulators per invocation, no shared memory), which on a GPU spill
+/// out of registers, so timing them would cost seconds per shape (long enough, on a small GPU,
+/// to trip a driver's watchdog) for a variant that cannot win.
 fn candidates(
     gpu: &Gpu,
     kh: usize,
@@ -169,7 +172,7 @@ fn candidates(
     g: ConvGeometry,
 ) -> Vec<(ConvVariant, &'static str)> {
     let mut out = Vec::new();
-    if direct_supports(kh, kw, g.stride) {
+    if gpu.class() == DeviceClass::Cpu && direct_supports(kh, kw, g.stride) {
         if subgroup_kernels_available(gpu) {
             out.push((ConvVariant::DirectSubgroup, "direct_subgroup"));
         }
