@@ -41,19 +41,30 @@ fn pad_read(row: i32, px: u32) -> f32 {
     return pad_src[u32(row + sx)];
 }
 
+// The destination row of an invocation of `pad` or `pad_v4`: its index r (r >= n * hout: none),
+// its plane, and its source row in that plane (-1: a row of zeros).
+struct PadRow {
+    r: u32,
+    plane: u32,
+    sy: i32,
+}
+
+fn pad_row(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> PadRow {
+    let r = (wid.x + wid.y * nwg.x) * 64u + lid;
+    return PadRow(r, r / p.hout, pad_index(r % p.hout, p.pad_top, p.h));
+}
+
 @compute @workgroup_size(64)
 fn pad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
        @builtin(local_invocation_index) lid: u32) {
-    let r = (wid.x + wid.y * nwg.x) * 64u + lid;
+    let pr = pad_row(wid, nwg, lid);
+    let r = pr.r;
     if (r >= p.n * p.hout) {
         return;
     }
-    let py = r % p.hout;
-    let plane = r / p.hout;
-    let sy = pad_index(py, p.pad_top, p.h);
     var row = -1;
-    if (sy >= 0) {
-        row = i32((plane * p.h + u32(sy)) * p.w);
+    if (pr.sy >= 0) {
+        row = i32((pr.plane * p.h + u32(pr.sy)) * p.w);
     }
     let wq = p.wout / 4u;
     for (var qx = 0u; qx < wq; qx++) {
@@ -86,22 +97,20 @@ fn padv_read(row: u32, k: i32, len: u32) -> vec4<f32> {
 @compute @workgroup_size(64)
 fn pad_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
           @builtin(local_invocation_index) lid: u32) {
-    let r = (wid.x + wid.y * nwg.x) * 64u + lid;
+    let pr = pad_row(wid, nwg, lid);
+    let r = pr.r;
     if (r >= p.n * p.hout) {
         return;
     }
-    let py = r % p.hout;
-    let plane = r / p.hout;
-    let sy = pad_index(py, p.pad_top, p.h);
     let wq = p.wout / 4u;
-    if (sy < 0) {
+    if (pr.sy < 0) {
         for (var qx = 0u; qx < wq; qx++) {
             pad_dst[r * wq + qx] = vec4<f32>(0.0);
         }
         return;
     }
     let len = p.w / 4u;
-    let row = (plane * p.h + u32(sy)) * len;
+    let row = (pr.plane * p.h + u32(pr.sy)) * len;
     let a = (bitcast<i32>(p.pad_left) - i32(SHIFT)) / 4; // exact: left - SHIFT is a multiple of 4
     var prev = padv_read(row, -a - 1, len);
     for (var qx = 0u; qx < wq; qx++) {
