@@ -273,10 +273,11 @@ fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
     let gpu = device.open_nth(group.local_rank())?;
     let cpu = gpu.is_cpu();
     let default_preset = if cpu { "mnist-cpu" } else { "mnist" };
-    let init = match &args.init {
-        Some(path) => Some(load_model(path, true, crate::train::layout_of)?),
-        None => None,
-    };
+    let init = args
+        .init
+        .as_deref()
+        .map(|path| load_model(path, true, crate::train::layout_of))
+        .transpose()?;
     let (preset, mut config) = match &init {
         Some(model) => (preset_of(&model.config), model.config.clone()),
         None => {
@@ -327,7 +328,7 @@ fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
 /// The built-in preset whose network `config` is, if any (its training defaults apply to a run
 /// that starts from such a model).
 fn preset_of(config: &UNetConfig) -> Option<String> {
-    ["mnist", "mnist-small", "mnist-cpu", "cifar10", "tiny"]
+    UNetConfig::PRESETS
         .into_iter()
         .find(|name| UNetConfig::preset(name).is_ok_and(|p| &p == config))
         .map(String::from)

@@ -319,6 +319,9 @@ impl UNetConfig {
         }
     }
 
+    /// The names [`UNetConfig::preset`] takes.
+    pub const PRESETS: [&'static str; 5] = ["mnist", "mnist-small", "mnist-cpu", "cifar10", "tiny"];
+
     pub fn preset(name: &str) -> Result<UNetConfig> {
         match name {
             "mnist" => Ok(Self::mnist()),
@@ -327,7 +330,11 @@ impl UNetConfig {
             "cifar10" => Ok(Self::cifar10()),
             "tiny" => Ok(Self::tiny(1)),
             other => {
-                crate::fail!(Config, "unknown preset '{other}' (available: mnist, mnist-small, mnist-cpu, cifar10, tiny)")
+                crate::fail!(
+                    Config,
+                    "unknown preset '{other}' (available: {})",
+                    Self::PRESETS.join(", ")
+                )
             }
         }
     }
