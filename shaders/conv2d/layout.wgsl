@@ -103,14 +103,13 @@ fn pad_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
         return;
     }
     let wq = p.wout / 4u;
-    if (pr.sy < 0) {
-        for (var qx = 0u; qx < wq; qx++) {
-            pad_dst[r * wq + qx] = vec4<f32>(0.0);
-        }
-        return;
+    // A row of zeros reads from an empty source row.
+    var len = 0u;
+    var row = 0u;
+    if (pr.sy >= 0) {
+        len = p.w / 4u;
+        row = (pr.plane * p.h + u32(pr.sy)) * len;
     }
-    let len = p.w / 4u;
-    let row = (pr.plane * p.h + u32(pr.sy)) * len;
     let a = (bitcast<i32>(p.pad_left) - i32(SHIFT)) / 4; // exact: left - SHIFT is a multiple of 4
     var prev = padv_read(row, -a - 1, len);
     for (var qx = 0u; qx < wq; qx++) {

@@ -132,3 +132,30 @@ pub fn conv2d_backward_bias(n: usize, cout: usize, hw: usize, dy: &[f64], db: &m
         db[(i / hw) % cout] += g;
     }
 }
+
+/// `ops::conv::pad_planes` in float64: `x [planes, h, w]` copied into `[planes, hp, wp]` at
+/// rows `top + d*y`, columns `left + d*x` (offsets may be negative: crop), zero elsewhere.
+pub fn pad_planes(
+    x: &[f64],
+    (planes, h, w): (usize, usize, usize),
+    (hp, wp): (usize, usize),
+    (top, left): (isize, isize),
+    dil: usize,
+) -> Vec<f64> {
+    let source = |v: usize, off: isize, len: usize| {
+        let r = v as isize - off;
+        let d = dil as isize;
+        (r >= 0 && r % d == 0 && ((r / d) as usize) < len).then(|| (r / d) as usize)
+    };
+    let mut y = vec![0.0; planes * hp * wp];
+    for q in 0..planes {
+        for py in 0..hp {
+            for px in 0..wp {
+                if let (Some(sy), Some(sx)) = (source(py, top, h), source(px, left, w)) {
+                    y[(q * hp + py) * wp + px] = x[(q * h + sy) * w + sx];
+                }
+            }
+        }
+    }
+    y
+}

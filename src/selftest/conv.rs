@@ -219,37 +219,12 @@ fn pad_checks(gpu: &Gpu, rng: &mut Rng, out: &mut Vec<Check>) {
                 let hp = h * dil + 2;
                 let wp = (w * dil + 3).next_multiple_of(4);
                 let got = ops::pad_planes(&x, (hp, wp), (top, left), dil);
-                let want = reference_pad(&xv, (6, h, w), (hp, wp), (top, left), dil);
+                let want = reference::pad_planes(&xv, (6, h, w), (hp, wp), (top, left), dil);
                 let shape = format!("[2,3,{h},{w}] -> [{hp},{wp}] at ({top},{left}) dil {dil}");
                 out.push(compare("conv2d pad", shape, &got.to_vec(), &want, 0.0));
             }
         }
     }
-}
-
-fn reference_pad(
-    x: &[f64],
-    (planes, h, w): (usize, usize, usize),
-    (hp, wp): (usize, usize),
-    (top, left): (isize, isize),
-    dil: usize,
-) -> Vec<f64> {
-    let source = |v: usize, off: isize, len: usize| {
-        let r = v as isize - off;
-        let d = dil as isize;
-        (r >= 0 && r % d == 0 && ((r / d) as usize) < len).then(|| (r / d) as usize)
-    };
-    let mut y = vec![0.0; planes * hp * wp];
-    for q in 0..planes {
-        for py in 0..hp {
-            for px in 0..wp {
-                if let (Some(sy), Some(sx)) = (source(py, top, h), source(px, left, w)) {
-                    y[(q * hp + py) * wp + px] = x[(q * h + sy) * w + sx];
-                }
-            }
-        }
-    }
-    y
 }
 
 pub fn checks(gpu: &Gpu) -> Vec<Check> {
