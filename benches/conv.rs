@@ -176,11 +176,101 @@ fn profile_shapes(gpu: &ddpm::Gpu) {
     println!("total {:.1} ms", total * 1e3);
 }
 
+/// The forward 3x3 and 1x1 convolutions of the digit presets (`mnist-cpu`: 24/48 channels,
+/// `mnist-small`: 32/64), as (cin, cout, hw, k).
+fn digit_forward_shapes() -> Vec<(usize, usize, usize, usize)> {
+    vec![
+        (24, 24, 28, 3),
+        (72, 24, 28, 3),
+        (48, 48, 28, 3),
+        (48, 48, 14, 3),
+        (96, 48, 14, 3),
+        (48, 48, 7, 3),
+        (96, 48, 7, 3),
+        (72, 24, 28, 1),
+        (32, 32, 28, 3),
+        (64, 64, 28, 3),
+        (96, 32, 28, 3),
+        (64, 64, 14, 3),
+        (128, 64, 14, 3),
+        (128, 64, 7, 3),
+    ]
+}
+
+/// `CONV_BLOCKS=1 cargo bench --bench conv`: instead of criterion, the direct forward kernels
+/// with 16-channel blocks against the block `conv::direct_block` picks, interleaved call by call
+/// (so both see the same machine load) on the digit presets' shapes at batch `CONV_BLOCKS_BATCH`
+/// (default 32): the median of 7 wall-clock times of 3 synchronised calls each (pad, weight
+/// packing and kernel), and their ratio.
+fn block_comparison(gpu: &ddpm::Gpu) {
+    let rule = conv::variant(gpu, 3, 3, ConvGeometry::same3x3());
+    if rule == ConvVariant::Gemm {
+        println!("this adapter runs the Gemm kernels: no channel blocks to compare");
+        return;
+    }
+    let b: usize = std::env::var("CONV_BLOCKS_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(32);
+    let mut rng = Rng::new(7);
+    let (mut total16, mut total) = (0.0, 0.0);
+    for (cin, cout, hw, k) in digit_forward_shapes() {
+        let g = if k == 3 {
+            ConvGeometry::same3x3()
+        } else {
+            ConvGeometry::pointwise()
+        };
+        let x = random(gpu, &mut rng, &[b, cin, hw, hw]);
+        let w = random(gpu, &mut rng, &[cout, cin, k, k]);
+        let bias = random(gpu, &mut rng, &[cout]);
+        let block = conv::direct_block(cout);
+        let run = |blk: usize| {
+            gpu.sync();
+            let t = std::time::Instant::now();
+            for _ in 0..3 {
+                drop(conv::conv2d_direct_block(rule, blk, &x, &w, Some(&bias), g));
+            }
+            gpu.sync();
+            t.elapsed().as_secs_f64() / 3.0
+        };
+        run(16);
+        run(block);
+        let (mut t16, mut tb) = (Vec::new(), Vec::new());
+        for _ in 0..7 {
+            t16.push(run(16));
+            tb.push(run(block));
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (m16, mb) = (median(&mut t16), median(&mut tb));
+        total16 += m16;
+        total += mb;
+        println!(
+            "B{b} {cin:>3}->{cout:<3} {hw:>2}x{hw:<2} {k}x{k}  block 16: {:7.2} ms  block {block}: {:7.2} ms  ratio {:.2}",
+            m16 * 1e3,
+            mb * 1e3,
+            m16 / mb
+        );
+    }
+    println!(
+        "all shapes: block 16 {:.1} ms, chosen blocks {:.1} ms, ratio {:.2}",
+        total16 * 1e3,
+        total * 1e3,
+        total16 / total
+    );
+}
+
 fn benches(c: &mut Criterion) {
     let gpu = common::gpu();
     conv::warm_up(&gpu);
     if std::env::var_os("CONV_PROFILE").is_some() {
         profile_shapes(&gpu);
+        return;
+    }
+    if std::env::var_os("CONV_BLOCKS").is_some() {
+        block_comparison(&gpu);
         return;
     }
     let small = reduced(&gpu);
@@ -222,6 +312,9 @@ fn benches(c: &mut Criterion) {
 /// both are timed alike. The tuned choice should equal or beat the rule's. (On GPUs the only
 /// candidate is the rule's Gemm, so both rows time the same kernel.)
 fn tuned_vs_rule(c: &mut Criterion) {
+    if std::env::var_os("CONV_PROFILE").is_some() || std::env::var_os("CONV_BLOCKS").is_some() {
+        return;
+    }
     let gpu = common::gpu();
     let dir = std::env::temp_dir().join(format!("ddpm-bench-conv-tuning-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);

@@ -36,6 +36,42 @@ const DIRECT_CPU: Shader = crate::shader!("conv2d/direct_cpu");
 /// operations, so it is compiled only on adapters with them.
 const DIRECT_SUBGROUP: Shader = crate::shader!("conv2d/direct_subgroup");
 
+/// The direct forward kernels with wider output-channel blocks ([`direct_block`]), one module
+/// per block and weight-load variant: `(block, lane by lane, subgroup)`.
+const DIRECT_WIDE: [(usize, Shader, Shader); 3] = [
+    (
+        24,
+        crate::shader!("conv2d/direct_cpu_c24"),
+        crate::shader!("conv2d/direct_subgroup_c24"),
+    ),
+    (
+        32,
+        crate::shader!("conv2d/direct_cpu_c32"),
+        crate::shader!("conv2d/direct_subgroup_c32"),
+    ),
+    (
+        48,
+        crate::shader!("conv2d/direct_cpu_c48"),
+        crate::shader!("conv2d/direct_subgroup_c48"),
+    ),
+];
+
+/// The output-channel blocks of the direct forward kernels (`direct_k3`, `direct_k1`).
+const DIRECT_BLOCKS: [usize; 4] = [16, 24, 32, 48];
+
+/// The channel block of the direct forward kernels for `cout` output channels: the least
+/// padding of `cout`, then the largest block. An invocation computes a block of channels x 32
+/// pixels, and its input loads (per-lane loops on lavapipe, about half the kernel's time at
+/// 16 channels) are shared by the whole block, so larger blocks are faster: 1.2-1.4x per
+/// convolution at 24, 32 or 48 against 16 on lavapipe (forward convolutions of the digit
+/// presets, `docs/runs/conv-blocks`). 24 -> 24, 48 -> 48, 64 -> 32, 72 -> 24, 3 -> 16.
+pub fn direct_block(cout: usize) -> usize {
+    DIRECT_BLOCKS
+        .into_iter()
+        .min_by_key(|&b| (cout.next_multiple_of(b), std::cmp::Reverse(b)))
+        .expect("blocks")
+}
+
 /// The module holding entry point `entry` (the direct kernels: the lane-by-lane module).
 fn shader_of(entry: &str) -> Shader {
     match entry {
@@ -52,12 +88,25 @@ pub fn subgroup_kernels_available(gpu: &Gpu) -> bool {
     crate::ops::matmul::subgroup_kernel_available(gpu)
 }
 
-/// The module holding the direct kernels of variant `v` on this adapter.
-fn direct_shader(gpu: &Gpu, v: ConvVariant) -> Shader {
-    if v == ConvVariant::DirectSubgroup && subgroup_kernels_available(gpu) {
-        DIRECT_SUBGROUP
+/// The module holding the direct kernels of variant `v` on this adapter, with forward
+/// kernels for output-channel blocks of `block` (16: the module of all direct kernels).
+fn direct_shader(gpu: &Gpu, v: ConvVariant, block: usize) -> Shader {
+    let subgroup = v == ConvVariant::DirectSubgroup && subgroup_kernels_available(gpu);
+    if block == CO_TILE {
+        return if subgroup {
+            DIRECT_SUBGROUP
+        } else {
+            DIRECT_CPU
+        };
+    }
+    let (_, lanes, shared) = DIRECT_WIDE
+        .into_iter()
+        .find(|w| w.0 == block)
+        .expect("a direct channel block");
+    if subgroup {
+        shared
     } else {
-        DIRECT_CPU
+        lanes
     }
 }
 
@@ -284,7 +333,8 @@ fn u(v: usize) -> u32 {
     u32::try_from(v).expect("conv dimension does not fit in u32")
 }
 
-/// Output channels of packed weights are padded to a multiple of this (one direct tile).
+/// The output-channel block of the direct kernels other than the forward ones (`direct_t2`,
+/// the weight gradient), and the column padding of packed weights for the Gemm kernels.
 const CO_TILE: usize = 16;
 
 /// Checked dimensions of one convolution `x [n, cin, h, w] * w [cout, cin, kh, kw]`.
@@ -428,10 +478,11 @@ pub fn pad_planes(
     dst
 }
 
-/// Packs `w [cout, cin, kh, kw]` as `[cin*kh*kw, round_up(cout, 16)]` (flip = false) or as the
-/// flipped transpose `[cout*kh*kw, round_up(cin, 16)]` (flip = true), zero-padded; rows are
-/// rounded up to a multiple of 9 (the direct 1x1 kernel reads 9 at a time). Returns (packed, width).
-fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
+/// Packs `w [cout, cin, kh, kw]` as `[cin*kh*kw, round_up(cout, block)]` (flip = false) or as
+/// the flipped transpose `[cout*kh*kw, round_up(cin, block)]` (flip = true), zero-padded; rows
+/// are rounded up to a multiple of 9 (the direct 1x1 kernel reads 9 at a time). `block`: the
+/// channel block of the kernel that reads them (a multiple of 4). Returns (packed, width).
+fn pack_weights(w: &Tensor, flip: bool, block: usize) -> (Tensor, usize) {
     let s = w.shape();
     let (cout, cin, kh, kw) = (s[0], s[1], s[2], s[3]);
     let (rows, cols) = if flip {
@@ -439,7 +490,7 @@ fn pack_weights(w: &Tensor, flip: bool) -> (Tensor, usize) {
     } else {
         (cin * kh * kw, cout)
     };
-    let op = cols.next_multiple_of(CO_TILE);
+    let op = cols.next_multiple_of(block);
     let rows = rows.next_multiple_of(9);
     let out = Tensor::uninit(w.gpu(), &[rows, op]);
     let p = Params {
@@ -503,7 +554,8 @@ fn direct_input(x: &Tensor, d: &Dims, qw: usize) -> (Tensor, usize, usize) {
     (xp, hp, wp)
 }
 
-/// Direct forward of `d` on the already padded input `xp [n, cin, hp, wp]` with packed weights.
+/// Direct forward of `d` on the already padded input `xp [n, cin, hp, wp]` with weights packed
+/// for output-channel blocks of `block`.
 #[allow(clippy::too_many_arguments)]
 fn direct_forward(
     v: ConvVariant,
@@ -513,6 +565,7 @@ fn direct_forward(
     wp: usize,
     wpk: &Tensor,
     op: usize,
+    block: usize,
     bias: Option<&Tensor>,
     flops: f64,
 ) -> Tensor {
@@ -536,11 +589,12 @@ fn direct_forward(
         ..Default::default()
     });
     let nq = d.n * d.hout * qw;
-    // One invocation per (block of 8 quads, block of 16 channels); y: the channel block.
+    // One invocation per (block of 8 quads, block of channels); y: the channel block.
+    assert!(op.is_multiple_of(block), "weights packed for another block");
     let (gx, gz) = fold(nq.div_ceil(8).div_ceil(32));
-    let grid = [gx, u(op / CO_TILE), gz];
+    let grid = [gx, u(op / block), gz];
     let b = bias.unwrap_or(wpk);
-    let shader = direct_shader(gpu, v);
+    let shader = direct_shader(gpu, v, block);
     profile::flops(flops);
     if d.kh == 1 {
         gpu.launch(&shader, "direct_k1", &[], &p, &[xp, wpk, b, &y], grid);
@@ -613,16 +667,43 @@ pub fn conv2d_with(
     bias: Option<&Tensor>,
     g: ConvGeometry,
 ) -> Tensor {
-    let d = Dims::new(x.shape(), w.shape(), g);
-    check_bias(bias, d.cout);
-    let (wpk, op) = pack_weights(w, false);
     match v {
         ConvVariant::Direct | ConvVariant::DirectSubgroup => {
-            let (xp, hp, wp) = direct_input(x, &d, fwd_quads(&d));
-            direct_forward(v, &d, &xp, hp, wp, &wpk, op, bias, d.flops())
+            let block = direct_block(w.shape()[0]);
+            conv2d_direct_block(v, block, x, w, bias, g)
         }
-        ConvVariant::Gemm => gemm_forward(&d, x, &wpk, op, bias, d.flops()),
+        ConvVariant::Gemm => {
+            let d = Dims::new(x.shape(), w.shape(), g);
+            check_bias(bias, d.cout);
+            let (wpk, op) = pack_weights(w, false, CO_TILE);
+            gemm_forward(&d, x, &wpk, op, bias, d.flops())
+        }
     }
+}
+
+/// [`conv2d`] on a direct variant with output-channel blocks of `block` (one of 16, 24, 32,
+/// 48) instead of [`direct_block`]'s choice: for tests and benchmarks of the blocks.
+pub fn conv2d_direct_block(
+    v: ConvVariant,
+    block: usize,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    g: ConvGeometry,
+) -> Tensor {
+    assert!(
+        v != ConvVariant::Gemm,
+        "channel blocks are a direct-kernel setting"
+    );
+    assert!(
+        DIRECT_BLOCKS.contains(&block),
+        "no direct kernel for blocks of {block}"
+    );
+    let d = Dims::new(x.shape(), w.shape(), g);
+    check_bias(bias, d.cout);
+    let (wpk, op) = pack_weights(w, false, block);
+    let (xp, hp, wp) = direct_input(x, &d, fwd_quads(&d));
+    direct_forward(v, &d, &xp, hp, wp, &wpk, op, block, bias, d.flops())
 }
 
 /// dL/dx given dy [N, Cout, Hout, Wout]; `input_hw` = (H, W) of x (needed with stride 2).
@@ -662,11 +743,17 @@ pub fn conv2d_backward_input_with(
         d.y_shape(),
         "conv dy shape does not match the output of input {input_hw:?} with weight {ws:?}"
     );
-    let (wpk, op) = pack_weights(w, true);
     // dyd[oy*s + kh-1-top, ox*s + kw-1-left] = dy[oy, ox]; a stride-1 conv of it gives dx.
     let top = d.kh as isize - 1 - d.g.pad[0] as isize;
     let left = d.kw as isize - 1 - d.g.pad[2] as isize;
     let s = d.g.stride;
+    let t2 = s == 2 && d.kh == 3 && d.kw == 3 && d.g.pad[0] <= 1 && d.g.pad[2] <= 1;
+    // The input gradient's output channels are the forward's input channels.
+    let block = match v {
+        ConvVariant::Direct | ConvVariant::DirectSubgroup if !t2 => direct_block(d.cin),
+        _ => CO_TILE,
+    };
+    let (wpk, op) = pack_weights(w, true, block);
     match v {
         ConvVariant::Direct | ConvVariant::DirectSubgroup => {
             assert!(
@@ -675,7 +762,7 @@ pub fn conv2d_backward_input_with(
                 d.kh,
                 d.kw
             );
-            if s == 2 && d.kh == 3 && d.kw == 3 && d.g.pad[0] <= 1 && d.g.pad[2] <= 1 {
+            if t2 {
                 return direct_backward_input_s2(v, &d, dy, &wpk, op);
             }
             let t0 = d.transposed(0, 0);
@@ -686,7 +773,7 @@ pub fn conv2d_backward_input_with(
             } else {
                 pad_planes(dy, (hp, wp), (top, left), s)
             };
-            direct_forward(v, &t, &dyd, hp, wp, &wpk, op, None, d.flops())
+            direct_forward(v, &t, &dyd, hp, wp, &wpk, op, block, None, d.flops())
         }
         ConvVariant::Gemm => {
             if s == 1 && top >= 0 && left >= 0 {
@@ -748,7 +835,7 @@ fn direct_backward_input_s2(
     let consts = [("T2_TOP", top as f64), ("T2_LEFT", left as f64)];
     profile::flops(d.flops());
     gpu.launch(
-        &direct_shader(gpu, v),
+        &direct_shader(gpu, v, CO_TILE),
         "direct_t2",
         &consts,
         &p,
@@ -875,7 +962,7 @@ pub fn conv2d_backward_weight_with(
             };
             let part = Tensor::uninit(gpu, &[splits * tiles * tile_len]);
             profile::flops(d.flops());
-            let shader = direct_shader(gpu, v);
+            let shader = direct_shader(gpu, v, CO_TILE);
             gpu.launch(&shader, entry, consts, &p, &[&dyq, &xp, &part], grid);
             reduce_partials(&part, dw, splits, Some((ci_per, tile_len, tiles)));
         }
@@ -959,12 +1046,16 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
 
 /// Compiles every conv pipeline now (keeps compile time out of benchmarks).
 pub fn warm_up(gpu: &Gpu) {
+    let subgroup = subgroup_kernels_available(gpu);
     for (entry, consts) in pipelines() {
         gpu.warm_up(&shader_of(entry), entry, &consts);
-        if (entry.starts_with("direct_") || entry.starts_with("wgrad_direct_"))
-            && subgroup_kernels_available(gpu)
-        {
+        if (entry.starts_with("direct_") || entry.starts_with("wgrad_direct_")) && subgroup {
             gpu.warm_up(&DIRECT_SUBGROUP, entry, &consts);
+        }
+        if entry == "direct_k3" || entry == "direct_k1" {
+            for (_, lanes, shared) in DIRECT_WIDE {
+                gpu.warm_up(if subgroup { &shared } else { &lanes }, entry, &consts);
+            }
         }
     }
 }

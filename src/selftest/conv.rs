@@ -39,8 +39,11 @@ fn cases() -> Vec<Case> {
     let sym = ConvGeometry::downsample_symmetric();
     let pw = ConvGeometry::pointwise();
     vec![
-        // The brief's odd shape, and variations crossing the 16-channel and 4-column tiles.
+        // The brief's odd shape, and variations crossing the channel blocks (16, 24, 32, 48:
+        // `direct_block` of Cout forward and of Cin for the input gradient) and 4-column tiles.
         c(2, 5, 7, 9, 11, (3, 3), s1, true),
+        c(1, 29, 46, 5, 9, (3, 3), s1, true),
+        c(1, 44, 29, 6, 7, (3, 3), s1, false),
         c(1, 3, 20, 5, 7, (3, 3), s1, false),
         c(2, 37, 33, 6, 10, (3, 3), s1, true),
         c(3, 2, 3, 1, 1, (3, 3), s1, true),
@@ -78,6 +81,7 @@ fn cases() -> Vec<Case> {
         c(2, 5, 7, 9, 11, (1, 1), pw, true),
         c(2, 19, 17, 4, 8, (1, 1), pw, false),
         c(1, 40, 3, 3, 5, (1, 1), pw, true),
+        c(1, 30, 62, 4, 6, (1, 1), pw, true),
     ]
 }
 
@@ -265,6 +269,56 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
         &yr,
         CONV,
     ));
+    block_checks(gpu, &mut rng, &mut out);
     pad_checks(gpu, &mut rng, &mut out);
     out
+}
+
+/// Every output-channel block of the direct forward kernels (16, 24, 32, 48), each forced on
+/// the same shapes, whatever `direct_block` would choose: 37 channels leave every block's last
+/// tile partial; 3x3 stride 1 and 2, and 1x1 (which reads 9 input channels at a time: 13 is not
+/// a multiple of 9).
+fn block_checks(gpu: &Gpu, rng: &mut Rng, out: &mut Vec<Check>) {
+    let s1 = ConvGeometry::same3x3();
+    let shapes = [
+        (13, 37, 3, s1),
+        (13, 37, 3, ConvGeometry::downsample_asymmetric()),
+        (13, 37, 1, ConvGeometry::pointwise()),
+    ];
+    for v in [ConvVariant::DirectSubgroup, ConvVariant::Direct] {
+        for (cin, cout, k, g) in shapes {
+            let (n, h, w) = (2, 7, 10);
+            let (ho, wo) = g.output_hw(h, w, k, k);
+            let d = ConvDims {
+                n,
+                cin,
+                h,
+                w,
+                cout,
+                kh: k,
+                kw: k,
+                stride: g.stride,
+                pad: g.pad,
+            };
+            let (x, xv) = random_tensor(gpu, rng, &[n, cin, h, w]);
+            let (wt, wv) = random_tensor(gpu, rng, &[cout, cin, k, k]);
+            let (b, bv) = random_tensor(gpu, rng, &[cout]);
+            let yr = reference::conv2d(&d, &xv, &wv, Some(&bv[..]));
+            assert_eq!(yr.len(), n * cout * ho * wo);
+            for block in [16, 24, 32, 48] {
+                let y = ops::conv2d_direct_block(v, block, &x, &wt, Some(&b), g);
+                let shape = format!(
+                    "x[{n},{cin},{h},{w}] w[{cout},{cin},{k},{k}] s{} block {block}",
+                    g.stride
+                );
+                out.push(compare(
+                    format!("conv2d forward [{v:?}]"),
+                    &shape,
+                    &y.to_vec(),
+                    &yr,
+                    CONV,
+                ));
+            }
+        }
+    }
 }

@@ -5,8 +5,8 @@
 // xp: the input already padded (`pad`) to [N, Cin, Hp, Wp], Wp % 4 == 0, with the convolution's
 // padding applied, so no bounds checks are needed. Outputs are grouped in quads (4 consecutive
 // pixels of one output row; QW = ceil(Wout/4) quads per row) in the flat order
-// q = (n*Hout + oy)*QW + qx. One invocation computes 16 output channels x the 8 quads
-// q = 8i .. 8i+7 (128 vec4 accumulators), which may span rows and images, so small images
+// q = (n*Hout + oy)*QW + qx. One invocation computes CB output channels x the 8 quads
+// q = 8i .. 8i+7 (ACC = 8 CB vec4 accumulators), which may span rows and images, so small images
 // waste nothing. For `direct_k3`, QW is even (the caller rounds it up; the extra quads are not
 // stored), so the 8 quads form 8/SEG runs
 // of SEG consecutive quads of one row, SEG = 4 if QW % 4 == 0 else 2, and neighbouring quads
@@ -21,11 +21,17 @@
 // Bindings: 1 xp (vec4), 2 wp [Cin*KH*KW, CoutP] (vec4), 3 bias [Cout] (read only if e1 != 0;
 // bind any read-only buffer otherwise), 4 y (f32).
 // Params: n, cin, h = Hp, w = Wp, cout, hout, wout, args: `ForwardArgs` (CoutP, has_bias, QW).
-// Dispatch: workgroup_size 32, [gx, CoutP/16, gz], gx * gz >= ceil(ceil(N*Hout*QW / 8) / 32)
+// Dispatch: workgroup_size 32, [gx, CoutP/CB, gz], gx * gz >= ceil(ceil(N*Hout*QW / 8) / 32)
 // (folded into z past 65,535); invocation lid of workgroup (x, b, z) computes quad block
-// i = 32 (x + z gx) + lid (quads 8i .. 8i+7) for channel block b (co0 = 16b). Per input channel (3x3) or 9 input channels (1x1) the 36 weight vec4s of the
-// block are loaded by `load_w9`: by every lane, or with 8-wide subgroups 5 loads per lane shared
-// by broadcasts (the `conv2d_subgroup` module below).
+// i = 32 (x + z gx) + lid (quads 8i .. 8i+7) for channel block b (co0 = CB b). Per input
+// channel (3x3) or 9 input channels (1x1) the WV = 9 NG weight vec4s of the block (NG = CB/4
+// groups of 4 channels) are loaded by `load_w9` (conv2d/parts/weights_*): by every lane, or
+// with 8-wide subgroups ceil(WV/8) loads per lane shared by broadcasts.
+// Template values: CB (the channel block: 16, 24, 32 or 48; src/ops/conv.rs picks it per
+// Cout), NG = CB/4, ACC = 8 CB, WV = 9 NG. Larger blocks feed each input load (a per-lane loop
+// on lavapipe, about half the kernel's time at CB = 16) to more FMAs: measured on lavapipe,
+// 1.2-1.4x faster per convolution at CB = 24, 32 or 48 than at 16 (and no padding of 24 or 48
+// output channels to multiples of 16).
 // `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here.
 // `direct_k1`: 1x1, stride 1; Wp >= 4*QW; 9 input channels per accumulator update, so wp must
 // have a multiple of 9 rows (zero past Cin).
@@ -40,7 +46,7 @@
 override STRIDE: u32 = 1u;
 override SEG: u32 = 2u;
 
-var<private> acc: array<vec4<f32>, 128>; // acc[c * 8 + v]: tile channel c, quad v
+var<private> acc: array<vec4<f32>, {{ACC}}>; // acc[c * 8 + v]: tile channel c, quad v
 var<private> q_y: array<u32, 8>;         // index in y of (n, co = 0, oy, 4*qx)
 var<private> q_n: array<u32, 8>;         // columns of the quad to store (0: none)
 var<private> q_x: array<u32, 8>;         // vec4 index in xp of (n, ci = 0, oy*S, 4*qx*S)
@@ -48,7 +54,7 @@ var<private> xa: array<vec4<f32>, 8>;    // per quad: input vec4s at column 4*qx
 var<private> xb: array<vec4<f32>, 8>;
 var<private> xc: array<vec4<f32>, 8>;
 var<private> sw: array<vec4<f32>, 72>;   // sw[t * 8 + v]: the 4 inputs of tap t for quad v
-var<private> wv: array<vec4<f32>, 36>;   // wv[t * 4 + g]: weights of tap t, channels 4g..4g+3
+var<private> wv: array<vec4<f32>, {{WV}}>;   // wv[t * NG + g]: weights of tap t, channels 4g..4g+3
 
 // acc[4g + j, v] += sum_{t < nt} wv[t*4 + g][j] * sw[t*8 + v]  (j = 0..3).
 fn macg(g: u32, v: u32, nt: u32) {
@@ -58,7 +64,7 @@ fn macg(g: u32, v: u32, nt: u32) {
     for (var t = 0u; t < 9u; t++) {
         if (t < nt) {
             let s = sw[t * 8u + v];
-            let w = wv[t * 4u + g];
+            let w = wv[t * {{NG}}u + g];
             a0 = fma(s, vec4<f32>(w.x), a0);
             a1 = fma(s, vec4<f32>(w.y), a1);
             a2 = fma(s, vec4<f32>(w.z), a2);
@@ -71,7 +77,7 @@ fn macg(g: u32, v: u32, nt: u32) {
 }
 
 fn mac_all(nt: u32) {
-    #for G in 0..4
+    #for G in 0..{{NG}}
     #for V in 0..8
     macg({{G}}u, {{V}}u, nt);
     #end
@@ -264,7 +270,7 @@ fn direct_setup(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     #for V in 0..8
     q_n[{{V}}] = select(0u, q_n[{{V}}], inv < ninv);
     #end
-    acc = array<vec4<f32>, 128>();
+    acc = array<vec4<f32>, {{ACC}}>();
     return wid.y;
 }
 
@@ -303,7 +309,7 @@ fn store_ch(c: u32, co0: u32) {
 }
 
 fn store_all(co0: u32) {
-    #for V in 0..16
+    #for V in 0..{{CB}}
     store_ch({{V}}u, co0);
     #end
 }
@@ -326,7 +332,7 @@ fn row3(ky: u32, o: u32) {
 fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let cb = direct_setup(wid, nwg, lid);
-    let wc = cb * 4u;           // vec4 column of channel co0 = 16 * cb in wp
+    let wc = cb * {{NG}}u;      // vec4 column of channel co0 = CB * cb in wp
     let plane = p.h * p.w / 4u; // vec4s per input plane
     let row = p.w / 4u;         // vec4s per input row
     for (var ci = 0u; ci < p.cin; ci++) {
@@ -337,7 +343,7 @@ fn direct_k3(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         row3(2u, o + 2u * row);
         mac_all(9u);
     }
-    store_all(cb * 16u);
+    store_all(cb * {{CB}}u);
 }
 
 // Input channel ci + t of a 1x1 conv into tap slot t. Past Cin the packed weights are zero
@@ -352,7 +358,7 @@ fn chan1(t: u32, ci: u32, plane: u32) {
 fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
     let cb = direct_setup(wid, nwg, lid);
-    let wc = cb * 4u;
+    let wc = cb * {{NG}}u;
     let plane = p.h * p.w / 4u;
     for (var ci = 0u; ci < p.cin; ci += 9u) {
         load_w9(ci, wc);
@@ -361,5 +367,5 @@ fn direct_k1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         #end
         mac_all(9u);
     }
-    store_all(cb * 16u);
+    store_all(cb * {{CB}}u);
 }

@@ -1,58 +1,7 @@
-// Replaces conv2d/parts/loads_cpu.wgsl on adapters with 8-wide subgroups: the 36 weight vec4s that every
-// lane of a subgroup needs in the direct forward kernels (the channel block is uniform per
-// workgroup) are loaded 5 per lane and broadcast, likewise the 32 dy vec4s of a step of the
-// weight-gradient kernels (4 per lane), since on lavapipe each storage load is a loop over the lanes (~30
-// instructions per lane for a vec4) while a broadcast is an extract and a splat.
-var<private> w_lane: u32; // this invocation's index in its subgroup (all 8 lanes are active)
-
-fn lane_setup() {
-    w_lane = subgroupExclusiveAdd(1u);
-}
-
-// wv: the weights of packed rows r0 .. r0 + 8, 16 channels from vec4 column wc (= co0 / 4).
-// Vec4 k = 4 t + g (tap t, channels 4g .. 4g+3) is loaded by lane k % 8 as its load k / 8.
-fn load_w9(r0: u32, wc: u32) {
-    let stride = p.args.x / 4u; // CoutP / 4: word 0 of ForwardArgs and T2Args
-    let base = r0 * stride + wc + (w_lane % 4u) + (w_lane / 4u) * stride;
-    let v0 = d_w[base];
-    let v1 = d_w[base + 2u * stride];
-    let v2 = d_w[base + 4u * stride];
-    let v3 = d_w[base + 6u * stride];
-    // Lanes 4..7 would read row r0 + 9: they re-read row r0 + 8 (unused).
-    let v4 = d_w[base + (8u - w_lane / 4u) * stride];
-    #for V in 0..8
-    wv[{{V}}] = subgroupBroadcast(v0, {{V}}u);
-    #end
-    wv[8] = subgroupBroadcast(v1, 0u);
-    wv[9] = subgroupBroadcast(v1, 1u);
-    wv[10] = subgroupBroadcast(v1, 2u);
-    wv[11] = subgroupBroadcast(v1, 3u);
-    wv[12] = subgroupBroadcast(v1, 4u);
-    wv[13] = subgroupBroadcast(v1, 5u);
-    wv[14] = subgroupBroadcast(v1, 6u);
-    wv[15] = subgroupBroadcast(v1, 7u);
-    wv[16] = subgroupBroadcast(v2, 0u);
-    wv[17] = subgroupBroadcast(v2, 1u);
-    wv[18] = subgroupBroadcast(v2, 2u);
-    wv[19] = subgroupBroadcast(v2, 3u);
-    wv[20] = subgroupBroadcast(v2, 4u);
-    wv[21] = subgroupBroadcast(v2, 5u);
-    wv[22] = subgroupBroadcast(v2, 6u);
-    wv[23] = subgroupBroadcast(v2, 7u);
-    wv[24] = subgroupBroadcast(v3, 0u);
-    wv[25] = subgroupBroadcast(v3, 1u);
-    wv[26] = subgroupBroadcast(v3, 2u);
-    wv[27] = subgroupBroadcast(v3, 3u);
-    wv[28] = subgroupBroadcast(v3, 4u);
-    wv[29] = subgroupBroadcast(v3, 5u);
-    wv[30] = subgroupBroadcast(v3, 6u);
-    wv[31] = subgroupBroadcast(v3, 7u);
-    wv[32] = subgroupBroadcast(v4, 0u);
-    wv[33] = subgroupBroadcast(v4, 1u);
-    wv[34] = subgroupBroadcast(v4, 2u);
-    wv[35] = subgroupBroadcast(v4, 3u);
-}
-
+// Replaces conv2d/parts/loads_cpu.wgsl on adapters with 8-wide subgroups: the 32 dy vec4s of
+// a step of the weight-gradient kernels are loaded 4 per lane and broadcast, since on lavapipe
+// each storage load is a loop over the lanes (~30 instructions per lane for a vec4) while a
+// broadcast is an extract and a splat. Needs `w_lane` (conv2d/parts/weights_subgroup).
 // dv: dy of channels co0 .. co0 + 15 for quads qx, qx + 1 of the current row (zero past Cout);
 // lane l loads channels co0 + l and co0 + l + 8, and the 32 vec4s are broadcast.
 fn load_dv_all(base: u32, plane: u32, qx: u32) {
