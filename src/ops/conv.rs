@@ -6,8 +6,9 @@
 //!   kernels. On lavapipe (Mesa 22.3) every storage-buffer load is a per-lane loop (a vec4 load
 //!   costs about as much as 150 lane-FMAs, uniform addresses included), so these kernels load
 //!   only aligned vec4s, from a zero-padded copy of the input whose rows are a multiple of 4
-//!   floats, and compute 16 output channels x 32 pixels (forward) or 16 x 4 x 9 weight entries
-//!   (weight gradient) per invocation, updating each accumulator with 8-9 FMAs at a time.
+//!   floats, and compute 16-48 output channels x 32 pixels (forward: the channel block of
+//!   [`direct_block`]) or 16 x 4 x 9 weight entries (weight gradient) per invocation, updating
+//!   each accumulator with 8-9 FMAs at a time.
 //!   Supports 3x3 with stride 1 or 2 and 1x1 with stride 1 (any padding); other shapes use Gemm.
 //! - [`ConvVariant::Gemm`] (real GPUs): implicit GEMM with 64 x 64 shared-memory tiles, any
 //!   kernel size, stride and padding.
