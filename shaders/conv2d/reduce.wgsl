@@ -5,8 +5,9 @@
 // ---------------------------------------------------------------------------------------------
 // wgrad_reduce: dw[co, ci, tap] += sum_{s < S} part[s, ...] for one of two partial layouts:
 //   CI = 0 (from gemm_wgrad): part [S, Cout, Cin*KH*KW], element s * len + i;
-//   CI > 0 (from wgrad_direct_*): tiles of `tile_len` floats, n tiles per split, tile
-//   (s, (ci / CI) * ceil(Cout/16) + co / 16), element ((ci % CI) * KH*KW + tap) * 16 + co % 16.
+//   CI > 0 (from wgrad_direct_*): tiles of `tile_len` = CI * KH*KW * CO floats (CO: the tile's
+//   output channels), n tiles per split, tile (s, (ci / CI) * ceil(Cout/CO) + co / CO),
+//   element ((ci % CI) * KH*KW + tap) * CO + co % CO.
 // Bindings: 1 part (f32), 2 dw (f32, read_write). Params: cin, cout, kh, kw, n = tiles per
 // split, args: `ReduceArgs`. Dispatch: grid_1d(len, 64).
 struct ReduceArgs {
@@ -37,9 +38,10 @@ fn wgrad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         let tap = i % kk;
         let ci = (i / kk) % p.cin;
         let co = i / (kk * p.cin);
-        let ncb = (p.cout + 15u) / 16u;
-        let tile = (ci / a.ci_per_tile) * ncb + co / 16u;
-        first = tile * a.tile_len + ((ci % a.ci_per_tile) * kk + tap) * 16u + co % 16u;
+        let cob = a.tile_len / (a.ci_per_tile * kk);
+        let ncb = (p.cout + cob - 1u) / cob;
+        let tile = (ci / a.ci_per_tile) * ncb + co / cob;
+        first = tile * a.tile_len + ((ci % a.ci_per_tile) * kk + tap) * cob + co % cob;
         step = p.n * a.tile_len;
     }
     var s = 0.0;

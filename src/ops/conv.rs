@@ -6,9 +6,9 @@
 //!   kernels. On lavapipe (Mesa 22.3) every storage-buffer load is a per-lane loop (a vec4 load
 //!   costs about as much as 150 lane-FMAs, uniform addresses included), so these kernels load
 //!   only aligned vec4s, from a zero-padded copy of the input whose rows are a multiple of 4
-//!   floats, and compute 16-48 output channels x 32 pixels (forward: the channel block of
-//!   [`direct_block`]) or 16 x 4 x 9 weight entries (weight gradient) per invocation, updating
-//!   each accumulator with 8-9 FMAs at a time.
+//!   floats, and compute a block of 16-48 output channels ([`direct_block`]) x 32 pixels
+//!   (forward) or x 2-4 input channels x 9 taps (weight gradient) per invocation, updating each
+//!   accumulator with 8-9 FMAs at a time.
 //!   Supports 3x3 with stride 1 or 2 and 1x1 with stride 1 (any padding); other shapes use Gemm.
 //! - [`ConvVariant::Gemm`] (real GPUs): implicit GEMM with 64 x 64 shared-memory tiles, any
 //!   kernel size, stride and padding.
@@ -37,8 +37,8 @@ const DIRECT_CPU: Shader = crate::shader!("conv2d/direct_cpu");
 /// operations, so it is compiled only on adapters with them.
 const DIRECT_SUBGROUP: Shader = crate::shader!("conv2d/direct_subgroup");
 
-/// The direct forward kernels with wider output-channel blocks ([`direct_block`]), one module
-/// per block and weight-load variant: `(block, lane by lane, subgroup)`.
+/// The direct forward and weight-gradient kernels with wider output-channel blocks
+/// ([`direct_block`]), one module per block and load variant: `(block, lane by lane, subgroup)`.
 const DIRECT_WIDE: [(usize, Shader, Shader); 3] = [
     (
         24,
@@ -60,7 +60,8 @@ const DIRECT_WIDE: [(usize, Shader, Shader); 3] = [
 /// The output-channel blocks of the direct forward kernels (`direct_k3`, `direct_k1`).
 const DIRECT_BLOCKS: [usize; 4] = [16, 24, 32, 48];
 
-/// The channel block of the direct forward kernels for `cout` output channels: the least
+/// The channel block of the direct forward and weight-gradient kernels for `cout` output
+/// channels (of the pass: Cin for the input gradient): the least
 /// padding of `cout`, then the largest block. An invocation computes a block of channels x 32
 /// pixels, and its input loads (per-lane loops on lavapipe, about half the kernel's time at
 /// 16 channels) are shared by the whole block, so larger blocks are faster: 1.2-1.4x per
@@ -71,6 +72,18 @@ pub fn direct_block(cout: usize) -> usize {
         .into_iter()
         .min_by_key(|&b| (cout.next_multiple_of(b), std::cmp::Reverse(b)))
         .expect("blocks")
+}
+
+/// Input channels per tile of the direct weight-gradient kernels with `block` output channels
+/// (the template values CI3 for 3x3, `kh` = 3, and CI1 for 1x1 of the modules above): fewer
+/// as the block grows, so that a tile's accumulators stay near 864 floats.
+fn wgrad_ci_per_tile(block: usize, kh: usize) -> usize {
+    match (kh, block) {
+        (1, _) => 16,
+        (_, 16 | 24) => 4,
+        (_, 32) => 3,
+        _ => 2,
+    }
 }
 
 /// The module holding entry point `entry` (the direct kernels: the lane-by-lane module).
@@ -334,8 +347,8 @@ fn u(v: usize) -> u32 {
     u32::try_from(v).expect("conv dimension does not fit in u32")
 }
 
-/// The output-channel block of the direct kernels other than the forward ones (`direct_t2`,
-/// the weight gradient), and the column padding of packed weights for the Gemm kernels.
+/// The output-channel block of `direct_t2` (the 3x3 stride-2 input gradient), and the column
+/// padding of packed weights for the Gemm kernels.
 const CO_TILE: usize = 16;
 
 /// Checked dimensions of one convolution `x [n, cin, h, w] * w [cout, cin, kh, kw]`.
@@ -928,19 +941,20 @@ pub fn conv2d_backward_weight_with(
             } else {
                 pad_planes(dy, (d.hout, 4 * qe), (0, 0), 1)
             };
-            let ci_per = if d.kh == 1 { 16 } else { 4 };
-            // A workgroup: one block of 16 output channels x 8 blocks of ci_per input channels
+            let block = direct_block(d.cout);
+            let ci_per = wgrad_ci_per_tile(block, d.kh);
+            // A workgroup: one block of output channels x 8 blocks of ci_per input channels
             // (spare tiles past Cin are computed and ignored).
-            let tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per).next_multiple_of(8);
+            let tiles = d.cout.div_ceil(block) * d.cin.div_ceil(ci_per).next_multiple_of(8);
             // Split the reduction steps (output row, pair of quads) so that there are enough
             // invocations to keep every core busy (lavapipe: ~128 = 16 workgroups of 8).
             let steps = d.n * d.hout * qe / 2;
-            let real_tiles = d.cout.div_ceil(16) * d.cin.div_ceil(ci_per);
+            let real_tiles = d.cout.div_ceil(block) * d.cin.div_ceil(ci_per);
             let want = 128usize.div_ceil(real_tiles).clamp(1, steps);
             let per = steps.div_ceil(want);
             let splits = steps.div_ceil(per);
-            // One tile of 16 co x ci_per ci x kh*kw taps per invocation, stored as vec4s.
-            let tile_len = 16 * ci_per * d.kh * d.kw;
+            // One tile of block co x ci_per ci x kh*kw taps per invocation, stored as vec4s.
+            let tile_len = block * ci_per * d.kh * d.kw;
             let mut p = d.params();
             p.h = u(hp);
             p.w = u(wp);
@@ -963,7 +977,7 @@ pub fn conv2d_backward_weight_with(
             };
             let part = Tensor::uninit(gpu, &[splits * tiles * tile_len]);
             profile::flops(d.flops());
-            let shader = direct_shader(gpu, v, CO_TILE);
+            let shader = direct_shader(gpu, v, block);
             gpu.launch(&shader, entry, consts, &p, &[&dyq, &xp, &part], grid);
             reduce_partials(&part, dw, splits, Some((ci_per, tile_len, tiles)));
         }
@@ -1053,7 +1067,7 @@ pub fn warm_up(gpu: &Gpu) {
         if (entry.starts_with("direct_") || entry.starts_with("wgrad_direct_")) && subgroup {
             gpu.warm_up(&DIRECT_SUBGROUP, entry, &consts);
         }
-        if entry == "direct_k3" || entry == "direct_k1" {
+        if entry.starts_with("direct_k") || entry.starts_with("wgrad_direct_") {
             for (_, lanes, shared) in DIRECT_WIDE {
                 gpu.warm_up(if subgroup { &shared } else { &lanes }, entry, &consts);
             }

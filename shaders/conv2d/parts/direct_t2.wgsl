@@ -127,11 +127,3 @@ fn direct_t2(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     }
     store_all(wid.y * 16u);
 }
-
-// The window of 4 stride-1 outputs shifted by 1 / 2 columns, from two consecutive vec4s.
-fn sh1(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(a.yzw, b.x);
-}
-fn sh2(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(a.zw, b.xy);
-}
