@@ -1,6 +1,6 @@
 // The direct convolution kernels for every CPU adapter, with 16-channel blocks: forward
 // (direct_k3, direct_k1), the 3x3 stride-2 input gradient (direct_t2) and the weight gradient
-// (wgrad_direct_k3, _k1). Wider channel blocks: direct_cpu_c24, _c32, _c48.
+// (wgrad_direct_k3, _k1). Wider channel blocks: direct_cpu_c24, _c32.
 
 #include "conv2d/parts/params"
 #include "conv2d/parts/direct_forward" CB=16 NG=4 ACC=128 WV=36

@@ -1,7 +1,7 @@
 // The direct convolution kernels for CPU adapters with 8-wide subgroups (uses subgroup
 // operations, so compiled only there), with 16-channel blocks: forward (direct_k3, direct_k1),
 // the 3x3 stride-2 input gradient (direct_t2) and the weight gradient (wgrad_direct_k3, _k1).
-// Wider channel blocks: direct_subgroup_c24, _c32, _c48.
+// Wider channel blocks: direct_subgroup_c24, _c32.
 
 #include "conv2d/parts/params"
 #include "conv2d/parts/direct_forward" CB=16 NG=4 ACC=128 WV=36

@@ -6,7 +6,7 @@
 //!   kernels. On lavapipe (Mesa 22.3) every storage-buffer load is a per-lane loop (a vec4 load
 //!   costs about as much as 150 lane-FMAs, uniform addresses included), so these kernels load
 //!   only aligned vec4s, from a zero-padded copy of the input whose rows are a multiple of 4
-//!   floats, and compute a block of 16-48 output channels ([`direct_block`]) x 32 pixels
+//!   floats, and compute a block of 16-32 output channels ([`direct_block`]) x 32 pixels
 //!   (forward) or x 2-4 input channels x 9 taps (weight gradient) per invocation, updating each
 //!   accumulator with 8-9 FMAs at a time.
 //!   Supports 3x3 with stride 1 or 2 and 1x1 with stride 1 (any padding); other shapes use Gemm.
@@ -39,7 +39,7 @@ const DIRECT_SUBGROUP: Shader = crate::shader!("conv2d/direct_subgroup");
 
 /// The direct forward and weight-gradient kernels with wider output-channel blocks
 /// ([`direct_block`]), one module per block and load variant: `(block, lane by lane, subgroup)`.
-const DIRECT_WIDE: [(usize, Shader, Shader); 3] = [
+const DIRECT_WIDE: [(usize, Shader, Shader); 2] = [
     (
         24,
         crate::shader!("conv2d/direct_cpu_c24"),
@@ -50,23 +50,19 @@ const DIRECT_WIDE: [(usize, Shader, Shader); 3] = [
         crate::shader!("conv2d/direct_cpu_c32"),
         crate::shader!("conv2d/direct_subgroup_c32"),
     ),
-    (
-        48,
-        crate::shader!("conv2d/direct_cpu_c48"),
-        crate::shader!("conv2d/direct_subgroup_c48"),
-    ),
 ];
 
-/// The output-channel blocks of the direct forward kernels (`direct_k3`, `direct_k1`).
-const DIRECT_BLOCKS: [usize; 4] = [16, 24, 32, 48];
+/// The output-channel blocks of the direct forward and weight-gradient kernels. A block of 48
+/// was measured too (another 1.1x on 48-channel layers over two blocks of 24) but lavapipe
+/// took 4-7 s to compile each of its pipelines, on every start of the program.
+const DIRECT_BLOCKS: [usize; 3] = [16, 24, 32];
 
 /// The channel block of the direct forward and weight-gradient kernels for `cout` output
-/// channels (of the pass: Cin for the input gradient): the least
-/// padding of `cout`, then the largest block. An invocation computes a block of channels x 32
-/// pixels, and its input loads (per-lane loops on lavapipe, about half the kernel's time at
-/// 16 channels) are shared by the whole block, so larger blocks are faster: 1.2-1.4x per
-/// convolution at 24, 32 or 48 against 16 on lavapipe (forward convolutions of the digit
-/// presets, `docs/runs/conv-blocks`). 24 -> 24, 48 -> 48, 64 -> 32, 72 -> 24, 3 -> 16.
+/// channels (of the pass: Cin for the input gradient): the least padding of `cout`, then the
+/// largest block. An invocation computes a block of channels x 32 pixels, and its input loads
+/// (per-lane loops on lavapipe, about half the kernel's time at 16 channels) are shared by the
+/// whole block, so larger blocks are faster on lavapipe (`CONV_BLOCKS=1 cargo bench --bench
+/// conv`, `docs/runs/conv-blocks`). 24 -> 24, 48 -> 24, 64 -> 32, 72 -> 24, 96 -> 32, 3 -> 16.
 pub fn direct_block(cout: usize) -> usize {
     DIRECT_BLOCKS
         .into_iter()
@@ -80,9 +76,8 @@ pub fn direct_block(cout: usize) -> usize {
 fn wgrad_ci_per_tile(block: usize, kh: usize) -> usize {
     match (kh, block) {
         (1, _) => 16,
-        (_, 16 | 24) => 4,
         (_, 32) => 3,
-        _ => 2,
+        _ => 4,
     }
 }
 
@@ -695,8 +690,8 @@ pub fn conv2d_with(
     }
 }
 
-/// [`conv2d`] on a direct variant with output-channel blocks of `block` (one of 16, 24, 32,
-/// 48) instead of [`direct_block`]'s choice: for tests and benchmarks of the blocks.
+/// [`conv2d`] on a direct variant with output-channel blocks of `block` (16, 24 or 32) instead
+/// of [`direct_block`]'s choice: for tests and benchmarks of the blocks.
 pub fn conv2d_direct_block(
     v: ConvVariant,
     block: usize,

@@ -27,11 +27,12 @@
 // channel (3x3) or 9 input channels (1x1) the WV = 9 NG weight vec4s of the block (NG = CB/4
 // groups of 4 channels) are loaded by `load_w9` (conv2d/parts/weights_*): by every lane, or
 // with 8-wide subgroups ceil(WV/8) loads per lane shared by broadcasts.
-// Template values: CB (the channel block: 16, 24, 32 or 48; src/ops/conv.rs picks it per
-// Cout), NG = CB/4, ACC = 8 CB, WV = 9 NG. Larger blocks feed each input load (a per-lane loop
-// on lavapipe, about half the kernel's time at CB = 16) to more FMAs: measured on lavapipe,
-// 1.2-1.4x faster per convolution at CB = 24, 32 or 48 than at 16 (and no padding of 24 or 48
-// output channels to multiples of 16).
+// Template values: CB (the channel block: 16, 24 or 32; src/ops/conv.rs picks it per Cout),
+// NG = CB/4, ACC = 8 CB, WV = 9 NG. Larger blocks feed each input load (a per-lane loop on
+// lavapipe, about half the kernel's time at CB = 16) to more FMAs, and 24 or 48 channels need
+// no padding to a multiple of 16 (measured on lavapipe: BENCHMARKS.md, "Wider output-channel
+// blocks"). Compile time grows fast with CB: lavapipe took ~0.4, 0.8, 1.8 and 4-7 s per
+// pipeline at 16, 24, 32 and 48, so there is no 48.
 // `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here.
 // `direct_k1`: 1x1, stride 1; Wp >= 4*QW; 9 input channels per accumulator update, so wp must
 // have a multiple of 9 rows (zero past Cin).
