@@ -248,10 +248,11 @@ fn cpu_default_notice(steps: u64, batch_size: usize) {
     );
 }
 
-/// Wall time of one mnist-cpu training step at batch 64 on lavapipe, 2 cores (Intel Xeon),
-/// measured with `scripts/cpu-vs-torch.sh` (`ddpm bench`: 2.85 s and 2.87 s in two runs;
-/// BENCHMARKS.md).
-const CPU_SECONDS_PER_STEP: f64 = 2.9;
+/// Wall time of one mnist-cpu training step at batch 64 on lavapipe, 2 cores (Intel Xeon):
+/// `ddpm bench` gave 1.75-2.11 s in five runs on 2026-12-02 with the wider channel blocks of
+/// the direct convolution kernels (`scripts/cpu-vs-torch.sh`, docs/runs/conv-blocks); the same
+/// host gave 2.85 s on 2026-12-01 before them, in a slower phase (BENCHMARKS.md).
+const CPU_SECONDS_PER_STEP: f64 = 2.1;
 
 /// Runs `ddpm train` alone, or as one rank of the data-parallel job that mpirun or srun started.
 pub fn run(device: &DeviceArgs, args: TrainArgs) -> Result<()> {
