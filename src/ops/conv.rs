@@ -97,8 +97,9 @@ pub fn subgroup_kernels_available(gpu: &Gpu) -> bool {
     crate::ops::matmul::subgroup_kernel_available(gpu)
 }
 
-/// The module holding the direct kernels of variant `v` on this adapter, with forward
-/// kernels for output-channel blocks of `block` (16: the module of all direct kernels).
+/// The module holding the direct kernels of variant `v` on this adapter, with forward and
+/// weight-gradient kernels for output-channel blocks of `block` (16: the module of all direct
+/// kernels, `direct_t2` included).
 fn direct_shader(gpu: &Gpu, v: ConvVariant, block: usize) -> Shader {
     let subgroup = v == ConvVariant::DirectSubgroup && subgroup_kernels_available(gpu);
     if block == CO_TILE {
