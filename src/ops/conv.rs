@@ -54,7 +54,7 @@ const DIRECT_WIDE: [(usize, Shader, Shader); 2] = [
 
 /// The output-channel blocks of the direct forward and weight-gradient kernels. A block of 48
 /// was measured too (another 1.1x on 48-channel layers over two blocks of 24) but lavapipe
-/// took 4-7 s to compile each of its pipelines, on every start of the program.
+/// took 3.4-7 s to compile each of its pipelines, on every start of the program.
 const DIRECT_BLOCKS: [usize; 3] = [16, 24, 32];
 
 /// The channel block of the direct forward and weight-gradient kernels for `cout` output

@@ -31,7 +31,7 @@
 // NG = CB/4, ACC = 8 CB, WV = 9 NG. Larger blocks feed each input load (a per-lane loop on
 // lavapipe, about half the kernel's time at CB = 16) to more FMAs, and 24 or 48 channels need
 // no padding to a multiple of 16 (measured on lavapipe: BENCHMARKS.md, "Wider output-channel
-// blocks"). Compile time grows fast with CB: lavapipe took ~0.4, 0.8, 1.8 and 4-7 s per
+// blocks"). Compile time grows fast with CB: lavapipe took ~0.4, 0.8, 1.8 and 3.4-7 s per
 // pipeline at 16, 24, 32 and 48, so there is no 48.
 // `direct_k3`: 3x3, stride STRIDE (1 or 2); Wp >= 4*QW*STRIDE + 4. QW = e2 (even) here.
 // `direct_k1`: 1x1, stride 1; Wp >= 4*QW; 9 input channels per accumulator update, so wp must
