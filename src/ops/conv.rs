@@ -37,9 +37,13 @@ const DIRECT_CPU: Shader = crate::shader!("conv2d/direct_cpu");
 /// operations, so it is compiled only on adapters with them.
 const DIRECT_SUBGROUP: Shader = crate::shader!("conv2d/direct_subgroup");
 
-/// The direct forward and weight-gradient kernels with wider output-channel blocks
-/// ([`direct_block`]), one module per block and load variant: `(block, lane by lane, subgroup)`.
-const DIRECT_WIDE: [(usize, Shader, Shader); 2] = [
+/// The direct kernels by output-channel block ([`direct_block`]), one module per block and load
+/// variant: `(block, lane by lane, subgroup)`. The forward and weight-gradient kernels exist at
+/// every block; `direct_t2` only in the 16-channel modules. A block of 48 was measured too
+/// (another 1.1x on 48-channel layers over two blocks of 24) but lavapipe took 3.4-7 s to
+/// compile each of its pipelines, on every start of the program.
+const DIRECT_MODULES: [(usize, Shader, Shader); 3] = [
+    (CO_TILE, DIRECT_CPU, DIRECT_SUBGROUP),
     (
         24,
         crate::shader!("conv2d/direct_cpu_c24"),
@@ -52,11 +56,6 @@ const DIRECT_WIDE: [(usize, Shader, Shader); 2] = [
     ),
 ];
 
-/// The output-channel blocks of the direct forward and weight-gradient kernels. A block of 48
-/// was measured too (another 1.1x on 48-channel layers over two blocks of 24) but lavapipe
-/// took 3.4-7 s to compile each of its pipelines, on every start of the program.
-const DIRECT_BLOCKS: [usize; 3] = [16, 24, 32];
-
 /// The channel block of the direct forward and weight-gradient kernels for `cout` output
 /// channels (of the pass: Cin for the input gradient): the least padding of `cout`, then the
 /// largest block. An invocation computes a block of channels x 32 pixels, and its input loads
@@ -64,7 +63,8 @@ const DIRECT_BLOCKS: [usize; 3] = [16, 24, 32];
 /// whole block, so larger blocks are faster on lavapipe (`CONV_BLOCKS=1 cargo bench --bench
 /// conv`, `docs/runs/conv-blocks`). 24 -> 24, 48 -> 24, 64 -> 32, 72 -> 24, 96 -> 32, 3 -> 16.
 pub fn direct_block(cout: usize) -> usize {
-    DIRECT_BLOCKS
+    DIRECT_MODULES
+        .map(|m| m.0)
         .into_iter()
         .min_by_key(|&b| (cout.next_multiple_of(b), std::cmp::Reverse(b)))
         .expect("blocks")
@@ -97,19 +97,11 @@ pub fn subgroup_kernels_available(gpu: &Gpu) -> bool {
     crate::ops::matmul::subgroup_kernel_available(gpu)
 }
 
-/// The module holding the direct kernels of variant `v` on this adapter, with forward and
-/// weight-gradient kernels for output-channel blocks of `block` (16: the module of all direct
-/// kernels, `direct_t2` included).
+/// The module holding the direct kernels of variant `v` on this adapter for output-channel
+/// blocks of `block` (one of [`DIRECT_MODULES`]).
 fn direct_shader(gpu: &Gpu, v: ConvVariant, block: usize) -> Shader {
     let subgroup = v == ConvVariant::DirectSubgroup && subgroup_kernels_available(gpu);
-    if block == CO_TILE {
-        return if subgroup {
-            DIRECT_SUBGROUP
-        } else {
-            DIRECT_CPU
-        };
-    }
-    let (_, lanes, shared) = DIRECT_WIDE
+    let (_, lanes, shared) = DIRECT_MODULES
         .into_iter()
         .find(|w| w.0 == block)
         .expect("a direct channel block");
@@ -677,13 +669,12 @@ pub fn conv2d_with(
     bias: Option<&Tensor>,
     g: ConvGeometry,
 ) -> Tensor {
+    let d = Dims::new(x.shape(), w.shape(), g);
     match v {
         ConvVariant::Direct | ConvVariant::DirectSubgroup => {
-            let block = direct_block(w.shape()[0]);
-            conv2d_direct_block(v, block, x, w, bias, g)
+            conv2d_direct_block(v, direct_block(d.cout), x, w, bias, g)
         }
         ConvVariant::Gemm => {
-            let d = Dims::new(x.shape(), w.shape(), g);
             check_bias(bias, d.cout);
             let (wpk, op) = pack_weights(w, false, CO_TILE);
             gemm_forward(&d, x, &wpk, op, bias, d.flops())
@@ -706,7 +697,7 @@ pub fn conv2d_direct_block(
         "channel blocks are a direct-kernel setting"
     );
     assert!(
-        DIRECT_BLOCKS.contains(&block),
+        DIRECT_MODULES.iter().any(|m| m.0 == block),
         "no direct kernel for blocks of {block}"
     );
     let d = Dims::new(x.shape(), w.shape(), g);
@@ -1063,9 +1054,10 @@ pub fn warm_up(gpu: &Gpu) {
         if (entry.starts_with("direct_") || entry.starts_with("wgrad_direct_")) && subgroup {
             gpu.warm_up(&DIRECT_SUBGROUP, entry, &consts);
         }
+        // The wider blocks' modules (no `direct_t2` there), in the variant the adapter runs.
         if entry.starts_with("direct_k") || entry.starts_with("wgrad_direct_") {
-            for (_, lanes, shared) in DIRECT_WIDE {
-                gpu.warm_up(if subgroup { &shared } else { &lanes }, entry, &consts);
+            for (_, lanes, shared) in &DIRECT_MODULES[1..] {
+                gpu.warm_up(if subgroup { shared } else { lanes }, entry, &consts);
             }
         }
     }
