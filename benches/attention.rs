@@ -7,7 +7,9 @@
 //!
 //! GPU: [B, 256 tokens (16x16), 256 ch] for B = 1..128 and [B, 1024 tokens (32x32), 128 ch].
 //! lavapipe (`reduced`): burn's shape [8, 256, 128] (burn: 13.6 ms forward), a few smaller
-//! shapes, and the scalar fallback variant on burn's shape for comparison.
+//! shapes, the scalar fallback variant on burn's shape for comparison, and the digit presets'
+//! 14x14 attention [64, 196, 48] with the default variants (the dense backward) and with the
+//! subgroup flash kernels both ways.
 
 mod common;
 
@@ -38,6 +40,10 @@ fn benches(c: &mut Criterion) {
         if att::variant(&gpu, 128, 1) != Variant::Rows {
             shapes.push((8, 256, 128, Some(Variant::Rows)));
         }
+        shapes.push((64, 196, 48, None));
+        if att::supported(Variant::RowsSubgroup, &gpu, &[64, 196, 48], 1) {
+            shapes.push((64, 196, 48, Some(Variant::RowsSubgroup)));
+        }
     } else {
         for b in [1, 4, 16, 64, 128] {
             shapes.push((b, 256, 256, None));
@@ -49,8 +55,9 @@ fn benches(c: &mut Criterion) {
     }
     let heads = 1;
     for (b, l, ch, forced) in shapes {
-        let variant = forced.unwrap_or_else(|| att::variant(&gpu, ch, heads));
         let shape = [b, l, ch];
+        let variant = forced.unwrap_or_else(|| att::variant(&gpu, ch, heads));
+        let bwd_variant = forced.unwrap_or_else(|| att::backward_variant(&gpu, &shape, heads));
         let (q, k, v, dout) = (
             random(&gpu, &mut rng, &shape),
             random(&gpu, &mut rng, &shape),
@@ -59,10 +66,9 @@ fn benches(c: &mut Criterion) {
         );
         let (o, lse) = att::attention_with(variant, &q, &k, &v, heads);
         let fwd_flops = 4.0 * (b * heads * l * l * (ch / heads)) as f64;
-        let id = format!("{}/{b}x{l}x{ch}", variant.name());
         common::bench_gpu(
             &mut group,
-            &format!("fwd/{id}"),
+            &format!("fwd/{}/{b}x{l}x{ch}", variant.name()),
             common::flops(fwd_flops),
             &gpu,
             || {
@@ -71,11 +77,12 @@ fn benches(c: &mut Criterion) {
         );
         common::bench_gpu(
             &mut group,
-            &format!("bwd/{id}"),
+            &format!("bwd/{}/{b}x{l}x{ch}", bwd_variant.name()),
             common::flops(2.5 * fwd_flops),
             &gpu,
             || {
-                let _ = att::attention_backward_with(variant, &q, &k, &v, &o, &lse, &dout, heads);
+                let _ =
+                    att::attention_backward_with(bwd_variant, &q, &k, &v, &o, &lse, &dout, heads);
             },
         );
     }

@@ -101,26 +101,34 @@ fn reference_forward_is_a_softmax() {
     }
 }
 
-/// The public entry points (default variant) on a model-like shape.
+/// The public entry points (default variants) on model-like shapes: short rows (the flash
+/// kernels both ways) and rows of at least `DENSE_MIN_TOKENS` tokens (on CPU adapters with the
+/// subgroup matmul, the dense backward pass).
 #[test]
 fn default_variant_forward_and_backward() {
     let gpu = common::gpu();
     let mut rng = Rng::new(11);
-    let (b, l, c, heads) = (2, 64, 32, 1);
-    let (q, qr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
-    let (k, kr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
-    let (v, vr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
-    let (dout, dr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
-    let (o, lse) = att::attention(&q, &k, &v, heads);
-    let (dq, dk, dv) = att::attention_backward(&q, &k, &v, &o, &lse, &dout, heads);
-    let (or, lr) = reference::attention(&qr, &kr, &vr, b, l, c, heads);
-    let (dqr, dkr, dvr) = reference::attention_backward(&qr, &kr, &vr, &dr, b, l, c, heads);
-    println!("default variant: {:?}", att::variant(&gpu, c, heads));
-    assert!(max_rel_err(&o.to_vec(), &or) < 1e-5);
-    assert!(max_rel_err(&lse.to_vec(), &lr) < 2e-6);
-    assert!(max_rel_err(&dq.to_vec(), &dqr) < 2e-5);
-    assert!(max_rel_err(&dk.to_vec(), &dkr) < 2e-5);
-    assert!(max_rel_err(&dv.to_vec(), &dvr) < 2e-5);
+    let heads = 1;
+    for (b, l, c) in [(2, 64, 32), (2, att::DENSE_MIN_TOKENS + 4, 24)] {
+        let (q, qr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+        let (k, kr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+        let (v, vr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+        let (dout, dr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+        let (o, lse) = att::attention(&q, &k, &v, heads);
+        let (dq, dk, dv) = att::attention_backward(&q, &k, &v, &o, &lse, &dout, heads);
+        let (or, lr) = reference::attention(&qr, &kr, &vr, b, l, c, heads);
+        let (dqr, dkr, dvr) = reference::attention_backward(&qr, &kr, &vr, &dr, b, l, c, heads);
+        println!(
+            "[{b}, {l}, {c}]: default variants {:?} forward, {:?} backward",
+            att::variant(&gpu, c, heads),
+            att::backward_variant(&gpu, &[b, l, c], heads)
+        );
+        assert!(max_rel_err(&o.to_vec(), &or) < 1e-5);
+        assert!(max_rel_err(&lse.to_vec(), &lr) < 2e-6);
+        assert!(max_rel_err(&dq.to_vec(), &dqr) < 2e-5);
+        assert!(max_rel_err(&dk.to_vec(), &dkr) < 2e-5);
+        assert!(max_rel_err(&dv.to_vec(), &dvr) < 2e-5);
+    }
 }
 
 #[test]

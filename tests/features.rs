@@ -38,6 +38,16 @@ fn subgroup_variants_are_selected_where_they_can_run() {
         attention::variant(&gpu, 64, 1),
         attention::Variant::RowsSubgroup
     );
+    // The backward pass of the digit presets' 14x14 attention (196 tokens) is dense; at 7x7
+    // (49 tokens) it stays with the subgroup kernels.
+    assert_eq!(
+        attention::backward_variant(&gpu, &[64, 196, 48], 1),
+        attention::Variant::Dense
+    );
+    assert_eq!(
+        attention::backward_variant(&gpu, &[64, 49, 48], 1),
+        attention::Variant::RowsSubgroup
+    );
     assert_eq!(
         conv::variant(&gpu, 3, 3, ConvGeometry::same3x3()),
         ConvVariant::DirectSubgroup

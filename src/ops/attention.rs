@@ -16,24 +16,40 @@
 //!   device's `SUBGROUP` feature, subgroups of exactly 8, and `C % 4 == 0`, `d % 4 == 0`.
 //! - [`Variant::Tiled`]: workgroup-memory tiles of 32 rows x 32 channels, 128 invocations per
 //!   workgroup (real GPUs).
+//! - [`Variant::Dense`]: the `L x L` scores and probabilities stored, the products done by the
+//!   batched matmul (`ops::matmul`), the softmax steps between them by row kernels
+//!   (`shaders/attention/dense.wgsl`). One head, `L % 4 == 0`, and `B L^2` floats must fit one
+//!   storage binding. Five products backward instead of the flash kernels' seven, with
+//!   `mm_cpu_sg`'s fewer loads per multiply-add: the CPU backward pass for long rows (see
+//!   [`backward_variant`]).
 //!
 //! Backward: `D_i = dout_i . o_i` (one small kernel), then one pass parallel over query rows for
 //! `dq` and one parallel over key rows for `dk`, `dv`, each recomputing the probabilities from `q`,
 //! `k` and the saved `lse`. No atomics.
 
 use crate::gpu::{profile, tuning, DeviceClass, Gpu, Shader};
+use crate::ops::matmul;
 use crate::Tensor;
 
 const PREP: Shader = crate::shader!("attention/prep");
 const ROWS: Shader = crate::shader!("attention/rows");
 const TILED: Shader = crate::shader!("attention/tiled");
+const DENSE: Shader = crate::shader!("attention/dense");
 /// The `*_sg` kernels use subgroup operations: a module of their own, compiled only on devices
 /// with the SUBGROUP feature.
 const SUBGROUP: Shader = crate::shader!("attention/subgroup");
 
 /// Every module of the family with its entry points, for the shader checks.
-pub const MODULES: [(Shader, &[&str]); 4] = [
+pub const MODULES: [(Shader, &[&str]); 5] = [
     (PREP, &["attn_bwd_prep"]),
+    (
+        DENSE,
+        &[
+            "attn_dense_softmax",
+            "attn_dense_probs",
+            "attn_dense_dscores",
+        ],
+    ),
     (
         ROWS,
         &["attn_fwd_rows", "attn_bwd_dq_rows", "attn_bwd_dkdv_rows"],
@@ -57,16 +73,24 @@ pub enum Variant {
     RowsSubgroup,
     /// Workgroup-memory tiles (real GPUs).
     Tiled,
+    /// Stored `L x L` matrices, batched matmuls and row kernels (CPU backward, long rows).
+    Dense,
 }
 
 impl Variant {
-    pub const ALL: [Variant; 3] = [Variant::Rows, Variant::RowsSubgroup, Variant::Tiled];
+    pub const ALL: [Variant; 4] = [
+        Variant::Rows,
+        Variant::RowsSubgroup,
+        Variant::Tiled,
+        Variant::Dense,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Variant::Rows => "rows",
             Variant::RowsSubgroup => "rows_subgroup",
             Variant::Tiled => "tiled",
+            Variant::Dense => "dense",
         }
     }
 }
@@ -76,29 +100,56 @@ pub fn has_subgroups_of_8(gpu: &Gpu) -> bool {
     gpu.caps().subgroups_of_8()
 }
 
-/// True if `variant` can run on this device for `C` channels in `heads` heads.
-pub fn supported(variant: Variant, gpu: &Gpu, c: usize, heads: usize) -> bool {
+/// True if `variant` can run on this device for `q` of shape `[B, L, C]` in `heads` heads.
+pub fn supported(variant: Variant, gpu: &Gpu, shape: &[usize], heads: usize) -> bool {
+    let (b, l, c) = (shape[0], shape[1], shape[2]);
     match variant {
         Variant::Rows | Variant::Tiled => true,
         Variant::RowsSubgroup => {
             has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4)
         }
+        Variant::Dense => {
+            let matrix_bytes = (b * l * l * 4) as u64;
+            heads == 1 && l.is_multiple_of(4) && matrix_bytes <= gpu.caps().max_storage_binding
+        }
     }
 }
 
-/// The variant used on this adapter for `C` channels in `heads` heads: on CPU adapters
+/// The forward variant used on this adapter for `C` channels in `heads` heads: on CPU adapters
 /// `RowsSubgroup` where supported, else `Rows`; on GPUs `Tiled`.
 ///
 /// Measured on lavapipe (2 cores, [8, 256 tokens, 128 ch], forward, process CPU time / 2 on a
 /// loaded machine): `Rows` ~45 ms, `RowsSubgroup` ~6 ms, `Tiled` ~330 ms (on a CPU every
-/// workgroup barrier is a coroutine switch).
+/// workgroup barrier is a coroutine switch). `Dense` forward is no faster than `RowsSubgroup`
+/// (lavapipe, [64, 196, 48]: 31-38 ms against 28-42 ms), and stores `B L^2` floats.
 pub fn variant(gpu: &Gpu, c: usize, heads: usize) -> Variant {
+    let rows_subgroup =
+        has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4);
     match gpu.class() {
-        DeviceClass::Cpu if supported(Variant::RowsSubgroup, gpu, c, heads) => {
-            Variant::RowsSubgroup
-        }
+        DeviceClass::Cpu if rows_subgroup => Variant::RowsSubgroup,
         DeviceClass::Cpu => Variant::Rows,
         DeviceClass::Gpu => Variant::Tiled,
+    }
+}
+
+/// Rows of at least this many tokens take the `Dense` backward pass on CPU adapters.
+/// Measured on lavapipe (`[64, L, 48]`, one head): at L = 196 the dense backward took 68-72 ms
+/// in products against 117-161 ms for `RowsSubgroup`; at L = 49, 26-33 ms against 10-11 ms
+/// (the matmul's 32 x 64 tiles are mostly padding there).
+pub const DENSE_MIN_TOKENS: usize = 128;
+
+/// The backward variant used on this adapter for `q` of shape `[B, L, C]`: on CPU adapters
+/// with the subgroup matmul, `Dense` for rows of at least [`DENSE_MIN_TOKENS`] tokens where
+/// supported; otherwise the forward's rule ([`variant`]).
+pub fn backward_variant(gpu: &Gpu, shape: &[usize], heads: usize) -> Variant {
+    let dense = gpu.class() == DeviceClass::Cpu
+        && crate::ops::matmul::subgroup_kernel_available(gpu)
+        && shape[1] >= DENSE_MIN_TOKENS
+        && supported(Variant::Dense, gpu, shape, heads);
+    if dense {
+        Variant::Dense
+    } else {
+        variant(gpu, shape[2], heads)
     }
 }
 
@@ -214,6 +265,10 @@ impl Dims {
                     [gx, bh, 1],
                 );
             }
+            Variant::Dense => {
+                let grid = [self.l.div_ceil(64) as u32, bh, 1];
+                gpu.launch(&DENSE, entry, &[], &p, tensors, grid);
+            }
             Variant::Tiled => {
                 let gx = self.l.div_ceil(TILE_ROWS) as u32;
                 let gz = self.d.div_ceil(TILE_SLICE) as u32;
@@ -233,9 +288,11 @@ impl Dims {
 
 fn check_variant(variant: Variant, gpu: &Gpu, dm: &Dims) {
     assert!(
-        supported(variant, gpu, dm.c, dm.heads),
-        "attention: variant {:?} is not supported here (C = {}, heads = {}, subgroups of 8: {})",
+        supported(variant, gpu, &[dm.b, dm.l, dm.c], dm.heads),
+        "attention: variant {:?} is not supported here (B = {}, L = {}, C = {}, heads = {}, subgroups of 8: {})",
         variant,
+        dm.b,
+        dm.l,
         dm.c,
         dm.heads,
         has_subgroups_of_8(gpu)
@@ -246,31 +303,44 @@ fn check_variant(variant: Variant, gpu: &Gpu, dm: &Dims) {
 /// `lse [B, heads, L]` (saved for the backward pass).
 pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> (Tensor, Tensor) {
     let gpu = q.gpu();
-    let pick = tuned(gpu, "fwd", q, heads, |variant| {
+    let rule = variant(gpu, q.dim(-1), heads);
+    let pick = tuned(gpu, "fwd", q, heads, rule, |variant| {
         attention_with(variant, q, k, v, heads);
     });
     attention_with(pick, q, k, v, heads)
 }
 
 /// The candidates measured on this adapter's class: the barrier-free row kernels on CPU
-/// adapters (the subgroup one where it runs), the tiled and row kernels on GPUs.
-fn candidates(gpu: &Gpu, c: usize, heads: usize) -> Vec<(Variant, &'static str)> {
+/// adapters (the subgroup one where it runs), the tiled and row kernels on GPUs, and the dense
+/// variant on both where the shape allows it.
+fn candidates(gpu: &Gpu, shape: &[usize], heads: usize) -> Vec<(Variant, &'static str)> {
     let vs: &[Variant] = match gpu.class() {
-        DeviceClass::Cpu => &[Variant::RowsSubgroup, Variant::Rows],
-        DeviceClass::Gpu => &[Variant::Tiled, Variant::Rows, Variant::RowsSubgroup],
+        DeviceClass::Cpu => &[Variant::RowsSubgroup, Variant::Rows, Variant::Dense],
+        DeviceClass::Gpu => &[
+            Variant::Tiled,
+            Variant::Rows,
+            Variant::RowsSubgroup,
+            Variant::Dense,
+        ],
     };
     vs.iter()
-        .filter(|&&v| supported(v, gpu, c, heads))
+        .filter(|&&v| supported(v, gpu, shape, heads))
         .map(|&v| (v, v.name()))
         .collect()
 }
 
-/// The measured variant for this pass and shape (`crate::gpu::tuning`), else [`variant`]'s rule.
+/// The measured variant for this pass and shape (`crate::gpu::tuning`), else `rule`.
 /// `run` launches one candidate (its outputs are new tensors, dropped: the caller's are untouched).
-fn tuned(gpu: &Gpu, pass: &str, q: &Tensor, heads: usize, run: impl FnMut(Variant)) -> Variant {
-    let (c, rule) = (q.dim(-1), variant(gpu, q.dim(-1), heads));
+fn tuned(
+    gpu: &Gpu,
+    pass: &str,
+    q: &Tensor,
+    heads: usize,
+    rule: Variant,
+    run: impl FnMut(Variant),
+) -> Variant {
     let key = format!("attention {pass} {:?} heads{heads}", q.shape());
-    tuning::pick(gpu, &key, &candidates(gpu, c, heads), run).unwrap_or(rule)
+    tuning::pick(gpu, &key, &candidates(gpu, q.shape(), heads), run).unwrap_or(rule)
 }
 
 /// [`attention`] with a forced kernel variant (panics if the device or shape cannot run it).
@@ -284,6 +354,9 @@ pub fn attention_with(
     let dm = dims(q, k, v, heads);
     let gpu = q.gpu();
     check_variant(variant, gpu, &dm);
+    if variant == Variant::Dense {
+        return dense_forward(&dm, q, k, v);
+    }
     let o = Tensor::uninit(gpu, &[dm.b, dm.l, dm.c]);
     let lse = Tensor::uninit(gpu, &[dm.b, heads, dm.l]);
     profile::flops(dm.flops(2));
@@ -292,7 +365,8 @@ pub fn attention_with(
 }
 
 /// Gradients `(dq, dk, dv)` of `q`, `k`, `v` given `dout = dL/do`, using the `o` and `lse`
-/// saved by [`attention`] (the softmax is recomputed blockwise, never stored as `L x L`).
+/// saved by [`attention`] (the softmax is recomputed from them: blockwise by the flash
+/// variants, as a whole `L x L` matrix by `Dense`).
 pub fn attention_backward(
     q: &Tensor,
     k: &Tensor,
@@ -302,7 +376,8 @@ pub fn attention_backward(
     dout: &Tensor,
     heads: usize,
 ) -> (Tensor, Tensor, Tensor) {
-    let pick = tuned(q.gpu(), "bwd", q, heads, |variant| {
+    let rule = backward_variant(q.gpu(), q.shape(), heads);
+    let pick = tuned(q.gpu(), "bwd", q, heads, rule, |variant| {
         attention_backward_with(variant, q, k, v, o, lse, dout, heads);
     });
     attention_backward_with(pick, q, k, v, o, lse, dout, heads)
@@ -351,6 +426,9 @@ pub fn attention_backward_with(
         &[o, dout, &dd],
         [dm.l.div_ceil(64) as u32, (dm.b * heads) as u32, 1],
     );
+    if variant == Variant::Dense {
+        return dense_backward(&dm, q, k, v, lse, dout, &dd);
+    }
     let dq = Tensor::uninit(gpu, q.shape());
     let dk = Tensor::uninit(gpu, q.shape());
     let dv = Tensor::uninit(gpu, q.shape());
@@ -364,5 +442,37 @@ pub fn attention_backward_with(
         "attn_bwd_dkdv",
         &[q, k, v, dout, lse, &dd, &dk, &dv],
     );
+    (dq, dk, dv)
+}
+
+/// [`Variant::Dense`] forward: `s = q k^T`, the row softmax in place (and `lse`), `o = p v`.
+fn dense_forward(dm: &Dims, q: &Tensor, k: &Tensor, v: &Tensor) -> (Tensor, Tensor) {
+    let gpu = q.gpu();
+    let p = matmul::matmul(q, k, false, true);
+    let lse = Tensor::uninit(gpu, &[dm.b, 1, dm.l]);
+    dm.launch(gpu, Variant::Dense, "attn_dense_softmax", &[&p, &lse]);
+    (matmul::matmul(&p, v, false, false), lse)
+}
+
+/// [`Variant::Dense`] backward: the probabilities again from `s = q k^T` and `lse`, then
+/// `dv = p^T dout`, `dp = dout v^T`, `ds = scale p (dp - D)` in place, `dq = ds k`,
+/// `dk = ds^T q`. `dd`: `D = rowsum(dout * o)` from `attn_bwd_prep`.
+fn dense_backward(
+    dm: &Dims,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    lse: &Tensor,
+    dout: &Tensor,
+    dd: &Tensor,
+) -> (Tensor, Tensor, Tensor) {
+    let gpu = q.gpu();
+    let p = matmul::matmul(q, k, false, true);
+    dm.launch(gpu, Variant::Dense, "attn_dense_probs", &[&p, lse]);
+    let dv = matmul::matmul(&p, dout, true, false);
+    let ds = matmul::matmul(dout, v, false, true);
+    dm.launch(gpu, Variant::Dense, "attn_dense_dscores", &[&ds, &p, dd]);
+    let dq = matmul::matmul(&ds, k, false, false);
+    let dk = matmul::matmul(&ds, q, true, false);
     (dq, dk, dv)
 }

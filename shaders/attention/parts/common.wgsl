@@ -11,7 +11,9 @@
 // lse and dd are [B, heads, L].
 //
 // Three kernel families, one module each (`rows`, `subgroup`, `tiled`; the Rust side,
-// src/ops/attention.rs, picks one per adapter), and `prep` for the backward pass of all of them:
+// src/ops/attention.rs, picks one per adapter), `prep` for the backward pass of all of them, and
+// `dense`: the row steps of the variant that stores the L x L matrices and leaves the products
+// to the batched matmul (the CPU backward pass for long rows):
 // - `*_rows` (CPU adapters without subgroups, or d not a multiple of 4): no barriers, no
 //   workgroup memory, scalar loads. One invocation owns 4 rows (query rows forward and for dq,
 //   key rows for dk/dv), held as the 4 lanes of a vec4; the other side is walked in blocks of KB
