@@ -3,7 +3,7 @@
 
 mod common;
 
-use ddpm::ops::conv::ConvGeometry;
+use ddpm::ops::conv::{self, ConvGeometry, ConvVariant};
 use ddpm::reference::conv::{self as reference, ConvDims};
 use ddpm::reference::random::Rng;
 
@@ -208,4 +208,22 @@ fn gemm_forward_covers_more_than_65535_pixel_tiles() {
     let err = ddpm::selftest::max_rel_err(&y, &want);
     // Two products and a bias in f32: a few ulp.
     assert!(err < 1e-5, "max relative error {err}");
+}
+
+/// On adapters whose 3x3 convolutions run the direct kernels, the forward pass keeps the padded
+/// copy it read, for the weight gradient (checked against float64 in `ddpm selftest`'s "kept
+/// input" checks); elsewhere it keeps only the input.
+#[test]
+fn direct_forward_keeps_its_padded_input() {
+    let gpu = common::gpu();
+    let g = ConvGeometry::same3x3();
+    let x = ddpm::Tensor::from_slice(&gpu, &[1, 3, 6, 7], &[0.5; 126]);
+    let w = ddpm::Tensor::from_slice(&gpu, &[4, 3, 3, 3], &[0.25; 108]);
+    let (_, kept) = conv::conv2d_keeping_input(&x, &w, None, g);
+    let direct = matches!(
+        conv::variant(&gpu, 3, 3, g),
+        ConvVariant::Direct | ConvVariant::DirectSubgroup
+    );
+    assert_eq!(kept.keeps_padded_copy(), direct);
+    assert!(kept.x().same_buffer(&x));
 }

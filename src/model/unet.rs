@@ -55,12 +55,12 @@ pub struct Tape<T: TensorOps> {
     mode: Mode,
     time: TimeSaved<T>,
     temb_act: T,
-    x: T,
-    down: Vec<(Vec<BlockTape<T>>, Option<T>)>,
+    conv_in_in: T::ConvInput,
+    down: Vec<(Vec<BlockTape<T>>, Option<T::ConvInput>)>,
     mid: Vec<BlockTape<T>>,
-    up: Vec<(Vec<BlockTape<T>>, Option<T>)>,
+    up: Vec<(Vec<BlockTape<T>>, Option<T::ConvInput>)>,
     norm_out: NormSaved<T>,
-    conv_out_in: T,
+    conv_out_in: T::ConvInput,
 }
 
 /// The gradients of a backward pass that are not parameters (those go to the store).
@@ -287,7 +287,7 @@ impl UNet {
 
         // Inference keeps no per-block records, so its memory is just the working set.
         let keep = mode.training;
-        let mut h = {
+        let (mut h, conv_in_in) = {
             let _s = scope("conv_in");
             self.conv_in.forward(ps, x)
         };
@@ -307,8 +307,9 @@ impl UNet {
             let mut input = None;
             if let Some(d) = &level.resample {
                 let _s = scope(format!("{at}.downsample"));
-                input = keep.then(|| h.clone());
-                h = d.forward(ps, &h);
+                let (out, kept) = d.forward(ps, &h);
+                input = keep.then_some(kept);
+                h = out;
                 skips.push(h.clone());
             }
             down_tape.push((blocks, input));
@@ -350,20 +351,21 @@ impl UNet {
             let mut input = None;
             if let Some(u) = &level.resample {
                 let _s = scope(format!("{at}.upsample"));
-                input = keep.then(|| h.clone());
-                h = u.forward(ps, &h);
+                let (out, kept) = u.forward(ps, &h);
+                input = keep.then_some(kept);
+                h = out;
             }
             up_tape.push((blocks, input));
         }
 
         let _s = scope("out");
-        let (conv_out_in, norm_out) = self.norm_out.forward(ps, &h);
-        let eps = self.conv_out.forward(ps, &conv_out_in);
+        let (a, norm_out) = self.norm_out.forward(ps, &h);
+        let (eps, conv_out_in) = self.conv_out.forward(ps, &a);
         let tape = Tape {
             mode,
             time,
             temb_act,
-            x: x.clone(),
+            conv_in_in,
             down: down_tape,
             mid,
             up: up_tape,
@@ -388,7 +390,7 @@ impl UNet {
             mode: _,
             time,
             temb_act,
-            x,
+            conv_in_in,
             down,
             mid,
             up,
@@ -465,7 +467,7 @@ impl UNet {
         let _s = scope("conv_in");
         dh.add_assign(&d_skips.pop().unwrap());
         assert!(d_skips.is_empty(), "every skip gradient consumed");
-        let dx = self.conv_in.backward(ps, &x, &dh);
+        let dx = self.conv_in.backward(ps, &conv_in_in, &dh);
         let _s = scope("time");
         self.time.backward(ps, time, &d_temb_act);
         InputGrad { dx }

@@ -36,7 +36,8 @@ impl Conv2d {
         }
     }
 
-    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
+    /// The convolution, and what [`Conv2d::backward`] needs of the input.
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> (T, T::ConvInput) {
         x.conv2d(
             ps.value(self.weight),
             Some(ps.value(self.bias)),
@@ -44,9 +45,11 @@ impl Conv2d {
         )
     }
 
-    /// Accumulates the weight and bias gradients; returns dL/dx. `x` is the forward input.
-    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
-        T::conv2d_backward_weight(dy, x, ps.grad(self.weight), self.geometry);
+    /// Accumulates the weight and bias gradients; returns dL/dx. `input`: what the forward
+    /// pass kept of its input.
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, input: &T::ConvInput, dy: &T) -> T {
+        let x = T::conv_input(input);
+        T::conv2d_backward_weight(dy, input, ps.grad(self.weight), self.geometry);
         T::conv2d_backward_bias(dy, ps.grad(self.bias));
         T::conv2d_backward_input(
             dy,

@@ -30,11 +30,12 @@ impl Downsample {
             ),
         }
     }
-    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
+    /// The downsampled tensor, and what the backward pass needs of the input.
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> (T, T::ConvInput) {
         self.conv.forward(ps, x)
     }
-    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
-        self.conv.backward(ps, x, dy)
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, input: &T::ConvInput, dy: &T) -> T {
+        self.conv.backward(ps, input, dy)
     }
 }
 
@@ -56,12 +57,12 @@ impl Upsample {
             ),
         }
     }
-    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> T {
+    /// The upsampled and convolved tensor, and what the backward pass needs of the conv's input
+    /// (the upsampled tensor, or on the GPU tensor its padded copy).
+    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> (T, T::ConvInput) {
         self.conv.forward(ps, &x.upsample_nearest2x())
     }
-    /// `x` is the forward input; the upsampled tensor is recomputed (cheap) rather than kept.
-    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T, dy: &T) -> T {
-        let up = x.upsample_nearest2x();
-        T::upsample_nearest2x_backward(&self.conv.backward(ps, &up, dy))
+    pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, input: &T::ConvInput, dy: &T) -> T {
+        T::upsample_nearest2x_backward(&self.conv.backward(ps, input, dy))
     }
 }

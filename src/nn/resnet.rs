@@ -28,9 +28,10 @@ pub struct ResnetBlock {
 
 pub struct ResnetSaved<T: TensorOps> {
     norm1: NormSaved<T>,
-    conv1_in: T,
+    conv1_in: T::ConvInput,
     norm2: NormSaved<T>,
-    conv2_in: T,
+    conv2_in: T::ConvInput,
+    shortcut_in: Option<T::ConvInput>,
     mode: Mode,
 }
 
@@ -80,12 +81,12 @@ impl ResnetBlock {
         temb_act: &T,
         mode: Mode,
     ) -> (T, ResnetSaved<T>) {
-        let (conv1_in, norm1) = self.norm1.forward(ps, x);
-        let h = self.conv1.forward(ps, &conv1_in);
+        let (a, norm1) = self.norm1.forward(ps, x);
+        let (h, conv1_in) = self.conv1.forward(ps, &a);
         let t = self.time_emb_proj.forward(ps, temb_act);
         h.add_channel_assign(&t);
         let (a, norm2) = self.norm2.forward(ps, &h);
-        let conv2_in = if mode.training && self.dropout > 0.0 {
+        let a = if mode.training && self.dropout > 0.0 {
             let first = mode.first_element(&a);
             a.dropout(
                 self.dropout,
@@ -96,11 +97,18 @@ impl ResnetBlock {
         } else {
             a
         };
-        let out = self.conv2.forward(ps, &conv2_in);
-        match &self.conv_shortcut {
-            Some(sc) => out.add_assign(&sc.forward(ps, x)),
-            None => out.add_assign(x),
-        }
+        let (out, conv2_in) = self.conv2.forward(ps, &a);
+        let shortcut_in = match &self.conv_shortcut {
+            Some(sc) => {
+                let (s, input) = sc.forward(ps, x);
+                out.add_assign(&s);
+                Some(input)
+            }
+            None => {
+                out.add_assign(x);
+                None
+            }
+        };
         (
             out,
             ResnetSaved {
@@ -108,6 +116,7 @@ impl ResnetBlock {
                 conv1_in,
                 norm2,
                 conv2_in,
+                shortcut_in,
                 mode,
             },
         )
@@ -139,9 +148,9 @@ impl ResnetBlock {
         d_temb_act.add_assign(&self.time_emb_proj.backward(ps, temb_act, &d_t));
         let d_conv1_in = self.conv1.backward(ps, &saved.conv1_in, &d_h);
         let dx = self.norm1.backward(ps, &saved.norm1, &d_conv1_in);
-        match &self.conv_shortcut {
-            Some(sc) => dx.add_assign(&sc.backward(ps, &saved.norm1.x, dy)),
-            None => dx.add_assign(dy),
+        match (&self.conv_shortcut, &saved.shortcut_in) {
+            (Some(sc), Some(input)) => dx.add_assign(&sc.backward(ps, input, dy)),
+            _ => dx.add_assign(dy),
         }
         dx
     }

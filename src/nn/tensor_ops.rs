@@ -12,6 +12,9 @@ use crate::ops::conv::ConvGeometry;
 pub trait TensorOps: Clone + Sized {
     /// Per-group statistics a group norm saves for its backward.
     type NormStats: Clone;
+    /// What a convolution keeps of its input for the weight gradient: the input (and, on the
+    /// GPU tensor, the zero-padded copy a direct kernel read, see `ops::conv::ConvInput`).
+    type ConvInput: Clone;
 
     fn shape(&self) -> Vec<usize>;
     fn dim(&self, i: usize) -> usize {
@@ -22,14 +25,17 @@ pub trait TensorOps: Clone + Sized {
     /// A new zero tensor on the same device.
     fn zeros_like_shape(&self, shape: &[usize]) -> Self;
 
-    fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> Self;
+    /// The convolution, and what its weight gradient needs of the input.
+    fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> (Self, Self::ConvInput);
+    /// The input a [`TensorOps::ConvInput`] was kept from.
+    fn conv_input(input: &Self::ConvInput) -> &Self;
     fn conv2d_backward_input(
         dy: &Self,
         w: &Self,
         g: ConvGeometry,
         input_hw: (usize, usize),
     ) -> Self;
-    fn conv2d_backward_weight(dy: &Self, x: &Self, dw: &Self, g: ConvGeometry);
+    fn conv2d_backward_weight(dy: &Self, x: &Self::ConvInput, dw: &Self, g: ConvGeometry);
     fn conv2d_backward_bias(dy: &Self, db: &Self);
 
     fn linear(&self, w: &Self, bias: Option<&Self>) -> Self;
@@ -114,6 +120,7 @@ mod gpu {
 
     impl TensorOps for Tensor {
         type NormStats = GroupNormStats;
+        type ConvInput = conv::ConvInput;
 
         fn shape(&self) -> Vec<usize> {
             Tensor::shape(self).to_vec()
@@ -124,8 +131,16 @@ mod gpu {
         fn zeros_like_shape(&self, shape: &[usize]) -> Self {
             Tensor::zeros(self.gpu(), shape)
         }
-        fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> Self {
-            conv::conv2d(self, w, bias, g)
+        fn conv2d(
+            &self,
+            w: &Self,
+            bias: Option<&Self>,
+            g: ConvGeometry,
+        ) -> (Self, conv::ConvInput) {
+            conv::conv2d_keeping_input(self, w, bias, g)
+        }
+        fn conv_input(input: &conv::ConvInput) -> &Self {
+            input.x()
         }
         fn conv2d_backward_input(
             dy: &Self,
@@ -135,8 +150,8 @@ mod gpu {
         ) -> Self {
             conv::conv2d_backward_input(dy, w, g, input_hw)
         }
-        fn conv2d_backward_weight(dy: &Self, x: &Self, dw: &Self, g: ConvGeometry) {
-            conv::conv2d_backward_weight(dy, x, dw, g)
+        fn conv2d_backward_weight(dy: &Self, x: &conv::ConvInput, dw: &Self, g: ConvGeometry) {
+            conv::conv2d_backward_weight_kept(dy, x, dw, g)
         }
         fn conv2d_backward_bias(dy: &Self, db: &Self) {
             conv::conv2d_backward_bias(dy, db)

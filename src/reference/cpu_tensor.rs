@@ -74,6 +74,7 @@ fn dims(x: &CpuTensor, w: &CpuTensor, g: ConvGeometry) -> conv::ConvDims {
 
 impl TensorOps for CpuTensor {
     type NormStats = CpuNormStats;
+    type ConvInput = CpuTensor;
 
     fn shape(&self) -> Vec<usize> {
         self.shape.clone()
@@ -89,14 +90,18 @@ impl TensorOps for CpuTensor {
         CpuTensor::new(shape, vec![0.0; shape.iter().product()])
     }
 
-    fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> Self {
+    fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> (Self, Self) {
         let d = dims(self, w, g);
         let (ho, wo) = d.out_hw();
         let b = bias.map(|b| b.to_vec());
-        CpuTensor::new(
+        let y = CpuTensor::new(
             &[d.n, d.cout, ho, wo],
             conv::conv2d(&d, &self.v(), &w.v(), b.as_deref()),
-        )
+        );
+        (y, self.clone())
+    }
+    fn conv_input(input: &Self) -> &Self {
+        input
     }
     fn conv2d_backward_input(
         dy: &Self,

@@ -269,9 +269,59 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
         &yr,
         CONV,
     ));
+    kept_input_checks(gpu, &mut rng, &mut out);
     block_checks(gpu, &mut rng, &mut out);
     pad_checks(gpu, &mut rng, &mut out);
     out
+}
+
+/// The layers' path: the forward pass keeps its input (with the direct kernels, the padded
+/// copy they read) and the weight gradient reads what was kept, not a new pad of `x`; checked
+/// on the adapter's own variants (3x3 stride 1 and 2, odd sizes), the gradient accumulated into
+/// a pre-filled `dw`.
+fn kept_input_checks(gpu: &Gpu, rng: &mut Rng, out: &mut Vec<Check>) {
+    let geometries = [
+        ("same", ConvGeometry::same3x3(), 9, 11),
+        ("stride 2", ConvGeometry::downsample_asymmetric(), 10, 13),
+    ];
+    for (label, g, h, w) in geometries {
+        let (n, cin, cout) = (2, 5, 27);
+        let d = ConvDims {
+            n,
+            cin,
+            h,
+            w,
+            cout,
+            kh: 3,
+            kw: 3,
+            stride: g.stride,
+            pad: g.pad,
+        };
+        let (x, xv) = random_tensor(gpu, rng, &[n, cin, h, w]);
+        let (wt, wv) = random_tensor(gpu, rng, &[cout, cin, 3, 3]);
+        let (y, kept) = ops::conv2d_keeping_input(&x, &wt, None, g);
+        let shape = format!("x[{n},{cin},{h},{w}] w[{cout},{cin},3,3] {label}");
+        let yr = reference::conv2d(&d, &xv, &wv, None);
+        out.push(compare(
+            "conv2d kept input: y",
+            &shape,
+            &y.to_vec(),
+            &yr,
+            CONV,
+        ));
+        let (dy, dyv) = random_tensor(gpu, rng, y.shape());
+        let (dw, dw0) = random_tensor(gpu, rng, &[cout, cin, 3, 3]);
+        ops::conv2d_backward_weight_kept(&dy, &kept, &dw, g);
+        let mut dwr = dw0;
+        reference::conv2d_backward_weight(&d, &dyv, &xv, &mut dwr);
+        out.push(compare(
+            "conv2d kept input: backward weight",
+            &shape,
+            &dw.to_vec(),
+            &dwr,
+            CONV,
+        ));
+    }
 }
 
 /// Every output-channel block of the direct forward kernels (16, 24, 32), each forced on
