@@ -50,15 +50,18 @@ struct BlockTape<T: TensorOps> {
     h_channels: usize,
 }
 
+/// One level's record: its blocks', and what its resampling conv kept of its input.
+type LevelTape<T> = (Vec<BlockTape<T>>, Option<<T as TensorOps>::ConvInput>);
+
 /// Everything the backward pass needs from one forward pass.
 pub struct Tape<T: TensorOps> {
     mode: Mode,
     time: TimeSaved<T>,
     temb_act: T,
     conv_in_in: T::ConvInput,
-    down: Vec<(Vec<BlockTape<T>>, Option<T::ConvInput>)>,
+    down: Vec<LevelTape<T>>,
     mid: Vec<BlockTape<T>>,
-    up: Vec<(Vec<BlockTape<T>>, Option<T::ConvInput>)>,
+    up: Vec<LevelTape<T>>,
     norm_out: NormSaved<T>,
     conv_out_in: T::ConvInput,
 }
