@@ -385,6 +385,27 @@ impl UNet {
         tape: Tape<T>,
         d_eps: &T,
     ) -> InputGrad<T> {
+        let dx = self.backward_to(ps, tape, d_eps, true);
+        InputGrad {
+            dx: dx.expect("the input gradient was asked for"),
+        }
+    }
+
+    /// Accumulates every parameter gradient into `ps`, given dL/d(eps), without the gradient
+    /// of the input (which training does not need: it saves the input conv's input-gradient
+    /// pass).
+    pub fn backward_params<T: TensorOps>(&self, ps: &impl Params<T>, tape: Tape<T>, d_eps: &T) {
+        self.backward_to(ps, tape, d_eps, false);
+    }
+
+    /// The backward pass; dL/dx only if `input_grad`.
+    fn backward_to<T: TensorOps>(
+        &self,
+        ps: &impl Params<T>,
+        tape: Tape<T>,
+        d_eps: &T,
+        input_grad: bool,
+    ) -> Option<T> {
         assert!(
             tape.mode.training,
             "backward needs a forward pass in training mode"
@@ -470,9 +491,14 @@ impl UNet {
         let _s = scope("conv_in");
         dh.add_assign(&d_skips.pop().unwrap());
         assert!(d_skips.is_empty(), "every skip gradient consumed");
-        let dx = self.conv_in.backward(ps, &conv_in_in, &dh);
+        let dx = if input_grad {
+            Some(self.conv_in.backward(ps, &conv_in_in, &dh))
+        } else {
+            self.conv_in.backward_params(ps, &conv_in_in, &dh);
+            None
+        };
         let _s = scope("time");
         self.time.backward(ps, time, &d_temb_act);
-        InputGrad { dx }
+        dx
     }
 }

@@ -49,13 +49,18 @@ impl Conv2d {
     /// pass kept of its input.
     pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, input: &T::ConvInput, dy: &T) -> T {
         let x = T::conv_input(input);
-        T::conv2d_backward_weight(dy, input, ps.grad(self.weight), self.geometry);
-        T::conv2d_backward_bias(dy, ps.grad(self.bias));
+        self.backward_params(ps, input, dy);
         T::conv2d_backward_input(
             dy,
             ps.value(self.weight),
             self.geometry,
             (x.dim(2), x.dim(3)),
         )
+    }
+
+    /// Accumulates the weight and bias gradients only (for a layer whose input needs none).
+    pub fn backward_params<T: TensorOps>(&self, ps: &impl Params<T>, input: &T::ConvInput, dy: &T) {
+        T::conv2d_backward_weight(dy, input, ps.grad(self.weight), self.geometry);
+        T::conv2d_backward_bias(dy, ps.grad(self.bias));
     }
 }

@@ -42,7 +42,12 @@ const DIRECT_SUBGROUP: Shader = crate::shader!("conv2d/direct_subgroup");
 /// every block; `direct_t2` only in the 16-channel modules. A block of 48 was measured too
 /// (another 1.1x on 48-channel layers over two blocks of 24) but lavapipe took 3.4-7 s to
 /// compile each of its pipelines, on every start of the program.
-const DIRECT_MODULES: [(usize, Shader, Shader); 3] = [
+const DIRECT_MODULES: [(usize, Shader, Shader); 4] = [
+    (
+        SMALL_BLOCK,
+        crate::shader!("conv2d/direct_cpu_c8"),
+        crate::shader!("conv2d/direct_subgroup_c8"),
+    ),
     (CO_TILE, DIRECT_CPU, DIRECT_SUBGROUP),
     (
         24,
@@ -61,18 +66,33 @@ const DIRECT_MODULES: [(usize, Shader, Shader); 3] = [
 /// largest block. An invocation computes a block of channels x 32 pixels, and its input loads
 /// (per-lane loops on lavapipe, about half the kernel's time at 16 channels) are shared by the
 /// whole block, so larger blocks are faster on lavapipe (`CONV_BLOCKS=1 cargo bench --bench
-/// conv`, `docs/runs/conv-blocks`). 24 -> 24, 48 -> 24, 64 -> 32, 72 -> 24, 96 -> 32, 3 -> 16.
+/// conv`, `docs/runs/conv-blocks`). 24 -> 24, 48 -> 24, 64 -> 32, 72 -> 24, 96 -> 32. Layers of
+/// at most 8 channels (the output conv's 1 or 3, and the input gradient of the input conv) take
+/// the small block of 8, whose loads feed few FMAs but which pads them 2-16x less.
 pub fn direct_block(cout: usize) -> usize {
+    if cout <= SMALL_BLOCK {
+        return SMALL_BLOCK;
+    }
     DIRECT_MODULES
         .map(|m| m.0)
         .into_iter()
+        .filter(|&b| b != SMALL_BLOCK)
         .min_by_key(|&b| (cout.next_multiple_of(b), std::cmp::Reverse(b)))
         .expect("blocks")
 }
 
+/// The channel block of the direct kernels for layers of at most 8 channels.
+const SMALL_BLOCK: usize = 8;
+
+/// Every channel block the direct kernels exist at (for tests and benchmarks).
+pub fn direct_blocks() -> [usize; DIRECT_MODULES.len()] {
+    DIRECT_MODULES.map(|m| m.0)
+}
+
 /// Input channels per tile of the direct weight-gradient kernels with `block` output channels
 /// (the template values CI3 for 3x3, `kh` = 3, and CI1 for 1x1 of the modules above): fewer
-/// as the block grows, so that a tile's accumulators stay near 864 floats.
+/// as the block grows, so that a tile's accumulators stay near 864 floats (at 8, still 4: the
+/// small layers it serves have few tiles as it is).
 fn wgrad_ci_per_tile(block: usize, kh: usize) -> usize {
     match (kh, block) {
         (1, _) => 16,
@@ -751,7 +771,7 @@ pub fn conv2d_with(
     }
 }
 
-/// [`conv2d`] on a direct variant with output-channel blocks of `block` (16, 24 or 32) instead
+/// [`conv2d`] on a direct variant with output-channel blocks of `block` (8, 16, 24 or 32) instead
 /// of [`direct_block`]'s choice: for tests and benchmarks of the blocks.
 pub fn conv2d_direct_block(
     v: ConvVariant,
@@ -1140,9 +1160,9 @@ pub fn warm_up(gpu: &Gpu) {
         if (entry.starts_with("direct_") || entry.starts_with("wgrad_direct_")) && subgroup {
             gpu.warm_up(&DIRECT_SUBGROUP, entry, &consts);
         }
-        // The wider blocks' modules (no `direct_t2` there), in the variant the adapter runs.
+        // The other blocks' modules (no `direct_t2` there), in the variant the adapter runs.
         if entry.starts_with("direct_k") || entry.starts_with("wgrad_direct_") {
-            for (_, lanes, shared) in &DIRECT_MODULES[1..] {
+            for (_, lanes, shared) in DIRECT_MODULES.iter().filter(|m| m.0 != CO_TILE) {
                 gpu.warm_up(if subgroup { shared } else { lanes }, entry, &consts);
             }
         }

@@ -39,9 +39,10 @@ fn cases() -> Vec<Case> {
     let sym = ConvGeometry::downsample_symmetric();
     let pw = ConvGeometry::pointwise();
     vec![
-        // The brief's odd shape, and variations crossing the channel blocks (16, 24, 32:
+        // The brief's odd shape, and variations crossing the channel blocks (8, 16, 24, 32:
         // `direct_block` of Cout forward and of Cin for the input gradient) and 4-column tiles.
         c(2, 5, 7, 9, 11, (3, 3), s1, true),
+        c(1, 6, 13, 5, 9, (3, 3), s1, true),
         c(1, 29, 46, 5, 9, (3, 3), s1, true),
         c(1, 44, 29, 6, 7, (3, 3), s1, false),
         c(1, 3, 20, 5, 7, (3, 3), s1, false),
@@ -324,7 +325,7 @@ fn kept_input_checks(gpu: &Gpu, rng: &mut Rng, out: &mut Vec<Check>) {
     }
 }
 
-/// Every output-channel block of the direct forward kernels (16, 24, 32), each forced on
+/// Every output-channel block of the direct forward kernels (8, 16, 24, 32), each forced on
 /// the same shapes, whatever `direct_block` would choose: 37 channels leave every block's last
 /// tile partial; 3x3 stride 1 and 2, and 1x1 (which reads 9 input channels at a time: 13 is not
 /// a multiple of 9).
@@ -355,7 +356,7 @@ fn block_checks(gpu: &Gpu, rng: &mut Rng, out: &mut Vec<Check>) {
             let (b, bv) = random_tensor(gpu, rng, &[cout]);
             let yr = reference::conv2d(&d, &xv, &wv, Some(&bv[..]));
             assert_eq!(yr.len(), n * cout * ho * wo);
-            for block in [16, 24, 32] {
+            for block in ops::direct_blocks() {
                 let y = ops::conv2d_direct_block(v, block, &x, &wt, Some(&b), g);
                 let shape = format!(
                     "x[{n},{cin},{h},{w}] w[{cout},{cin},{k},{k}] s{} block {block}",

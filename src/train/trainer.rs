@@ -273,7 +273,7 @@ impl Trainer {
         drop(pred);
         {
             let _s = scope("bwd");
-            self.model.backward(&self.store, tape, &d_pred);
+            self.model.backward_params(&self.store, tape, &d_pred);
         }
         loss
     }

@@ -27,7 +27,7 @@
 // channel (3x3) or 9 input channels (1x1) the WV = 9 NG weight vec4s of the block (NG = CB/4
 // groups of 4 channels) are loaded by `load_w9` (conv2d/parts/weights_*): by every lane, or
 // with 8-wide subgroups ceil(WV/8) loads per lane shared by broadcasts.
-// Template values: CB (the channel block: 16, 24 or 32; src/ops/conv.rs picks it per Cout),
+// Template values: CB (the channel block: 8, 16, 24 or 32; src/ops/conv.rs picks it per Cout),
 // NG = CB/4, ACC = 8 CB, WV = 9 NG. Larger blocks feed each input load (a per-lane loop on
 // lavapipe, about half the kernel's time at CB = 16) to more FMAs, and 24 or 48 channels need
 // no padding to a multiple of 16 (measured on lavapipe: BENCHMARKS.md, "Wider output-channel

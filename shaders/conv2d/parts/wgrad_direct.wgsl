@@ -10,7 +10,7 @@
 // of dy per channel and quad times the vec4 input window of each tap, dot-accumulated, so
 // each accumulator is loaded and stored once per 8 FMAs.
 // Tile per invocation: `wgrad_direct_k3`: CO co x CI3 ci x 9 taps (stride STRIDE = 1 or 2);
-// `wgrad_direct_k1`: CO co x CI1 ci (1x1, stride 1). Template values: CO (16, 24 or 32,
+// `wgrad_direct_k1`: CO co x CI1 ci (1x1, stride 1). Template values: CO (8, 16, 24 or 32,
 // the forward kernels' channel block for this Cout), NG = CO/4, CI3, CI1, WACC = max(9 CO CI3,
 // CO CI1) scalar accumulators, DV = 2 CO, ROWS3 = 9 CI3. Each input load (a per-lane loop on
 // lavapipe) feeds 8 CO FMAs, so wider CO blocks amortise them better; CI shrinks as CO grows to
