@@ -69,7 +69,11 @@ fn print_capabilities(gpu: &crate::Gpu) {
         ("matmul", ops::matmul::variant(gpu).name().to_string()),
         (
             "attention",
-            format!("{:?}", ops::attention::variant(gpu, 64, 1)),
+            format!(
+                "{:?}; backward at 14x14 (digits, batch 64): {:?}",
+                ops::attention::variant(gpu, 64, 1),
+                ops::attention::backward_variant(gpu, &[64, 196, 48], 1)
+            ),
         ),
         ("group norm", format!("{:?}", ops::norm::variant(gpu))),
         (
