@@ -1,6 +1,6 @@
-"""Draws loss-all-stages.png: the training loss of assets/mnist-cpu over its three stages.
+"""Draws loss-all-stages.png: the training loss of assets/mnist-cpu over its four stages.
 
-Run from the repository root: python docs/runs/lavapipe-mnist-cpu-stage3/plot.py (numpy, matplotlib).
+Run from the repository root: python docs/runs/lavapipe-mnist-cpu-stage4/plot.py (numpy, matplotlib).
 """
 import csv
 
@@ -23,6 +23,8 @@ stages = [
      "1,142 more from its EMA weights (seed 1)"),
     ("docs/runs/lavapipe-mnist-cpu-stage3/metrics.csv", 3142, "tab:green",
      "723 more at lr 5e-4 (seed 2)"),
+    ("docs/runs/lavapipe-mnist-cpu-stage4/metrics.csv", 3865, "tab:red",
+     "1,033 more at lr 3e-4 (seed 3)"),
 ]
 fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
 for path, offset, colour, label in stages:
@@ -37,7 +39,8 @@ ax.set_xlabel("step")
 ax.set_ylabel("training loss (50-step mean)")
 ax.axvline(2000, c="gray", ls=":")
 ax.axvline(3142, c="gray", ls=":")
+ax.axvline(3865, c="gray", ls=":")
 ax.legend(fontsize=8)
 ax.set_title("assets/mnist-cpu on lavapipe, 2 CPU cores")
 fig.tight_layout()
-fig.savefig("docs/runs/lavapipe-mnist-cpu-stage3/loss-all-stages.png")
+fig.savefig("docs/runs/lavapipe-mnist-cpu-stage4/loss-all-stages.png")
