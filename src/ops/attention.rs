@@ -100,14 +100,18 @@ pub fn has_subgroups_of_8(gpu: &Gpu) -> bool {
     gpu.caps().subgroups_of_8()
 }
 
+/// True if the `RowsSubgroup` kernels run here for `C` channels in `heads` heads (they take
+/// no other shape limit).
+fn rows_subgroup_supported(gpu: &Gpu, c: usize, heads: usize) -> bool {
+    has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4)
+}
+
 /// True if `variant` can run on this device for `q` of shape `[B, L, C]` in `heads` heads.
 pub fn supported(variant: Variant, gpu: &Gpu, shape: &[usize], heads: usize) -> bool {
     let (b, l, c) = (shape[0], shape[1], shape[2]);
     match variant {
         Variant::Rows | Variant::Tiled => true,
-        Variant::RowsSubgroup => {
-            has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4)
-        }
+        Variant::RowsSubgroup => rows_subgroup_supported(gpu, c, heads),
         Variant::Dense => {
             let matrix_bytes = (b * l * l * 4) as u64;
             heads == 1 && l.is_multiple_of(4) && matrix_bytes <= gpu.caps().max_storage_binding
@@ -123,10 +127,8 @@ pub fn supported(variant: Variant, gpu: &Gpu, shape: &[usize], heads: usize) -> 
 /// workgroup barrier is a coroutine switch). `Dense` forward is no faster than `RowsSubgroup`
 /// (lavapipe, [64, 196, 48]: 31-38 ms against 28-42 ms), and stores `B L^2` floats.
 pub fn variant(gpu: &Gpu, c: usize, heads: usize) -> Variant {
-    let rows_subgroup =
-        has_subgroups_of_8(gpu) && c.is_multiple_of(4) && (c / heads).is_multiple_of(4);
     match gpu.class() {
-        DeviceClass::Cpu if rows_subgroup => Variant::RowsSubgroup,
+        DeviceClass::Cpu if rows_subgroup_supported(gpu, c, heads) => Variant::RowsSubgroup,
         DeviceClass::Cpu => Variant::Rows,
         DeviceClass::Gpu => Variant::Tiled,
     }

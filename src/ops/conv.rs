@@ -674,11 +674,7 @@ fn check_bias(bias: Option<&Tensor>, cout: usize) {
 /// y = conv2d(x, w) + bias. x: [N, Cin, H, W]; w: [Cout, Cin, kh, kw] (PyTorch layout); bias [Cout].
 /// Returns y [N, Cout, Hout, Wout] (see [`ConvGeometry::output_hw`]).
 pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) -> Tensor {
-    let d = Dims::new(x.shape(), w.shape(), g);
-    let v = chosen(x.gpu(), "forward", &d, bias.is_some(), |v| {
-        conv2d_with(v, x, w, bias, g);
-    });
-    conv2d_with(v, x, w, bias, g)
+    conv2d_keeping_input(x, w, bias, g).0
 }
 
 /// A convolution's input as its weight gradient reads it: `x` and, where the forward pass ran a
@@ -731,16 +727,39 @@ pub fn conv2d_keeping_input(
     let v = chosen(x.gpu(), "forward", &d, bias.is_some(), |v| {
         conv2d_with(v, x, w, bias, g);
     });
-    let direct = matches!(v, ConvVariant::Direct | ConvVariant::DirectSubgroup);
-    if !(direct && d.kh == 3) {
-        return (conv2d_with(v, x, w, bias, g), ConvInput::plain(x));
+    match v {
+        ConvVariant::Direct | ConvVariant::DirectSubgroup => {
+            direct_conv(v, direct_block(d.cout), x, w, bias, g)
+        }
+        ConvVariant::Gemm => (conv2d_with(v, x, w, bias, g), ConvInput::plain(x)),
     }
+}
+
+/// The direct forward with output-channel blocks of `block`, and its input as the weight
+/// gradient can read it: the padded copy is kept for 3x3 kernels (whose weight-gradient kernel
+/// reads the same layout; the 1x1 ones pad rows differently).
+fn direct_conv(
+    v: ConvVariant,
+    block: usize,
+    x: &Tensor,
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    g: ConvGeometry,
+) -> (Tensor, ConvInput) {
+    assert!(
+        v != ConvVariant::Gemm,
+        "channel blocks are a direct-kernel setting"
+    );
+    assert!(
+        DIRECT_MODULES.iter().any(|m| m.0 == block),
+        "no direct kernel for blocks of {block}"
+    );
+    let d = Dims::new(x.shape(), w.shape(), g);
     check_bias(bias, d.cout);
-    let block = direct_block(d.cout);
     let (wpk, op) = pack_weights(w, false, block);
     let (xp, hp, wp) = direct_input(x, &d, fwd_quads(&d));
     let y = direct_forward(v, &d, &xp, hp, wp, &wpk, op, block, bias, d.flops());
-    let padded = (!xp.same_buffer(x)).then_some(PaddedInput { xp, hp, wp });
+    let padded = (d.kh == 3 && !xp.same_buffer(x)).then_some(PaddedInput { xp, hp, wp });
     (
         y,
         ConvInput {
@@ -781,19 +800,7 @@ pub fn conv2d_direct_block(
     bias: Option<&Tensor>,
     g: ConvGeometry,
 ) -> Tensor {
-    assert!(
-        v != ConvVariant::Gemm,
-        "channel blocks are a direct-kernel setting"
-    );
-    assert!(
-        DIRECT_MODULES.iter().any(|m| m.0 == block),
-        "no direct kernel for blocks of {block}"
-    );
-    let d = Dims::new(x.shape(), w.shape(), g);
-    check_bias(bias, d.cout);
-    let (wpk, op) = pack_weights(w, false, block);
-    let (xp, hp, wp) = direct_input(x, &d, fwd_quads(&d));
-    direct_forward(v, &d, &xp, hp, wp, &wpk, op, block, bias, d.flops())
+    direct_conv(v, block, x, w, bias, g).0
 }
 
 /// dL/dx given dy [N, Cout, Hout, Wout]; `input_hw` = (H, W) of x (needed with stride 2).
