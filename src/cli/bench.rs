@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DeviceArgs, ModelArgs};
+use crate::ops::peak::Rounds;
 use crate::perf::{forward_flops_per_image, spread, Workload};
 
 #[derive(Args)]
@@ -48,9 +49,12 @@ pub fn run(device: &DeviceArgs, a: BenchArgs) -> Result<()> {
     let sample = w.time_sampling_steps(a.warmup.min(1), a.repeats);
     let (tm, tmin, tmax) = spread(&train);
     let (sm, smin, smax) = spread(&sample);
+    // What a kernel of nothing but multiply-adds reaches here: no step can beat its FLOPs at it.
+    let ceiling = crate::ops::peak::measure(&gpu, Rounds::Sixteen);
     let b = a.batch_size as f64;
     // A training step does ~3x the forward FLOPs (forward, input and weight gradients).
-    let train_gflops = 3.0 * fwd_flops * b / tm * 1e-9;
+    let train_flop = 3.0 * fwd_flops * b;
+    let train_gflops = train_flop / tm * 1e-9;
     let sample_gflops = fwd_flops * b / sm * 1e-9;
     if a.json {
         let v = serde_json::json!({
@@ -65,6 +69,8 @@ pub fn run(device: &DeviceArgs, a: BenchArgs) -> Result<()> {
             "train_step_ms": {"median": tm * 1e3, "min": tmin * 1e3, "max": tmax * 1e3},
             "train_img_per_s": b / tm,
             "train_gflop_per_s": train_gflops,
+            "train_step_gflop": train_flop * 1e-9,
+            "ceiling_gflop_per_s": ceiling * 1e-9,
             "sample_step_ms": {"median": sm * 1e3, "min": smin * 1e3, "max": smax * 1e3},
             "sample_img_per_s": b / sm,
             "sample_gflop_per_s": sample_gflops,
@@ -103,6 +109,12 @@ pub fn run(device: &DeviceArgs, a: BenchArgs) -> Result<()> {
         smax * 1e3,
         b / sm,
         sample_gflops
+    );
+    println!(
+        "  arithmetic ceiling: {:.1} GFLOP/s (multiply-adds on registers only, `ops::peak`): \
+         no training step of these FLOPs can take less than {:.0} ms here",
+        ceiling * 1e-9,
+        train_flop / ceiling * 1e3
     );
     println!(
         "  peak memory of live tensors during training: {:.1} MiB",

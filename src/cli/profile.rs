@@ -5,6 +5,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DeviceArgs, ModelArgs};
+use crate::ops::peak::Rounds;
 use crate::perf::{report, spread, Workload};
 
 #[derive(Args)]
@@ -32,6 +33,13 @@ pub fn run(device: &DeviceArgs, a: ProfileArgs) -> Result<()> {
         a.batch_size,
         gpu.info().name,
         gpu.info().backend
+    );
+    let ceiling = |r| crate::ops::peak::measure(&gpu, r) / 1e9;
+    println!(
+        "arithmetic ceiling (multiply-adds on registers only, `ops::peak`): {:.1} GFLOP/s, \
+         {:.1} with one accumulator store per loop iteration",
+        ceiling(Rounds::Sixteen),
+        ceiling(Rounds::One)
     );
     let mut w = Workload::new(&gpu, &config, a.batch_size);
     eprintln!("warming up (the first steps compile the kernels)...");

@@ -11,6 +11,7 @@ pub mod layout;
 pub mod matmul;
 pub mod norm;
 pub mod optim;
+pub mod peak;
 pub mod reduce;
 pub mod rng;
 
