@@ -1,15 +1,15 @@
-// Arithmetic ceiling probe: how many FLOP/s this adapter's compiler and hardware give a WGSL
-// kernel that does nothing but multiply-adds on values held in registers (no memory traffic in
-// the loop). Every real kernel runs below it; `benches/peak.rs` and `ddpm info --peak` report
-// it, so that the kernels' rates can be read as a fraction of what is reachable at all.
+// Arithmetic ceiling probe: how many FLOP/s this adapter's shader compiler and hardware give a
+// WGSL kernel that does nothing but multiply-adds on values held in registers (no memory
+// traffic in the loop). Every real kernel runs below it; `ddpm bench`, `ddpm profile` and
+// `cargo bench --bench peak` report it, so that the kernels' rates can be read as a fraction of
+// what is reachable at all.
 //
-// Each invocation keeps 8 independent vec4 chains a_k (on lavapipe, which maps 8 invocations
-// onto one 256-bit register and each vec4 component onto its own register: 32 independent
-// SIMD chains, enough to hide the latency of a multiply-add) and applies
+// Entry `peak_C` keeps C independent vec4 chains a_k per invocation and applies
 //   a_k <- fma(a_k, m, c)
-// R times per loop iteration, `iters` iterations: 64 R FLOP per invocation and iteration.
-// `peak_1` updates each chain once per iteration, as a kernel that stores an accumulator every
-// loop iteration does; `peak_16` sixteen times, so the loop's own cost nearly vanishes.
+// 16 times per chain and loop iteration, `iters` iterations: 128 C FLOP per invocation and
+// iteration. On lavapipe 8 invocations share one 256-bit register and each vec4 component gets
+// its own, so C chains are 4 C SIMD chains: too few and the multiply-add's latency shows, too
+// many and they spill out of the 16 vector registers; the host code takes the best C.
 // Output: y[i] = the sum of all chains' components, so no chain is dead code.
 // Bindings: 1 x [n] (start values), 2 y [n].
 // Params: n invocations, iters, m, c. Dispatch: ceil(n / 64) workgroups of 64.
@@ -25,5 +25,8 @@ fn start(k: f32, i: u32) -> vec4<f32> {
     return vec4<f32>(x[i]) + vec4<f32>(k, k + 0.25, k + 0.5, k + 0.75);
 }
 
-#include "peak/parts/entry" R=1
-#include "peak/parts/entry" R=16
+#include "peak/parts/entry" C=1
+#include "peak/parts/entry" C=2
+#include "peak/parts/entry" C=3
+#include "peak/parts/entry" C=4
+#include "peak/parts/entry" C=8

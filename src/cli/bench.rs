@@ -5,7 +5,6 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DeviceArgs, ModelArgs};
-use crate::ops::peak::Rounds;
 use crate::perf::{forward_flops_per_image, spread, Workload};
 
 #[derive(Args)]
@@ -50,7 +49,7 @@ pub fn run(device: &DeviceArgs, a: BenchArgs) -> Result<()> {
     let (tm, tmin, tmax) = spread(&train);
     let (sm, smin, smax) = spread(&sample);
     // What a kernel of nothing but multiply-adds reaches here: no step can beat its FLOPs at it.
-    let ceiling = crate::ops::peak::measure(&gpu, Rounds::Sixteen);
+    let ceiling = crate::ops::peak::measure(&gpu).flops_per_s;
     let b = a.batch_size as f64;
     // A training step does ~3x the forward FLOPs (forward, input and weight gradients).
     let train_flop = 3.0 * fwd_flops * b;

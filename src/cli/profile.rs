@@ -5,7 +5,6 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DeviceArgs, ModelArgs};
-use crate::ops::peak::Rounds;
 use crate::perf::{report, spread, Workload};
 
 #[derive(Args)]
@@ -34,12 +33,12 @@ pub fn run(device: &DeviceArgs, a: ProfileArgs) -> Result<()> {
         gpu.info().name,
         gpu.info().backend
     );
-    let ceiling = |r| crate::ops::peak::measure(&gpu, r) / 1e9;
+    let ceiling = crate::ops::peak::measure(&gpu);
     println!(
-        "arithmetic ceiling (multiply-adds on registers only, `ops::peak`): {:.1} GFLOP/s, \
-         {:.1} with one accumulator store per loop iteration",
-        ceiling(Rounds::Sixteen),
-        ceiling(Rounds::One)
+        "arithmetic ceiling: {:.1} GFLOP/s (multiply-adds on registers only, {} vec4 chains; \
+         `ops::peak`)",
+        ceiling.flops_per_s * 1e-9,
+        ceiling.chains
     );
     let mut w = Workload::new(&gpu, &config, a.batch_size);
     eprintln!("warming up (the first steps compile the kernels)...");

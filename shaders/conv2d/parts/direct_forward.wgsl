@@ -12,7 +12,7 @@
 // of SEG consecutive quads of one row, SEG = 4 if QW % 4 == 0 else 2, and neighbouring quads
 // share input vec4s: per input row 8/SEG * (SEG*S + 1) vec4 loads instead of 8 * (S + 1).
 // Per input channel the kernel first loads all 9 taps' input windows and weights into private
-// arrays, then updates each accumulator with its 9 FMAs in a row: the accumulators live in
+// arrays, then updates each accumulator with its 9 FMAs in a row (two at a time, see `macg`): the accumulators live in
 // memory (far more than the registers), and this loads/stores each once per 9 FMAs (measured
 // on lavapipe: 1.6x faster than updating all accumulators tap by tap).
 // Output: y [N, Cout, Hout, Wout] (f32), stored element by element, skipping the columns past
@@ -57,23 +57,48 @@ var<private> xc: array<vec4<f32>, 8>;
 var<private> sw: array<vec4<f32>, 72>;   // sw[t * 8 + v]: the 4 inputs of tap t for quad v
 var<private> wv: array<vec4<f32>, {{WV}}>;   // wv[t * NG + g]: weights of tap t, channels 4g..4g+3
 
-// acc[4g + j, v] += sum_{t < nt} wv[t*4 + g][j] * sw[t*8 + v]  (j = 0..3).
-fn macg(g: u32, v: u32, nt: u32) {
-    #for V in 0..4
-    var a{{V}} = acc[(4u * g + {{V}}u) * 8u + v];
-    #end
-    for (var t = 0u; t < 9u; t++) {
-        if (t < nt) {
-            let s = sw[t * 8u + v];
-            let w = wv[t * {{NG}}u + g];
-            a0 = fma(s, vec4<f32>(w.x), a0);
-            a1 = fma(s, vec4<f32>(w.y), a1);
-            a2 = fma(s, vec4<f32>(w.z), a2);
-            a3 = fma(s, vec4<f32>(w.w), a3);
+override MAC2: bool = false;
+
+fn macg2(g: u32, v: u32, nt: u32) {
+    #for H in 0..2
+    {
+        var b0 = acc[(4u * g + {{H}}u * 2u) * 8u + v];
+        var b1 = acc[(4u * g + {{H}}u * 2u + 1u) * 8u + v];
+        for (var t = 0u; t < 9u; t++) {
+            if (t < nt) {
+                let s = sw[t * 8u + v];
+                let w = wv[t * {{NG}}u + g];
+                b0 = fma(s, vec4<f32>(w[{{H}}u * 2u]), b0);
+                b1 = fma(s, vec4<f32>(w[{{H}}u * 2u + 1u]), b1);
+            }
         }
+        acc[(4u * g + {{H}}u * 2u) * 8u + v] = b0;
+        acc[(4u * g + {{H}}u * 2u + 1u) * 8u + v] = b1;
     }
-    #for V in 0..4
-    acc[(4u * g + {{V}}u) * 8u + v] = a{{V}};
+    #end
+}
+
+// acc[4g + j, v] += sum_{t < nt} wv[t*NG + g][j] * sw[t*8 + v]  (j = 0..3), two channels j
+// at a time: on lavapipe each vec4 takes 4 SIMD registers, and two accumulators, the input
+// window and two weight splats (14) fit in the 16 vector registers of a 256-bit x86 target,
+// where four accumulators (24) spill; measured 3-5% faster on the digit models' 3x3 shapes
+// (BENCHMARKS.md, "Two accumulators at a time").
+fn macg(g: u32, v: u32, nt: u32) {
+    #for H in 0..2
+    {
+        var a0 = acc[(4u * g + 2u * {{H}}u) * 8u + v];
+        var a1 = acc[(4u * g + 2u * {{H}}u + 1u) * 8u + v];
+        for (var t = 0u; t < 9u; t++) {
+            if (t < nt) {
+                let s = sw[t * 8u + v];
+                let w = wv[t * {{NG}}u + g];
+                a0 = fma(s, vec4<f32>(w[2u * {{H}}u]), a0);
+                a1 = fma(s, vec4<f32>(w[2u * {{H}}u + 1u]), a1);
+            }
+        }
+        acc[(4u * g + 2u * {{H}}u) * 8u + v] = a0;
+        acc[(4u * g + 2u * {{H}}u + 1u) * 8u + v] = a1;
+    }
     #end
 }
 
