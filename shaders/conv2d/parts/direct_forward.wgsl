@@ -57,27 +57,6 @@ var<private> xc: array<vec4<f32>, 8>;
 var<private> sw: array<vec4<f32>, 72>;   // sw[t * 8 + v]: the 4 inputs of tap t for quad v
 var<private> wv: array<vec4<f32>, {{WV}}>;   // wv[t * NG + g]: weights of tap t, channels 4g..4g+3
 
-override MAC2: bool = false;
-
-fn macg2(g: u32, v: u32, nt: u32) {
-    #for H in 0..2
-    {
-        var b0 = acc[(4u * g + {{H}}u * 2u) * 8u + v];
-        var b1 = acc[(4u * g + {{H}}u * 2u + 1u) * 8u + v];
-        for (var t = 0u; t < 9u; t++) {
-            if (t < nt) {
-                let s = sw[t * 8u + v];
-                let w = wv[t * {{NG}}u + g];
-                b0 = fma(s, vec4<f32>(w[{{H}}u * 2u]), b0);
-                b1 = fma(s, vec4<f32>(w[{{H}}u * 2u + 1u]), b1);
-            }
-        }
-        acc[(4u * g + {{H}}u * 2u) * 8u + v] = b0;
-        acc[(4u * g + {{H}}u * 2u + 1u) * 8u + v] = b1;
-    }
-    #end
-}
-
 // acc[4g + j, v] += sum_{t < nt} wv[t*NG + g][j] * sw[t*8 + v]  (j = 0..3), two channels j
 // at a time: on lavapipe each vec4 takes 4 SIMD registers, and two accumulators, the input
 // window and two weight splats (14) fit in the 16 vector registers of a 256-bit x86 target,
