@@ -12,7 +12,8 @@
 // many and they spill out of the 16 vector registers; the host code takes the best C.
 // Output: y[i] = the sum of all chains' components, so no chain is dead code.
 // Bindings: 1 x [n] (start values), 2 y [n].
-// Params: n invocations, iters, m, c. Dispatch: ceil(n / 64) workgroups of 64.
+// Params: n invocations, iters, m, c. Dispatch: grid_1d(n, 64); invocation i = linear
+// workgroup index * 64 + local index (past n: nothing).
 
 struct Params { n: u32, iters: u32, m: f32, c: f32 }
 

@@ -1,7 +1,8 @@
 // One probe entry point: C chains, 16 multiply-adds each per loop iteration.
 @compute @workgroup_size(64)
-fn peak_{{C}}(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
+fn peak_{{C}}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+             @builtin(local_invocation_index) lid: u32) {
+    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
     if (i >= p.n) {
         return;
     }
