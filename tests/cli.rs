@@ -311,10 +311,14 @@ fn bench_and_profile_print_their_figures() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON object");
     assert!(v["train_step_ms"]["median"].as_f64().unwrap() > 0.0, "{v}");
+    for key in ["ceiling_gflop_per_s", "train_step_gflop"] {
+        assert!(v[key].as_f64().is_some_and(|x| x > 0.0), "{key}: {v}");
+    }
     let o = ddpm(&["profile", "--config", cfg, "--batch-size", "2"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout);
     for needle in [
+        "arithmetic ceiling",
         "one training step",
         "by kernel family",
         "conv2d",
