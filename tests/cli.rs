@@ -748,3 +748,25 @@ fn a_launch_by_mpirun_without_the_mpi_feature_says_how_to_build_it() {
         "only `ddpm train` runs on several ranks",
     );
 }
+
+/// `ddpm info | head -1`: output into a pipe whose reader has gone ends the program quietly
+/// (exit 0, nothing on stderr), not with a panic message.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let runtime = std::env::temp_dir().join("ddpm-cli-xdg");
+    let _ = std::fs::create_dir_all(&runtime);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ddpm"))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env_remove("RUST_BACKTRACE")
+        .arg("info")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run ddpm");
+    // Close the read end before `info` has found its adapter, so its first line meets EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait for ddpm");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "exit {:?}, stderr: {stderr}", out.status);
+    assert!(!stderr.contains("panic") && !stderr.contains("internal error"), "stderr: {stderr}");
+}

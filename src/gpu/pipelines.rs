@@ -45,6 +45,13 @@ pub fn shader_checks() -> bool {
     std::env::var("DDPM_SHADER_CHECKS").is_ok_and(|v| v == "1")
 }
 
+/// Whether each pipeline's compile time is printed to stderr (`DDPM_LOG_COMPILES=1`): a
+/// diagnostic for drivers that compile some kernel pathologically slowly. (On lavapipe the
+/// time includes the machine-code generation, which it does when the pipeline is created.)
+fn log_compiles() -> bool {
+    std::env::var("DDPM_LOG_COMPILES").is_ok_and(|v| v == "1")
+}
+
 /// Compiles a WGSL module. wgpu's default inserts run-time checks into every shader: a clamp
 /// on each buffer index, a counter in each loop (so that no loop can run forever) and guards
 /// around integer division. They cost a large share of the run time on CPU adapters, where
@@ -81,6 +88,7 @@ impl PipelineCache {
         }
         // Compile outside the map lock's critical path for other keys would be nicer, but
         // pipelines are few and compiled once; a simple lock keeps the cache obviously correct.
+        let started = std::time::Instant::now();
         let module = {
             let mut modules = self.modules.lock().unwrap();
             modules
@@ -102,6 +110,9 @@ impl PipelineCache {
             cache: None,
         });
         let layout = pipeline.get_bind_group_layout(0);
+        if log_compiles() {
+            eprintln!("compiled {k} in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+        }
         let p = Arc::new(Pipeline { pipeline, layout });
         self.pipelines.lock().unwrap().insert(k, p.clone());
         p
