@@ -59,13 +59,23 @@ impl DeviceArgs {
         })
     }
     pub fn open(&self) -> Result<Gpu> {
-        Gpu::new(&self.options()?)
+        let gpu = Gpu::new(&self.options()?)?;
+        if gpu.caps().slow_first_compile() {
+            eprintln!("{SLOW_FIRST_COMPILE}");
+        }
+        Ok(gpu)
     }
     /// The adapter of a data-parallel rank: the `local_rank`-th of this machine's GPUs.
     pub fn open_nth(&self, local_rank: usize) -> Result<Gpu> {
         Gpu::new_nth(&self.options()?, local_rank)
     }
 }
+
+/// Said when the adapter is one whose first compile of the kernels takes minutes.
+const SLOW_FIRST_COMPILE: &str = "note: Mesa 25's lavapipe compiles our kernels slowly: the first \
+    run of a command spends about a quarter of an hour compiling before its first step (Mesa keeps them in \
+    its disk cache, ~/.cache/mesa_shader_cache, so later runs start in seconds); Mesa 22.3 \
+    compiles them in about a minute";
 
 #[derive(Subcommand)]
 enum Command {

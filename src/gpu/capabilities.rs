@@ -28,6 +28,9 @@ pub struct Capabilities {
     pub max_workgroups_per_dimension: u32,
     /// Workgroup (shared) memory in bytes.
     pub workgroup_memory: u32,
+    /// The Mesa release (major, minor) of a Mesa driver (lavapipe, RADV, ANV...), from the
+    /// driver string; None for other drivers.
+    pub mesa_version: Option<(u32, u32)>,
 }
 
 impl Capabilities {
@@ -46,7 +49,18 @@ impl Capabilities {
             max_storage_binding: limits.max_storage_buffer_binding_size,
             max_workgroups_per_dimension: limits.max_compute_workgroups_per_dimension,
             workgroup_memory: limits.max_compute_workgroup_storage_size,
+            mesa_version: mesa_version(&info.driver_info),
         }
+    }
+
+    /// A CPU adapter whose first compile of our convolution kernels takes minutes: Mesa 25's
+    /// lavapipe (measured: 25.0.7) expands every storage-buffer access of a kernel into
+    /// bounds-checked branches per SIMD lane and component, and LLVM's passes grow faster than
+    /// linearly with the resulting code (BENCHMARKS.md, "Mesa 25 lavapipe"). Mesa keeps the
+    /// compiled kernels in its disk cache, so only the first run pays. 22.3 compiles them in
+    /// seconds; releases between were not measured.
+    pub fn slow_first_compile(&self) -> bool {
+        self.class == DeviceClass::Cpu && self.mesa_version.is_some_and(|(major, _)| major >= 25)
     }
 
     /// Subgroup operations are enabled.
@@ -104,5 +118,32 @@ impl Capabilities {
                 ),
             ),
         ]
+    }
+}
+
+/// (major, minor) from a driver string such as "Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)".
+fn mesa_version(driver_info: &str) -> Option<(u32, u32)> {
+    let rest = &driver_info[driver_info.find("Mesa ")? + 5..];
+    let mut parts = rest.split(|c: char| !c.is_ascii_digit());
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next()?.parse().ok()?;
+    Some((major, minor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mesa_version;
+
+    #[test]
+    fn mesa_versions_from_driver_strings() {
+        assert_eq!(mesa_version("Mesa 22.3.6 (LLVM 15.0.6)"), Some((22, 3)));
+        assert_eq!(
+            mesa_version("Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6)"),
+            Some((25, 0))
+        );
+        assert_eq!(mesa_version("Mesa 24.2.8-1ubuntu1~24.04.1"), Some((24, 2)));
+        assert_eq!(mesa_version("565.57.01"), None);
+        assert_eq!(mesa_version("Mesa"), None);
+        assert_eq!(mesa_version(""), None);
     }
 }

@@ -111,7 +111,10 @@ impl PipelineCache {
         });
         let layout = pipeline.get_bind_group_layout(0);
         if log_compiles() {
-            eprintln!("compiled {k} in {:.0} ms", started.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "compiled {k} in {:.0} ms",
+                started.elapsed().as_secs_f64() * 1e3
+            );
         }
         let p = Arc::new(Pipeline { pipeline, layout });
         self.pipelines.lock().unwrap().insert(k, p.clone());
