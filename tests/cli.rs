@@ -767,6 +767,13 @@ fn a_closed_stdout_ends_quietly() {
     drop(child.stdout.take());
     let out = child.wait_with_output().expect("wait for ddpm");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "exit {:?}, stderr: {stderr}", out.status);
-    assert!(!stderr.contains("panic") && !stderr.contains("internal error"), "stderr: {stderr}");
+    assert!(
+        out.status.success(),
+        "exit {:?}, stderr: {stderr}",
+        out.status
+    );
+    assert!(
+        !stderr.contains("panic") && !stderr.contains("internal error"),
+        "stderr: {stderr}"
+    );
 }
