@@ -20,6 +20,7 @@ STAGES = [
     ("lavapipe-mnist-cpu-stage4", "tab:red", "1,033 more at lr 3e-4 (seed 3)"),
     ("lavapipe-mnist-cpu-stage5", "tab:purple", "1,225 more at lr 2e-4 (seed 4)"),
     ("lavapipe-mnist-cpu-stage6", "tab:brown", "1,849 more at lr 1.2e-4 (seed 5)"),
+    ("lavapipe-mnist-cpu-stage7", "tab:pink", "2,108 more at lr 8e-5 (seed 6)"),
 ]
 
 
