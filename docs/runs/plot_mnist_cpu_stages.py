@@ -21,6 +21,7 @@ STAGES = [
     ("lavapipe-mnist-cpu-stage5", "tab:purple", "1,225 more at lr 2e-4 (seed 4)"),
     ("lavapipe-mnist-cpu-stage6", "tab:brown", "1,849 more at lr 1.2e-4 (seed 5)"),
     ("lavapipe-mnist-cpu-stage7", "tab:pink", "2,108 more at lr 8e-5 (seed 6)"),
+    ("lavapipe-mnist-cpu-stage8", "tab:olive", "1,675 more at lr 5e-5 (seed 7)"),
 ]
 
 

@@ -38,8 +38,8 @@ enum SamplerArg {
 }
 
 /// The model `ddpm sample` uses without --model: the digit model this engine trained on two CPU
-/// cores with lavapipe (the `mnist-cpu` preset's default recipe, then six more stages from its
-/// EMA weights: docs/runs/lavapipe-mnist-cpu-more, docs/runs/lavapipe-mnist-cpu-stage3 .. 7),
+/// cores with lavapipe (the `mnist-cpu` preset's default recipe, then seven more stages from its
+/// EMA weights: docs/runs/lavapipe-mnist-cpu-more, docs/runs/lavapipe-mnist-cpu-stage3 .. 8),
 /// shipped in assets/.
 pub(super) const DEFAULT_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mnist-cpu");
 
