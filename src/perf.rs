@@ -43,6 +43,7 @@ impl Workload {
             grad_clip: 1.0,
             ema_decay: 0.9999,
             seed: 0,
+            decay_steps: 0,
         };
         let n = batch * config.in_channels * config.sample_size * config.sample_size;
         // Deterministic inputs in [-1, 1] (never zeros: see METHOD.md on timing zeros).

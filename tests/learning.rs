@@ -37,6 +37,7 @@ fn a_short_run_learns_to_denoise_held_out_digits() {
         grad_clip: 1.0,
         ema_decay: 0.99,
         seed: 0,
+        decay_steps: 0,
     };
     let trainer = Trainer::new(&gpu, &UNetConfig::tiny(1), hyper, None);
     let val = validation(&gpu);

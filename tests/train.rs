@@ -29,6 +29,7 @@ fn hyper(batch: usize, lr: f64) -> Hyper {
         grad_clip: 1.0,
         ema_decay: 0.999,
         seed: 3,
+        decay_steps: 0,
     }
 }
 

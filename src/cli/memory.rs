@@ -34,6 +34,7 @@ pub fn run(device: &DeviceArgs, a: MemoryArgs) -> Result<()> {
         grad_clip: 1.0,
         ema_decay: 0.9999,
         seed: 0,
+        decay_steps: 0,
     };
     let trainer = Trainer::new(&gpu, &config, hyper, None);
     gpu.sync();

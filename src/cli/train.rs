@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use super::{DeviceArgs, ModelArgs};
 use crate::checkpoint::load_model;
@@ -34,6 +34,10 @@ pub struct TrainArgs {
     /// Steps of linear learning-rate warm-up [default: 5000; 100 for mnist-small and mnist-cpu]
     #[arg(long)]
     warmup: Option<u64>,
+    /// Learning rate after the warm-up: constant, or cosine (decays to 0 at the last of --steps;
+    /// a run stopped early by --max-time ends part-way down) [default: constant]
+    #[arg(long, value_enum)]
+    lr_decay: Option<LrDecay>,
     /// Clip gradients to this global norm (0: off)
     #[arg(long, default_value_t = 1.0)]
     grad_clip: f64,
@@ -85,6 +89,15 @@ pub struct TrainArgs {
     /// of a shipped model. Defaults are those of the preset with the same network, if any
     #[arg(long, conflicts_with_all = ["resume", "preset", "config"])]
     init: Option<PathBuf>,
+}
+
+/// The learning-rate schedule after the warm-up.
+#[derive(Clone, Copy, PartialEq, ValueEnum)]
+enum LrDecay {
+    /// The peak rate until the end
+    Constant,
+    /// Half a cosine from the peak rate down to 0 at the last step
+    Cosine,
 }
 
 /// `90s`, `45m`, `2h`, `1h30m` or plain seconds.
@@ -207,6 +220,7 @@ impl TrainArgs {
                 ("--batch-size", self.batch_size.is_some()),
                 ("--lr", self.lr.is_some()),
                 ("--warmup", self.warmup.is_some()),
+                ("--lr-decay", self.lr_decay.is_some()),
                 ("--ema-decay", self.ema_decay.is_some()),
                 ("--dropout", self.dropout.is_some()),
                 ("--flip", self.flip),
@@ -295,6 +309,7 @@ fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
         let steps = args.steps.unwrap_or(d.steps);
         cpu_default_notice(steps, args.batch_size.unwrap_or(d.batch_size));
     }
+    let steps = args.steps.unwrap_or(d.steps);
     let opts = TrainOptions {
         flip: args.flip || (!args.no_flip && config.in_channels == 3),
         config,
@@ -306,8 +321,12 @@ fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
             grad_clip: args.grad_clip,
             ema_decay: args.ema_decay.unwrap_or(d.ema_decay),
             seed: args.seed.unwrap_or(0),
+            decay_steps: match args.lr_decay.unwrap_or(LrDecay::Constant) {
+                LrDecay::Constant => 0,
+                LrDecay::Cosine => steps,
+            },
         },
-        steps: args.steps.unwrap_or(d.steps),
+        steps,
         max_time: args.max_time,
         out: args.out.clone(),
         sample_every: args.sample_every.unwrap_or(d.sample_every),

@@ -241,7 +241,7 @@ fn resume_from(opts: TrainOptions, path: &Path) -> Result<(TrainOptions, Checkpo
         .with_context(|| format!("{}: training options in the metadata", path.display()))?;
     // Everything that decides the data order, noise and updates comes from the checkpoint; the
     // length of the run and where outputs go come from the command line.
-    let opts = TrainOptions {
+    let mut opts = TrainOptions {
         steps: opts.steps,
         max_time: opts.max_time,
         out: opts.out,
@@ -258,6 +258,10 @@ fn resume_from(opts: TrainOptions, path: &Path) -> Result<(TrainOptions, Checkpo
             ck.step,
             opts.steps
         );
+    }
+    // A cosine decay stretches (or shrinks) to the new length of the run.
+    if opts.hyper.decay_steps != 0 {
+        opts.hyper.decay_steps = opts.steps;
     }
     let wall = ck.train_state["wall_time_s"].as_f64().unwrap_or(0.0);
     Ok((opts, ck, wall))

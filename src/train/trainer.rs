@@ -30,16 +30,30 @@ pub struct Hyper {
     pub grad_clip: f64,
     pub ema_decay: f64,
     pub seed: u64,
+    /// After the warm-up, cosine decay of the learning rate to 0 at this step (0: constant).
+    /// Checkpoints written before the option existed read as 0.
+    #[serde(default)]
+    pub decay_steps: u64,
 }
 
 impl Hyper {
-    /// Linear warm-up from 0 to `lr` over `warmup` steps (step is 0-based).
+    /// Linear warm-up from 0 to `lr` over `warmup` steps (step is 0-based), then `lr`, or with
+    /// `decay_steps` the cosine `lr (1 + cos(pi (step - warmup) / (decay_steps - warmup))) / 2`.
     pub fn lr_at(&self, step: u64) -> f64 {
-        if self.warmup == 0 {
-            self.lr
+        let warm = if self.warmup == 0 {
+            1.0
         } else {
-            self.lr * ((step + 1) as f64 / self.warmup as f64).min(1.0)
+            ((step + 1) as f64 / self.warmup as f64).min(1.0)
+        };
+        self.lr * warm * self.decay_factor(step)
+    }
+
+    fn decay_factor(&self, step: u64) -> f64 {
+        if self.decay_steps <= self.warmup || step < self.warmup {
+            return 1.0;
         }
+        let progress = (step - self.warmup) as f64 / (self.decay_steps - self.warmup) as f64;
+        0.5 * (1.0 + (std::f64::consts::PI * progress.min(1.0)).cos())
     }
     /// EMA decay with the usual warm-up min(decay, (1 + n) / (10 + n)), so a short run's EMA is
     /// not dominated by the random initial weights.
@@ -345,5 +359,53 @@ impl Trainer {
     /// A store over the EMA weights (shares the buffer; no copy) for sampling previews.
     pub fn ema_store(&self) -> ParamStore {
         ParamStore::for_inference(self.store.layout.clone(), self.ema.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Hyper;
+
+    fn hyper(warmup: u64, decay_steps: u64) -> Hyper {
+        Hyper {
+            batch_size: 8,
+            lr: 1e-3,
+            warmup,
+            grad_clip: 1.0,
+            ema_decay: 0.999,
+            seed: 0,
+            decay_steps,
+        }
+    }
+
+    #[test]
+    fn learning_rate_warms_up_then_stays_or_follows_the_cosine() {
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-15;
+        let constant = hyper(100, 0);
+        assert!(close(constant.lr_at(0), 1e-5));
+        assert!(close(constant.lr_at(49), 5e-4));
+        assert!(close(constant.lr_at(99), 1e-3));
+        assert!(close(constant.lr_at(5000), 1e-3));
+        let cosine = hyper(100, 2100);
+        assert!(close(cosine.lr_at(49), 5e-4), "the warm-up is unchanged");
+        assert!(close(cosine.lr_at(100), 1e-3));
+        assert!(
+            close(cosine.lr_at(1100), 5e-4),
+            "half-way down at mid-decay"
+        );
+        assert!(close(cosine.lr_at(600), 1e-3 * (2.0 + 2f64.sqrt()) / 4.0));
+        assert!(cosine.lr_at(2099) > 0.0 && cosine.lr_at(2099) < 1e-8);
+        assert_eq!(cosine.lr_at(2100), 0.0, "past the horizon");
+        let rates: Vec<f64> = (100..2100).map(|s| cosine.lr_at(s)).collect();
+        assert!(rates.windows(2).all(|w| w[1] < w[0]), "strictly decreasing");
+    }
+
+    #[test]
+    fn checkpoints_from_before_the_decay_option_read_as_constant() {
+        let old = r#"{"batch_size":64,"lr":0.001,"warmup":100,"grad_clip":1.0,
+                      "ema_decay":0.999,"seed":7}"#;
+        let h: Hyper = serde_json::from_str(old).unwrap();
+        assert_eq!(h.decay_steps, 0);
+        assert_eq!(h.lr_at(3000), 1e-3);
     }
 }

@@ -6,7 +6,8 @@ samples of its EMA weights at chosen steps: the peer run that calibrates our dig
 The recipe is our engine's for the digit presets (src/cli/train.rs defaults): DDPM Algorithm 1,
 linear betas 1e-4..0.02 over 1000 steps, the first 9,000 bundled digits (the last 1,000 stay
 held out, as in our loader and the checker), scaled to [-1, 1], batch 64, Adam at lr 1e-3 with
-a 100-step linear warm-up, gradients clipped to norm 1, EMA 0.999. Samples: diffusers'
+a 100-step linear warm-up (then constant, or with --lr-schedule cosine a cosine decay to 0
+at the last sampling step), gradients clipped to norm 1, EMA 0.999. Samples: diffusers'
 DDIMScheduler, 50 steps ("leading" spacing, as `ddpm sample`), eta 0, x_0 clipped, seed 1.
 
 Example (score each folder with `python tools/quality/digit_fd.py score DIR`):
@@ -16,6 +17,7 @@ Example (score each folder with `python tools/quality/digit_fd.py score DIR`):
 import argparse
 import copy
 import gzip
+import math
 import os
 import sys
 import time
@@ -69,6 +71,8 @@ def main():
     ap.add_argument("--sample-at", default="1900,3900", help="steps at which to sample")
     ap.add_argument("--n", type=int, default=1000, help="samples per checkpoint")
     ap.add_argument("--out", required=True, help="folder: step_<k>/ sample folders, log.csv")
+    ap.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"],
+                    help="after the warm-up: constant, or cosine decay to 0 at the last step")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
@@ -99,8 +103,11 @@ def main():
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        lr = 1e-3 * min(1.0, step / 100)
+        if args.lr_schedule == "cosine" and step > 100:  # step k = step - 1 of `ddpm train`
+            lr = 0.5e-3 * (1 + math.cos(math.pi * (step - 1 - 100) / (at[-1] - 100)))
         for g in opt.param_groups:
-            g["lr"] = 1e-3 * min(1.0, step / 100)
+            g["lr"] = lr
         opt.step()
         with torch.no_grad():
             for pe, pm in zip(ema.parameters(), model.parameters()):
