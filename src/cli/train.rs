@@ -305,11 +305,10 @@ fn train(device: &DeviceArgs, args: TrainArgs, group: &Group) -> Result<()> {
     if let Some(p) = args.dropout {
         config.dropout = p;
     }
+    let steps = args.steps.unwrap_or(d.steps);
     if chose_for_cpu && args.resume.is_none() && group.is_root() {
-        let steps = args.steps.unwrap_or(d.steps);
         cpu_default_notice(steps, args.batch_size.unwrap_or(d.batch_size));
     }
-    let steps = args.steps.unwrap_or(d.steps);
     let opts = TrainOptions {
         flip: args.flip || (!args.no_flip && config.in_channels == 3),
         config,
