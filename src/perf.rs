@@ -227,6 +227,29 @@ pub fn report(records: &[DispatchRecord], wall_seconds: f64) -> String {
     s
 }
 
+/// The kernels of the layers whose name contains `layer`, by scope (phase and layer) and
+/// kernel, with their share of the whole step.
+pub fn layer_report(records: &[DispatchRecord], layer: &str) -> String {
+    let total: f64 = records.iter().map(|r| r.seconds).sum();
+    let chosen: Vec<DispatchRecord> = records
+        .iter()
+        .filter(|r| layer_of(&r.scope).contains(layer))
+        .cloned()
+        .collect();
+    if chosen.is_empty() {
+        return format!("\nno layer's name contains '{layer}'\n");
+    }
+    let groups = group_by(&chosen, |r| {
+        format!("{} {}::{}", r.scope, r.family, r.entry)
+    });
+    table(
+        &format!("kernels of the layers matching '{layer}' (share of the whole step)"),
+        &groups,
+        total,
+        usize::MAX,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

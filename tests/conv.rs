@@ -225,5 +225,5 @@ fn direct_forward_keeps_its_padded_input() {
         ConvVariant::Direct | ConvVariant::DirectSubgroup
     );
     assert_eq!(kept.keeps_padded_copy(), direct);
-    assert!(kept.x().same_buffer(&x));
+    assert!(kept.x().expect("x is kept").same_buffer(&x));
 }

@@ -148,3 +148,98 @@ fn shader_translates_to_every_backend() {
         }
     }
 }
+
+/// The norm writing a convolution's padded input (`TensorOps::group_norm_conv2d` on the GPU
+/// tensor) against the float64 pair it replaces (`group_norm` then `conv2d` on the reference
+/// tensor): the conv output, the statistics, and the weight and bias gradients of a random dy
+/// read through what the conv kept of its input (the padded copy only, when fused). On
+/// adapters whose 3x3 convolutions run the direct kernels the fused path must be the one
+/// taken. Sizes: 7x7 and 6x10 planes (rows not a multiple of 4, S % 4 = 1 and 0).
+#[test]
+fn norm_into_conv_matches_the_unfused_float64_pair() {
+    use ddpm::nn::TensorOps;
+    use ddpm::ops::conv::{self, ConvGeometry, ConvVariant};
+    use ddpm::reference::cpu_tensor::CpuTensor;
+
+    let gpu = common::gpu();
+    let g = ConvGeometry::same3x3();
+    let mut rng = Rng::new(0x6e63);
+    for (shape, cout, groups) in [([2, 8, 7, 7], 12, 4), ([3, 6, 6, 10], 5, 2)] {
+        let [n, c, h, w] = shape;
+        let mut random = |len: usize, offset: f64| -> Vec<f32> {
+            (0..len).map(|_| (rng.normal() + offset) as f32).collect()
+        };
+        let x = random(n * c * h * w, 0.5);
+        let gamma = random(c, 1.0);
+        let beta = random(c, 0.0);
+        let wt = random(cout * c * 9, 0.0);
+        let bias = random(cout, 0.0);
+        let dy = random(n * cout * h * w, 0.0);
+        let gpu_t = |s: &[usize], v: &[f32]| ddpm::Tensor::from_slice(&gpu, s, v);
+        let cpu_t =
+            |s: &[usize], v: &[f32]| CpuTensor::new(s, v.iter().map(|&a| a as f64).collect());
+        let (xg, xc) = (gpu_t(&shape, &x), cpu_t(&shape, &x));
+        let w_shape = [cout, c, 3, 3];
+        let (y_gpu, stats_gpu, kept) = xg.group_norm_conv2d(
+            &gpu_t(&[c], &gamma),
+            &gpu_t(&[c], &beta),
+            groups,
+            1e-5,
+            true,
+            &gpu_t(&w_shape, &wt),
+            Some(&gpu_t(&[cout], &bias)),
+            g,
+        );
+        let (y_ref, _, kept_ref) = xc.group_norm_conv2d(
+            &cpu_t(&[c], &gamma),
+            &cpu_t(&[c], &beta),
+            groups,
+            1e-5,
+            true,
+            &cpu_t(&w_shape, &wt),
+            Some(&cpu_t(&[cout], &bias)),
+            g,
+        );
+        let direct = matches!(
+            conv::variant(&gpu, 3, 3, g),
+            ConvVariant::Direct | ConvVariant::DirectSubgroup
+        );
+        assert_eq!(kept.x().is_none(), direct, "fused exactly where direct");
+        let (dw, db) = (
+            ddpm::Tensor::zeros(&gpu, &w_shape),
+            ddpm::Tensor::zeros(&gpu, &[cout]),
+        );
+        let dyg = gpu_t(&[n, cout, h, w], &dy);
+        <ddpm::Tensor as TensorOps>::conv2d_backward_weight(&dyg, &kept, &dw, g);
+        <ddpm::Tensor as TensorOps>::conv2d_backward_bias(&dyg, &db);
+        let (dw_ref, db_ref) = (
+            CpuTensor::new(&w_shape, vec![0.0; cout * c * 9]),
+            CpuTensor::new(&[cout], vec![0.0; cout]),
+        );
+        let dyc = cpu_t(&[n, cout, h, w], &dy);
+        CpuTensor::conv2d_backward_weight(&dyc, &kept_ref, &dw_ref, g);
+        CpuTensor::conv2d_backward_bias(&dyc, &db_ref);
+        let f64s = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
+        let (_, mean_ref, _) = group_norm(
+            &f64s(&x),
+            &f64s(&gamma),
+            &f64s(&beta),
+            n,
+            c,
+            h * w,
+            groups,
+            1e-5,
+            true,
+        );
+        // f32 sums of 9 * C products of O(1) terms, after an f32 norm: a few 1e-6 relative.
+        for (what, got, want, tol) in [
+            ("y", y_gpu.to_vec(), y_ref.to_vec(), 1e-5),
+            ("mean", stats_gpu.mean.to_vec(), mean_ref, 1e-5),
+            ("dw", dw.to_vec(), dw_ref.to_vec(), 1e-5),
+            ("db", db.to_vec(), db_ref.to_vec(), 1e-5),
+        ] {
+            let err = ddpm::selftest::max_rel_err(&got, &want);
+            assert!(err < tol, "{shape:?}: {what} max relative error {err}");
+        }
+    }
+}

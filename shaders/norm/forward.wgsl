@@ -50,15 +50,8 @@ fn forward_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
-// Same maths as forward_wg. Geometry: one invocation per group, gi = global linear index
-// ((wid.x + wid.y * nwg.x) * WG + lid; grid_1d of N*G with WG per workgroup).
-@compute @workgroup_size(WG)
-fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                  @builtin(local_invocation_index) lid: u32) {
-    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (gi >= p.n * p.groups) {
-        return;
-    }
+// (mean, rstd) of group gi, saved for the backward; two passes of scalar loads.
+fn stats1(gi: u32) -> vec2<f32> {
     let k = p.cpg * p.s;
     let base = gi * k;
     let kf = f32(k);
@@ -77,6 +70,23 @@ fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
     let rstd = inverseSqrt(max(b.y / kf - dm * dm, 0.0) + p.eps);
     fmean[gi] = mean;
     frstd[gi] = rstd;
+    return vec2<f32>(mean, rstd);
+}
+
+// Same maths as forward_wg. Geometry: one invocation per group, gi = global linear index
+// ((wid.x + wid.y * nwg.x) * WG + lid; grid_1d of N*G with WG per workgroup).
+@compute @workgroup_size(WG)
+fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                  @builtin(local_invocation_index) lid: u32) {
+    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (gi >= p.n * p.groups) {
+        return;
+    }
+    let st = stats1(gi);
+    let mean = st.x;
+    let rstd = st.y;
+    let k = p.cpg * p.s;
+    let base = gi * k;
     let c0 = (gi % p.groups) * p.cpg;
     for (var ci = 0u; ci < p.cpg; ci++) {
         let scale = fgamma[c0 + ci] * rstd;
@@ -91,16 +101,9 @@ fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups
 @group(0) @binding(1) var<storage, read> fx4: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> fy4: array<vec4<f32>>;
 
-// Same maths as forward_wg. Geometry: one invocation per group, as forward_serial; S % 4 == 0.
-@compute @workgroup_size(WG)
-fn forward_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                   @builtin(local_invocation_index) lid: u32) {
-    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
-    if (gi >= p.n * p.groups) {
-        return;
-    }
-    let s4 = p.s / 4u;
-    let k4 = p.cpg * s4;
+// (mean, rstd) of group gi (S % 4 == 0), saved for the backward; one pass of vec4 loads.
+fn stats4(gi: u32) -> vec2<f32> {
+    let k4 = p.cpg * (p.s / 4u);
     let base = gi * k4;
     var mean = 0.0;
     var m2 = 0.0;
@@ -117,6 +120,22 @@ fn forward_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     let rstd = inverseSqrt(m2 / f32(4u * k4) + p.eps);
     fmean[gi] = mean;
     frstd[gi] = rstd;
+    return vec2<f32>(mean, rstd);
+}
+
+// Same maths as forward_wg. Geometry: one invocation per group, as forward_serial; S % 4 == 0.
+@compute @workgroup_size(WG)
+fn forward_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                   @builtin(local_invocation_index) lid: u32) {
+    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (gi >= p.n * p.groups) {
+        return;
+    }
+    let st = stats4(gi);
+    let mean = st.x;
+    let rstd = st.y;
+    let s4 = p.s / 4u;
+    let base = gi * p.cpg * s4;
     let c0 = (gi % p.groups) * p.cpg;
     for (var ci = 0u; ci < p.cpg; ci++) {
         let scale = fgamma[c0 + ci] * rstd;
@@ -128,4 +147,67 @@ fn forward_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     }
 }
 
-// Backward bindings as backward_wg, with dy, x and dx as vec4 arrays.
+// ---------------------------------------------------------------------------------------------
+// The serial forward kernels writing y into the zero-padded layout a direct convolution reads
+// (src/ops/conv.rs `PaddedLayout`): pixel (y, x) of plane q = n*C + c goes to
+// q * out_plane + out_origin + y * out_w + x. The caller zeroes the buffer first (a fill, much
+// cheaper on lavapipe than a kernel's per-lane stores), so the conv needs no pad pass. Same
+// maths, bindings (fy scalar) and geometry as forward_serial4 / forward_serial.
+
+// forward_serial4_pad: S % 4 == 0; each vec4 of x holds 4 consecutive pixels of the plane,
+// which may wrap to the next row (W % 4 != 0), so the row is tracked pixel by pixel.
+@compute @workgroup_size(WG)
+fn forward_serial4_pad(@builtin(workgroup_id) wid: vec3<u32>,
+                       @builtin(num_workgroups) nwg: vec3<u32>,
+                       @builtin(local_invocation_index) lid: u32) {
+    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (gi >= p.n * p.groups) {
+        return;
+    }
+    let st = stats4(gi);
+    let s4 = p.s / 4u;
+    let c0 = (gi % p.groups) * p.cpg;
+    for (var ci = 0u; ci < p.cpg; ci++) {
+        let scale = fgamma[c0 + ci] * st.y;
+        let shift = fbeta[c0 + ci] - st.x * scale;
+        let plane = gi * p.cpg + ci;
+        var row = plane * p.out_plane + p.out_origin;
+        var x = 0u;
+        for (var j = 0u; j < s4; j++) {
+            let v = act4(fx4[plane * s4 + j] * scale + shift);
+            for (var k = 0u; k < 4u; k++) {
+                fy[row + x] = v[k];
+                // Selects, not branches: lavapipe runs both sides of a branch anyway.
+                let wrap = x + 1u == p.width;
+                row = select(row, row + p.out_w, wrap);
+                x = select(x + 1u, 0u, wrap);
+            }
+        }
+    }
+}
+
+// forward_serial_pad: any S (rows of H = S / W pixels).
+@compute @workgroup_size(WG)
+fn forward_serial_pad(@builtin(workgroup_id) wid: vec3<u32>,
+                      @builtin(num_workgroups) nwg: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
+    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (gi >= p.n * p.groups) {
+        return;
+    }
+    let st = stats1(gi);
+    let h = p.s / p.width;
+    let c0 = (gi % p.groups) * p.cpg;
+    for (var ci = 0u; ci < p.cpg; ci++) {
+        let scale = fgamma[c0 + ci] * st.y;
+        let shift = fbeta[c0 + ci] - st.x * scale;
+        let plane = gi * p.cpg + ci;
+        for (var y = 0u; y < h; y++) {
+            let src = plane * p.s + y * p.width;
+            let dst = plane * p.out_plane + p.out_origin + y * p.out_w;
+            for (var x = 0u; x < p.width; x++) {
+                fy[dst + x] = act(fx[src + x] * scale + shift);
+            }
+        }
+    }
+}

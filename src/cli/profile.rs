@@ -5,7 +5,7 @@ use anyhow::Result;
 use clap::Args;
 
 use super::{DeviceArgs, ModelArgs};
-use crate::perf::{report, spread, Workload};
+use crate::perf::{layer_report, report, spread, Workload};
 
 #[derive(Args)]
 pub struct ProfileArgs {
@@ -18,6 +18,10 @@ pub struct ProfileArgs {
     /// timestamp queries exist
     #[arg(long)]
     host_clock: bool,
+    /// Also list the kernels of the layers whose name contains this text (e.g. `up1.attn`),
+    /// forward and backward apart
+    #[arg(long)]
+    layer: Option<String>,
 }
 
 pub fn run(device: &DeviceArgs, a: ProfileArgs) -> Result<()> {
@@ -46,9 +50,17 @@ pub fn run(device: &DeviceArgs, a: ProfileArgs) -> Result<()> {
     let records = w.profile_train_step(!a.host_clock);
     println!("\n== one training step ==");
     print!("{}", report(&records, wall));
+    print_layer(&records, a.layer.as_deref());
     let (wall, _, _) = spread(&w.time_sampling_steps(1, 1));
     let records = w.profile_sampling_step(!a.host_clock);
     println!("\n== one sampling step (network + DDPM update) ==");
     print!("{}", report(&records, wall));
+    print_layer(&records, a.layer.as_deref());
     Ok(())
+}
+
+fn print_layer(records: &[crate::gpu::profile::DispatchRecord], layer: Option<&str>) {
+    if let Some(layer) = layer {
+        print!("{}", layer_report(records, layer));
+    }
 }

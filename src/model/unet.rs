@@ -362,8 +362,7 @@ impl UNet {
         }
 
         let _s = scope("out");
-        let (a, norm_out) = self.norm_out.forward(ps, &h);
-        let (eps, conv_out_in) = self.conv_out.forward(ps, &a);
+        let (eps, norm_out, conv_out_in) = self.norm_out.forward_into_conv(ps, &h, &self.conv_out);
         let tape = Tape {
             mode,
             time,

@@ -48,13 +48,12 @@ impl Conv2d {
     /// Accumulates the weight and bias gradients; returns dL/dx. `input`: what the forward
     /// pass kept of its input.
     pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, input: &T::ConvInput, dy: &T) -> T {
-        let x = T::conv_input(input);
         self.backward_params(ps, input, dy);
         T::conv2d_backward_input(
             dy,
             ps.value(self.weight),
             self.geometry,
-            (x.dim(2), x.dim(3)),
+            T::conv_input_hw(input),
         )
     }
 

@@ -1,5 +1,6 @@
 //! `GroupNorm` (optionally fused with the SiLU that follows it in every residual block).
 
+use super::conv::Conv2d;
 use super::tensor_ops::{Params, TensorOps};
 use super::{Init, ParamId, Registry};
 
@@ -50,6 +51,34 @@ impl GroupNorm {
                 x: x.clone(),
                 stats,
             },
+        )
+    }
+
+    /// This norm followed by `conv` on its output, in one step where the tensor type fuses them
+    /// ([`TensorOps::group_norm_conv2d`]): the conv output, the norm's tape, the conv's input.
+    pub fn forward_into_conv<T: TensorOps>(
+        &self,
+        ps: &impl Params<T>,
+        x: &T,
+        conv: &Conv2d,
+    ) -> (T, NormSaved<T>, T::ConvInput) {
+        let (y, stats, input) = x.group_norm_conv2d(
+            ps.value(self.weight),
+            ps.value(self.bias),
+            self.groups,
+            self.eps,
+            self.silu,
+            ps.value(conv.weight),
+            Some(ps.value(conv.bias)),
+            conv.geometry,
+        );
+        (
+            y,
+            NormSaved {
+                x: x.clone(),
+                stats,
+            },
+            input,
         )
     }
 

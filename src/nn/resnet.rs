@@ -81,23 +81,23 @@ impl ResnetBlock {
         temb_act: &T,
         mode: Mode,
     ) -> (T, ResnetSaved<T>) {
-        let (a, norm1) = self.norm1.forward(ps, x);
-        let (h, conv1_in) = self.conv1.forward(ps, &a);
+        let (h, norm1, conv1_in) = self.norm1.forward_into_conv(ps, x, &self.conv1);
         let t = self.time_emb_proj.forward(ps, temb_act);
         h.add_channel_assign(&t);
-        let (a, norm2) = self.norm2.forward(ps, &h);
-        let a = if mode.training && self.dropout > 0.0 {
+        let (out, norm2, conv2_in) = if mode.training && self.dropout > 0.0 {
+            let (a, norm2) = self.norm2.forward(ps, &h);
             let first = mode.first_element(&a);
-            a.dropout(
+            let a = a.dropout(
                 self.dropout,
                 mode.seed,
                 mode.dropout_stream(self.index),
                 first,
-            )
+            );
+            let (out, conv2_in) = self.conv2.forward(ps, &a);
+            (out, norm2, conv2_in)
         } else {
-            a
+            self.norm2.forward_into_conv(ps, &h, &self.conv2)
         };
-        let (out, conv2_in) = self.conv2.forward(ps, &a);
         let shortcut_in = match &self.conv_shortcut {
             Some(sc) => {
                 let (s, input) = sc.forward(ps, x);

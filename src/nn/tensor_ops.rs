@@ -27,8 +27,8 @@ pub trait TensorOps: Clone + Sized {
 
     /// The convolution, and what its weight gradient needs of the input.
     fn conv2d(&self, w: &Self, bias: Option<&Self>, g: ConvGeometry) -> (Self, Self::ConvInput);
-    /// The input a [`TensorOps::ConvInput`] was kept from.
-    fn conv_input(input: &Self::ConvInput) -> &Self;
+    /// (H, W) of the input a [`TensorOps::ConvInput`] was kept from.
+    fn conv_input_hw(input: &Self::ConvInput) -> (usize, usize);
     fn conv2d_backward_input(
         dy: &Self,
         w: &Self,
@@ -49,6 +49,26 @@ pub trait TensorOps: Clone + Sized {
         eps: f32,
         silu: bool,
     ) -> (Self, Self::NormStats);
+    /// `group_norm` followed by `conv2d` on its output: the conv output, the norm's statistics
+    /// and what the conv keeps of its input. The GPU tensor writes the norm's output straight
+    /// into the zero-padded layout the direct convolution reads (no pad pass, and the unpadded
+    /// output is never stored); the maths is that of the two calls.
+    #[allow(clippy::too_many_arguments)]
+    fn group_norm_conv2d(
+        &self,
+        gamma: &Self,
+        beta: &Self,
+        groups: usize,
+        eps: f32,
+        silu: bool,
+        w: &Self,
+        bias: Option<&Self>,
+        g: ConvGeometry,
+    ) -> (Self, Self::NormStats, Self::ConvInput) {
+        let (a, stats) = self.group_norm(gamma, beta, groups, eps, silu);
+        let (y, input) = a.conv2d(w, bias, g);
+        (y, stats, input)
+    }
     #[allow(clippy::too_many_arguments)]
     fn group_norm_backward(
         dy: &Self,
@@ -139,8 +159,9 @@ mod gpu {
         ) -> (Self, conv::ConvInput) {
             conv::conv2d_keeping_input(self, w, bias, g)
         }
-        fn conv_input(input: &conv::ConvInput) -> &Self {
-            input.x()
+        fn conv_input_hw(input: &conv::ConvInput) -> (usize, usize) {
+            let [_, _, h, w] = input.shape();
+            (h, w)
         }
         fn conv2d_backward_input(
             dy: &Self,
@@ -171,6 +192,31 @@ mod gpu {
             silu: bool,
         ) -> (Self, GroupNormStats) {
             norm::group_norm(self, gamma, beta, groups, eps, silu)
+        }
+        fn group_norm_conv2d(
+            &self,
+            gamma: &Self,
+            beta: &Self,
+            groups: usize,
+            eps: f32,
+            silu: bool,
+            w: &Self,
+            bias: Option<&Self>,
+            g: ConvGeometry,
+        ) -> (Self, GroupNormStats, conv::ConvInput) {
+            match conv::padded_input_layout(self.gpu(), self.shape(), w, g) {
+                Some(layout) => {
+                    let (xp, stats) =
+                        norm::group_norm_padded(self, gamma, beta, groups, eps, silu, layout);
+                    let (y, input) = conv::conv2d_padded(&xp, self.shape(), w, bias, g);
+                    (y, stats, input)
+                }
+                None => {
+                    let (a, stats) = norm::group_norm(self, gamma, beta, groups, eps, silu);
+                    let (y, input) = conv::conv2d_keeping_input(&a, w, bias, g);
+                    (y, stats, input)
+                }
+            }
         }
         fn group_norm_backward(
             dy: &Self,

@@ -681,10 +681,24 @@ pub fn conv2d(x: &Tensor, w: &Tensor, bias: Option<&Tensor>, g: ConvGeometry) ->
 /// direct 3x3 kernel on a zero-padded copy of `x`, that copy. The direct weight-gradient kernel
 /// reads the same layout, so the backward pass need not pad `x` again (on lavapipe the pad
 /// passes were 9% of a training step, a third of them such repeats).
+///
+/// A producer may also write the padded copy directly ([`padded_input_layout`],
+/// [`conv2d_padded`]); then `x` itself was never stored, and the weight gradient reads the copy.
 #[derive(Clone)]
 pub struct ConvInput {
-    x: Tensor,
+    x: Option<Tensor>,
+    shape: [usize; 4],
     padded: Option<PaddedInput>,
+}
+
+/// The zero-padded layout in which the direct 3x3 kernels read their input: `[N, C, hp, wp]`,
+/// pixel `(y, x)` of each plane at `(y + top, x + left)`, zeros everywhere else.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaddedLayout {
+    pub hp: usize,
+    pub wp: usize,
+    pub top: usize,
+    pub left: usize,
 }
 
 /// A zero-padded copy of a convolution input in the direct kernels' layout `[N, Cin, hp, wp]`.
@@ -699,14 +713,21 @@ impl ConvInput {
     /// The input itself, with nothing kept beside it.
     pub fn plain(x: &Tensor) -> ConvInput {
         ConvInput {
-            x: x.clone(),
+            x: Some(x.clone()),
+            shape: shape4(x),
             padded: None,
         }
     }
 
-    /// The convolution's input `x`.
-    pub fn x(&self) -> &Tensor {
-        &self.x
+    /// The convolution's input `x`; None where a producer wrote only the padded copy
+    /// ([`conv2d_padded`], which only runs where the weight gradient reads that copy).
+    pub fn x(&self) -> Option<&Tensor> {
+        self.x.as_ref()
+    }
+
+    /// The input's shape `[N, C, H, W]`.
+    pub fn shape(&self) -> [usize; 4] {
+        self.shape
     }
 
     /// Whether a padded copy is kept (for tests).
@@ -763,10 +784,81 @@ fn direct_conv(
     (
         y,
         ConvInput {
-            x: x.clone(),
+            x: Some(x.clone()),
+            shape: shape4(x),
             padded,
         },
     )
+}
+
+fn shape4(x: &Tensor) -> [usize; 4] {
+    let s = x.shape();
+    assert_eq!(s.len(), 4, "conv input must be [N, C, H, W], got {s:?}");
+    [s[0], s[1], s[2], s[3]]
+}
+
+/// Where the forward of the convolution of an `x_shape` input with `w` would run a direct 3x3
+/// kernel on a zero-padded copy of its input: the layout of that copy, which the producer of
+/// the input may then write directly and hand to [`conv2d_padded`] (the group norm before
+/// every 3x3 convolution of the U-Net does, saving a pad pass). None where the convolution
+/// reads its input as it is, runs another kernel, or where kernel tuning is on (the measured
+/// weight-gradient choice might then read `x` itself, which is never stored).
+pub fn padded_input_layout(
+    gpu: &Gpu,
+    x_shape: &[usize],
+    w: &Tensor,
+    g: ConvGeometry,
+) -> Option<PaddedLayout> {
+    let d = Dims::new(x_shape, w.shape(), g);
+    let direct = matches!(
+        variant(gpu, d.kh, d.kw, d.g),
+        ConvVariant::Direct | ConvVariant::DirectSubgroup
+    );
+    if d.kh != 3 || !direct || gpu.tuner().mode() != tuning::TuneMode::Off {
+        return None;
+    }
+    let (hp, wp) = direct_padded_hw(&d, fwd_quads(&d));
+    let [top, _, left, _] = d.g.pad;
+    if (hp, wp, top, left) == (d.h, d.w, 0, 0) {
+        return None;
+    }
+    Some(PaddedLayout { hp, wp, top, left })
+}
+
+/// The convolution of `x [N, Cin, H, W]` (`x_shape`) given only its zero-padded copy `xp` in the
+/// layout [`padded_input_layout`] returned for it; the same result as [`conv2d_keeping_input`].
+pub fn conv2d_padded(
+    xp: &Tensor,
+    x_shape: &[usize],
+    w: &Tensor,
+    bias: Option<&Tensor>,
+    g: ConvGeometry,
+) -> (Tensor, ConvInput) {
+    let gpu = xp.gpu();
+    let layout = padded_input_layout(gpu, x_shape, w, g)
+        .expect("conv2d_padded: this convolution does not read a padded copy");
+    let d = Dims::new(x_shape, w.shape(), g);
+    let PaddedLayout { hp, wp, .. } = layout;
+    assert_eq!(
+        xp.shape(),
+        [d.n, d.cin, hp, wp],
+        "conv2d_padded: the padded input has the wrong layout"
+    );
+    check_bias(bias, d.cout);
+    let v = variant(gpu, d.kh, d.kw, d.g);
+    let block = direct_block(d.cout);
+    let (wpk, op) = pack_weights(w, false, block);
+    let y = direct_forward(v, &d, xp, hp, wp, &wpk, op, block, bias, d.flops());
+    let input = ConvInput {
+        x: None,
+        shape: [d.n, d.cin, d.h, d.w],
+        padded: Some(PaddedInput {
+            xp: xp.clone(),
+            hp,
+            wp,
+        }),
+    };
+    (y, input)
 }
 
 /// [`conv2d`] with a forced kernel variant (Direct only for shapes it supports).
@@ -951,8 +1043,7 @@ pub fn conv2d_backward_weight(dy: &Tensor, x: &Tensor, dw: &Tensor, g: ConvGeome
 /// [`conv2d_backward_weight`] of the input kept by [`conv2d_keeping_input`] (its padded copy
 /// is used where the chosen kernel reads that layout).
 pub fn conv2d_backward_weight_kept(dy: &Tensor, input: &ConvInput, dw: &Tensor, g: ConvGeometry) {
-    let x = input.x();
-    let d = Dims::new(x.shape(), dw.shape(), g);
+    let d = Dims::new(&input.shape, dw.shape(), g);
     // Timing runs accumulate into a scratch gradient, never into `dw`.
     let scratch = std::cell::OnceCell::new();
     let v = chosen(dy.gpu(), "weight_grad", &d, false, |v| {
@@ -1007,17 +1098,22 @@ pub fn conv2d_backward_weight_with(
 /// The weight gradient on variant `v`, reading the padded copy `input` keeps if it has the
 /// layout the direct kernel wants.
 fn backward_weight(v: ConvVariant, dy: &Tensor, input: &ConvInput, dw: &Tensor, g: ConvGeometry) {
-    let x = input.x();
-    let d = Dims::new(x.shape(), dw.shape(), g);
+    let d = Dims::new(&input.shape, dw.shape(), g);
     assert_eq!(
         dy.shape(),
         d.y_shape(),
         "conv dy shape does not match the conv of x {:?} with weight {:?}",
-        x.shape(),
+        input.shape,
         dw.shape()
     );
+    // Only a padded copy is kept where the weight gradient reads it (`padded_input_layout`).
+    let x = || {
+        input
+            .x()
+            .expect("conv weight gradient: x was not stored, only its padded copy")
+    };
     assert!(
-        !dw.same_buffer(dy) && !dw.same_buffer(x),
+        !dw.same_buffer(dy) && input.x().is_none_or(|x| !dw.same_buffer(x)),
         "dw must not alias dy or x"
     );
     let gpu = dy.gpu();
@@ -1034,7 +1130,7 @@ fn backward_weight(v: ConvVariant, dy: &Tensor, input: &ConvInput, dw: &Tensor, 
             let qe = quads(d.wout);
             let (xp, hp, wp) = match &input.padded {
                 Some(k) if (k.hp, k.wp) == direct_padded_hw(&d, qe) => (k.xp.clone(), k.hp, k.wp),
-                _ => direct_input(x, &d, qe),
+                _ => direct_input(x(), &d, qe),
             };
             let dyq = if 4 * qe == d.wout {
                 dy.clone()
@@ -1099,10 +1195,10 @@ fn backward_weight(v: ConvVariant, dy: &Tensor, input: &ConvInput, dw: &Tensor, 
             let grid = [u(kdim.div_ceil(64)), u(d.cout.div_ceil(64)), u(splits)];
             profile::flops(d.flops());
             if splits == 1 {
-                gpu.launch(&GEMM, "gemm_wgrad", &[], &p, &[dy, x, dw], grid);
+                gpu.launch(&GEMM, "gemm_wgrad", &[], &p, &[dy, x(), dw], grid);
             } else {
                 let part = Tensor::uninit(gpu, &[splits, wlen]);
-                gpu.launch(&GEMM, "gemm_wgrad", &[], &p, &[dy, x, &part], grid);
+                gpu.launch(&GEMM, "gemm_wgrad", &[], &p, &[dy, x(), &part], grid);
                 reduce_partials(&part, dw, splits, None);
             }
         }

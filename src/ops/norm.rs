@@ -132,6 +132,10 @@ struct Params {
     eps: f32,
     offset: u32,
     pad: u32,
+    width: u32,
+    out_w: u32,
+    out_plane: u32,
+    out_origin: u32,
 }
 
 /// (N, C, S) of an `[N, C, ...]` tensor, checked against `groups`.
@@ -164,6 +168,10 @@ fn params(n: usize, c: usize, s: usize, groups: usize, eps: f32) -> Params {
         eps,
         offset: 0,
         pad: 0,
+        width: 0,
+        out_w: 0,
+        out_plane: 0,
+        out_origin: 0,
     }
 }
 
@@ -245,6 +253,71 @@ pub fn group_norm_with(
         &params(n, c, s, groups, eps),
         &[x, gamma, beta, &y, &stats.mean, &stats.rstd],
         variant.grid(n * groups),
+    );
+    (y, stats)
+}
+
+/// [`group_norm`] on the serial kernels, writing `y` straight into a zero-padded layout (the
+/// input of a direct convolution, see [`crate::ops::conv::PaddedLayout`]): `x [N, C, H, W]`
+/// gives `y [N, C, hp, wp]` with `y[n, c, yy + top, xx + left] = GN(x)[n, c, yy, xx]` and zeros
+/// elsewhere. Saves the convolution's pad pass (on lavapipe a per-lane loop over every element).
+pub fn group_norm_padded(
+    x: &Tensor,
+    gamma: &Tensor,
+    beta: &Tensor,
+    groups: usize,
+    eps: f32,
+    silu: bool,
+    layout: crate::ops::conv::PaddedLayout,
+) -> (Tensor, GroupNormStats) {
+    let (n, c, s) = dims(x, groups);
+    let shape = x.shape();
+    assert_eq!(shape.len(), 4, "group_norm_padded: x must be [N, C, H, W]");
+    let (h, w) = (shape[2], shape[3]);
+    let crate::ops::conv::PaddedLayout { hp, wp, top, left } = layout;
+    assert!(
+        top + h <= hp && left + w <= wp,
+        "group_norm_padded: {h}x{w} at ({top}, {left}) does not fit in {hp}x{wp}"
+    );
+    assert_eq!(
+        gamma.numel(),
+        c,
+        "group_norm_padded: gamma has {} values",
+        gamma.numel()
+    );
+    assert_eq!(
+        beta.numel(),
+        c,
+        "group_norm_padded: beta has {} values",
+        beta.numel()
+    );
+    assert!(eps > 0.0, "group_norm_padded: eps must be positive");
+    let gpu = x.gpu();
+    let y = Tensor::zeros(gpu, &[n, c, hp, wp]);
+    let stats = GroupNormStats {
+        mean: Tensor::uninit(gpu, &[n * groups]),
+        rstd: Tensor::uninit(gpu, &[n * groups]),
+    };
+    let lanes = 8;
+    let entry = if s.is_multiple_of(4) {
+        "forward_serial4_pad"
+    } else {
+        "forward_serial_pad"
+    };
+    let p = Params {
+        width: w as u32,
+        out_w: wp as u32,
+        out_plane: (hp * wp) as u32,
+        out_origin: (top * wp + left) as u32,
+        ..params(n, c, s, groups, eps)
+    };
+    gpu.launch(
+        &FORWARD,
+        entry,
+        &[("WG", lanes as f64), ("SILU", silu as u32 as f64)],
+        &p,
+        &[x, gamma, beta, &y, &stats.mean, &stats.rstd],
+        grid_1d(n * groups, lanes),
     );
     (y, stats)
 }

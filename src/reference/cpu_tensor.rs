@@ -100,8 +100,8 @@ impl TensorOps for CpuTensor {
         );
         (y, self.clone())
     }
-    fn conv_input(input: &Self) -> &Self {
-        input
+    fn conv_input_hw(input: &Self) -> (usize, usize) {
+        (input.dim(2), input.dim(3))
     }
     fn conv2d_backward_input(
         dy: &Self,

@@ -2,7 +2,8 @@
 //! statistics) and backward (dx, accumulated dgamma and dbeta), with and without the fused
 //! SiLU, for every kernel variant, against the float64 reference.
 
-use crate::ops::norm::{group_norm_backward_with, group_norm_with, Variant};
+use crate::ops::conv::PaddedLayout;
+use crate::ops::norm::{group_norm_backward_with, group_norm_padded, group_norm_with, Variant};
 use crate::reference::norm as reference;
 use crate::reference::random::Rng;
 use crate::{Gpu, Tensor};
@@ -190,10 +191,76 @@ pub fn checks(gpu: &Gpu) -> Vec<Check> {
                     GROUP_NORM_BACKWARD,
                 ));
             }
+            if shape.len() == 4 {
+                out.extend(padded_checks(case, silu, &xt, &gt, &bt, &y_ref, &mean_ref));
+            }
         }
     }
     // dgamma and dbeta as views of one gradient buffer (as a model's parameter gradients are).
     out.push(shared_grad_buffer(gpu, &mut rng));
+    out
+}
+
+/// `group_norm_padded` (the norm writing a direct convolution's zero-padded input) against the
+/// reference output placed in the same layout, zeros around it: the layout of a 3x3 conv's
+/// input (top and left 1, rows padded to 4 * even + 4) and an asymmetric one.
+#[allow(clippy::too_many_arguments)]
+fn padded_checks(
+    case: &Case,
+    silu: bool,
+    xt: &Tensor,
+    gt: &Tensor,
+    bt: &Tensor,
+    y_ref: &[f64],
+    mean_ref: &[f64],
+) -> Vec<Check> {
+    let [n, c, h, w] = [case.shape[0], case.shape[1], case.shape[2], case.shape[3]];
+    let conv_wp = 4 * w.div_ceil(4).next_multiple_of(2) + 4;
+    let layouts = [
+        PaddedLayout {
+            hp: h + 2,
+            wp: conv_wp,
+            top: 1,
+            left: 1,
+        },
+        PaddedLayout {
+            hp: h + 3,
+            wp: w + 5,
+            top: 0,
+            left: 3,
+        },
+    ];
+    let mut out = Vec::new();
+    for layout in layouts {
+        let mut want = vec![0.0; n * c * layout.hp * layout.wp];
+        for q in 0..n * c {
+            for y in 0..h {
+                for x in 0..w {
+                    let at = (q * layout.hp + y + layout.top) * layout.wp + x + layout.left;
+                    want[at] = y_ref[(q * h + y) * w + x];
+                }
+            }
+        }
+        let (yp, stats) = group_norm_padded(xt, gt, bt, case.groups, case.eps as f32, silu, layout);
+        let name = format!(
+            "{:?} G={} silu={silu} into {}x{} at ({}, {})",
+            case.shape, case.groups, layout.hp, layout.wp, layout.top, layout.left
+        );
+        out.push(compare(
+            "group_norm padded",
+            &name,
+            &yp.to_vec(),
+            &want,
+            GROUP_NORM,
+        ));
+        out.push(compare(
+            "group_norm padded mean",
+            &name,
+            &stats.mean.to_vec(),
+            mean_ref,
+            GROUP_NORM,
+        ));
+    }
     out
 }
 

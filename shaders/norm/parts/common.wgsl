@@ -24,6 +24,11 @@ struct Params {
     eps: f32,
     offset: u32,  // param_grad: element offset of the partial sums it reduces
     _pad: u32,
+    // forward_serial*_pad: y goes to a zero-padded layout (a direct convolution's input):
+    width: u32,      // W (S = H * W)
+    out_w: u32,      // padded row length
+    out_plane: u32,  // padded plane size (rows * out_w)
+    out_origin: u32, // where pixel (0, 0) lies in its padded plane: top * out_w + left
 }
 
 // Workgroup size (a power of two <= 256 for the *_wg tree reductions).
