@@ -186,6 +186,43 @@ fn forward_serial4_pad(@builtin(workgroup_id) wid: vec3<u32>,
     }
 }
 
+// forward_serial4_pad1: W % 4 == 0, out_w % 4 == 0 and left == 1 (a 3x3 conv's input rows,
+// e.g. 28 wide): destination vec4 k of a row holds source columns 4k - 1 .. 4k + 2, i.e. the
+// last component of source vec4 k - 1 and the first three of vec4 k, so every store is an
+// aligned vec4 (a quarter of the store instructions of forward_serial4_pad). The row's left
+// border column and the columns past the source are written as zeros here.
+@compute @workgroup_size(WG)
+fn forward_serial4_pad1(@builtin(workgroup_id) wid: vec3<u32>,
+                        @builtin(num_workgroups) nwg: vec3<u32>,
+                        @builtin(local_invocation_index) lid: u32) {
+    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    if (gi >= p.n * p.groups) {
+        return;
+    }
+    let st = stats4(gi);
+    let w4 = p.width / 4u;
+    let h = p.s / p.width;
+    let c0 = (gi % p.groups) * p.cpg;
+    for (var ci = 0u; ci < p.cpg; ci++) {
+        let scale = fgamma[c0 + ci] * st.y;
+        let shift = fbeta[c0 + ci] - st.x * scale;
+        let plane = gi * p.cpg + ci;
+        // out_origin - 1 = top * out_w: the padded row of source row 0 starts on a vec4.
+        let dst0 = (plane * p.out_plane + p.out_origin - 1u) / 4u;
+        for (var y = 0u; y < h; y++) {
+            let src = plane * (p.s / 4u) + y * w4;
+            let dst = dst0 + y * (p.out_w / 4u);
+            var prev = 0.0;
+            for (var k = 0u; k < w4; k++) {
+                let v = act4(fx4[src + k] * scale + shift);
+                fy4[dst + k] = vec4<f32>(prev, v.xyz);
+                prev = v.w;
+            }
+            fy4[dst + w4] = vec4<f32>(prev, 0.0, 0.0, 0.0);
+        }
+    }
+}
+
 // forward_serial_pad: any S (rows of H = S / W pixels).
 @compute @workgroup_size(WG)
 fn forward_serial_pad(@builtin(workgroup_id) wid: vec3<u32>,

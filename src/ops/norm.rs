@@ -299,7 +299,9 @@ pub fn group_norm_padded(
         rstd: Tensor::uninit(gpu, &[n * groups]),
     };
     let lanes = 8;
-    let entry = if s.is_multiple_of(4) {
+    let entry = if w.is_multiple_of(4) && wp.is_multiple_of(4) && left == 1 {
+        "forward_serial4_pad1"
+    } else if s.is_multiple_of(4) {
         "forward_serial4_pad"
     } else {
         "forward_serial_pad"

@@ -229,6 +229,13 @@ fn padded_checks(
             top: 0,
             left: 3,
         },
+        // Rows of a multiple of 4 at left 1: aligned vec4 stores (`forward_serial4_pad1`).
+        PaddedLayout {
+            hp: h + 4,
+            wp: 4 * w.div_ceil(4) + 8,
+            top: 2,
+            left: 1,
+        },
     ];
     let mut out = Vec::new();
     for layout in layouts {
