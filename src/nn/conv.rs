@@ -48,7 +48,19 @@ impl Conv2d {
     /// Accumulates the weight and bias gradients; returns dL/dx. `input`: what the forward
     /// pass kept of its input.
     pub fn backward<T: TensorOps>(&self, ps: &impl Params<T>, input: &T::ConvInput, dy: &T) -> T {
-        self.backward_params(ps, input, dy);
+        T::conv2d_backward_bias(dy, ps.grad(self.bias));
+        self.backward_except_bias(ps, input, dy)
+    }
+
+    /// [`Conv2d::backward`] without the bias gradient, for a caller that accumulates it from
+    /// sums of `dy` it has anyway (saving a pass over `dy`).
+    pub fn backward_except_bias<T: TensorOps>(
+        &self,
+        ps: &impl Params<T>,
+        input: &T::ConvInput,
+        dy: &T,
+    ) -> T {
+        T::conv2d_backward_weight(dy, input, ps.grad(self.weight), self.geometry);
         T::conv2d_backward_input(
             dy,
             ps.value(self.weight),

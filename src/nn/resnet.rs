@@ -146,7 +146,11 @@ impl ResnetBlock {
         let d_h = self.norm2.backward(ps, &saved.norm2, &d_a);
         let d_t = d_h.sum_spatial();
         d_temb_act.add_assign(&self.time_emb_proj.backward(ps, temb_act, &d_t));
-        let d_conv1_in = self.conv1.backward(ps, &saved.conv1_in, &d_h);
+        // conv1's bias gradient, the sum of d_h over the batch and the pixels, is the sum over
+        // the batch of d_t: a pass over [N, C] instead of one over d_h.
+        let ch = [d_t.dim(0), d_t.dim(1), 1, 1];
+        T::conv2d_backward_bias(&d_t.reshape(&ch), ps.grad(self.conv1.bias));
+        let d_conv1_in = self.conv1.backward_except_bias(ps, &saved.conv1_in, &d_h);
         let dx = self.norm1.backward(ps, &saved.norm1, &d_conv1_in);
         match (&self.conv_shortcut, &saved.shortcut_in) {
             (Some(sc), Some(input)) => dx.add_assign(&sc.backward(ps, input, dy)),
