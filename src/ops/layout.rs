@@ -32,12 +32,17 @@ pub fn transpose(x: &Tensor) -> Tensor {
         cols: cols as u32,
         pad: 0,
     };
+    // 4x4 blocks of vec4s where rows and columns allow (`transpose4`), else 16x16 elements.
+    let (entry, tile) = if rows.is_multiple_of(4) && cols.is_multiple_of(4) {
+        ("transpose4", 32)
+    } else {
+        ("transpose", 16)
+    };
     let groups = [
-        rows.div_ceil(16) as u32,
-        cols.div_ceil(16) as u32,
+        rows.div_ceil(tile) as u32,
+        cols.div_ceil(tile) as u32,
         batch as u32,
     ];
-    x.gpu()
-        .launch(&SHADER, "transpose", &[], &p, &[x, &y], groups);
+    x.gpu().launch(&SHADER, entry, &[], &p, &[x, &y], groups);
     y
 }
