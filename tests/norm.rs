@@ -149,6 +149,51 @@ fn shader_translates_to_every_backend() {
     }
 }
 
+/// One case of the norm-into-conv check: `x [N, C, H, W]`, the norm's gamma and beta, a 3x3
+/// conv to `cout` channels (weights, bias) and a dy for its gradients, as f32 values.
+struct NormConvCase {
+    shape: [usize; 4],
+    cout: usize,
+    groups: usize,
+    x: Vec<f32>,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+    wt: Vec<f32>,
+    bias: Vec<f32>,
+    dy: Vec<f32>,
+}
+
+/// On the tensor type `T` (`t` makes one from a shape and values): `group_norm_conv2d` of the
+/// case (SiLU on, eps 1e-5, same-padded 3x3 conv), then the conv's weight and bias gradients of
+/// its dy through what the conv kept. Returns (y, norm statistics, kept input, dw, db).
+fn norm_conv_and_grads<T: ddpm::nn::TensorOps>(
+    case: &NormConvCase,
+    t: impl Fn(&[usize], &[f32]) -> T,
+) -> (T, T::NormStats, T::ConvInput, T, T) {
+    let g = ddpm::ops::conv::ConvGeometry::same3x3();
+    let [n, c, h, w] = case.shape;
+    let w_shape = [case.cout, c, 3, 3];
+    let x = t(&case.shape, &case.x);
+    let (y, stats, kept) = x.group_norm_conv2d(
+        &t(&[c], &case.gamma),
+        &t(&[c], &case.beta),
+        case.groups,
+        1e-5,
+        true,
+        &t(&w_shape, &case.wt),
+        Some(&t(&[case.cout], &case.bias)),
+        g,
+    );
+    let (dw, db) = (
+        x.zeros_like_shape(&w_shape),
+        x.zeros_like_shape(&[case.cout]),
+    );
+    let dy = t(&[n, case.cout, h, w], &case.dy);
+    T::conv2d_backward_weight(&dy, &kept, &dw, g);
+    T::conv2d_backward_bias(&dy, &db);
+    (y, stats, kept, dw, db)
+}
+
 /// The norm writing a convolution's padded input (`TensorOps::group_norm_conv2d` on the GPU
 /// tensor) against the float64 pair it replaces (`group_norm` then `conv2d` on the reference
 /// tensor): the conv output, the statistics, and the weight and bias gradients of a random dy
@@ -157,73 +202,41 @@ fn shader_translates_to_every_backend() {
 /// taken. Sizes: 7x7 and 6x10 planes (rows not a multiple of 4, S % 4 = 1 and 0).
 #[test]
 fn norm_into_conv_matches_the_unfused_float64_pair() {
-    use ddpm::nn::TensorOps;
     use ddpm::ops::conv::{self, ConvGeometry, ConvVariant};
     use ddpm::reference::cpu_tensor::CpuTensor;
 
     let gpu = common::gpu();
-    let g = ConvGeometry::same3x3();
     let mut rng = Rng::new(0x6e63);
     for (shape, cout, groups) in [([2, 8, 7, 7], 12, 4), ([3, 6, 6, 10], 5, 2)] {
         let [n, c, h, w] = shape;
         let mut random = |len: usize, offset: f64| -> Vec<f32> {
             (0..len).map(|_| (rng.normal() + offset) as f32).collect()
         };
-        let x = random(n * c * h * w, 0.5);
-        let gamma = random(c, 1.0);
-        let beta = random(c, 0.0);
-        let wt = random(cout * c * 9, 0.0);
-        let bias = random(cout, 0.0);
-        let dy = random(n * cout * h * w, 0.0);
-        let gpu_t = |s: &[usize], v: &[f32]| ddpm::Tensor::from_slice(&gpu, s, v);
-        let cpu_t =
-            |s: &[usize], v: &[f32]| CpuTensor::new(s, v.iter().map(|&a| a as f64).collect());
-        let (xg, xc) = (gpu_t(&shape, &x), cpu_t(&shape, &x));
-        let w_shape = [cout, c, 3, 3];
-        let (y_gpu, stats_gpu, kept) = xg.group_norm_conv2d(
-            &gpu_t(&[c], &gamma),
-            &gpu_t(&[c], &beta),
+        let case = NormConvCase {
+            shape,
+            cout,
             groups,
-            1e-5,
-            true,
-            &gpu_t(&w_shape, &wt),
-            Some(&gpu_t(&[cout], &bias)),
-            g,
-        );
-        let (y_ref, _, kept_ref) = xc.group_norm_conv2d(
-            &cpu_t(&[c], &gamma),
-            &cpu_t(&[c], &beta),
-            groups,
-            1e-5,
-            true,
-            &cpu_t(&w_shape, &wt),
-            Some(&cpu_t(&[cout], &bias)),
-            g,
-        );
+            x: random(n * c * h * w, 0.5),
+            gamma: random(c, 1.0),
+            beta: random(c, 0.0),
+            wt: random(cout * c * 9, 0.0),
+            bias: random(cout, 0.0),
+            dy: random(n * cout * h * w, 0.0),
+        };
+        let f64s = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
+        let (y_gpu, stats_gpu, kept, dw, db) =
+            norm_conv_and_grads(&case, |s, v| ddpm::Tensor::from_slice(&gpu, s, v));
+        let (y_ref, _, _, dw_ref, db_ref) =
+            norm_conv_and_grads(&case, |s, v| CpuTensor::new(s, f64s(v)));
         let direct = matches!(
-            conv::variant(&gpu, 3, 3, g),
+            conv::variant(&gpu, 3, 3, ConvGeometry::same3x3()),
             ConvVariant::Direct | ConvVariant::DirectSubgroup
         );
         assert_eq!(kept.x().is_none(), direct, "fused exactly where direct");
-        let (dw, db) = (
-            ddpm::Tensor::zeros(&gpu, &w_shape),
-            ddpm::Tensor::zeros(&gpu, &[cout]),
-        );
-        let dyg = gpu_t(&[n, cout, h, w], &dy);
-        <ddpm::Tensor as TensorOps>::conv2d_backward_weight(&dyg, &kept, &dw, g);
-        <ddpm::Tensor as TensorOps>::conv2d_backward_bias(&dyg, &db);
-        let (dw_ref, db_ref) = (
-            CpuTensor::new(&w_shape, vec![0.0; cout * c * 9]),
-            CpuTensor::new(&[cout], vec![0.0; cout]),
-        );
-        let dyc = cpu_t(&[n, cout, h, w], &dy);
-        CpuTensor::conv2d_backward_weight(&dyc, &kept_ref, &dw_ref, g);
-        CpuTensor::conv2d_backward_bias(&dyc, &db_ref);
-        let f64s = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<_>>();
         let (_, mean_ref, _) = group_norm(
-            &f64s(&x),
-            &f64s(&gamma),
-            &f64s(&beta),
+            &f64s(&case.x),
+            &f64s(&case.gamma),
+            &f64s(&case.beta),
             n,
             c,
             h * w,

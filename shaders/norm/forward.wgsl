@@ -50,6 +50,20 @@ fn forward_wg(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     }
 }
 
+// The group of a serial-kernel invocation (one per group): gi = (wid.x + wid.y * nwg.x) * WG +
+// lid; past N*G for the spare invocations of the last workgroup.
+fn serial_group(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * WG + lid;
+}
+
+// (scale, shift) of channel ci of group gi, so that y = act(x * scale + shift), from the
+// group's st = (mean, rstd).
+fn channel_affine(gi: u32, ci: u32, st: vec2<f32>) -> vec2<f32> {
+    let ch = (gi % p.groups) * p.cpg + ci;
+    let scale = fgamma[ch] * st.y;
+    return vec2<f32>(scale, fbeta[ch] - st.x * scale);
+}
+
 // (mean, rstd) of group gi, saved for the backward; two passes of scalar loads.
 fn stats1(gi: u32) -> vec2<f32> {
     let k = p.cpg * p.s;
@@ -78,22 +92,16 @@ fn stats1(gi: u32) -> vec2<f32> {
 @compute @workgroup_size(WG)
 fn forward_serial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                   @builtin(local_invocation_index) lid: u32) {
-    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    let gi = serial_group(wid, nwg, lid);
     if (gi >= p.n * p.groups) {
         return;
     }
     let st = stats1(gi);
-    let mean = st.x;
-    let rstd = st.y;
-    let k = p.cpg * p.s;
-    let base = gi * k;
-    let c0 = (gi % p.groups) * p.cpg;
     for (var ci = 0u; ci < p.cpg; ci++) {
-        let scale = fgamma[c0 + ci] * rstd;
-        let shift2 = fbeta[c0 + ci] - mean * scale;
-        let cb = base + ci * p.s;
+        let a = channel_affine(gi, ci, st);
+        let cb = (gi * p.cpg + ci) * p.s;
         for (var j = 0u; j < p.s; j++) {
-            fy[cb + j] = act(fx[cb + j] * scale + shift2);
+            fy[cb + j] = act(fx[cb + j] * a.x + a.y);
         }
     }
 }
@@ -127,22 +135,17 @@ fn stats4(gi: u32) -> vec2<f32> {
 @compute @workgroup_size(WG)
 fn forward_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_index) lid: u32) {
-    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    let gi = serial_group(wid, nwg, lid);
     if (gi >= p.n * p.groups) {
         return;
     }
     let st = stats4(gi);
-    let mean = st.x;
-    let rstd = st.y;
     let s4 = p.s / 4u;
-    let base = gi * p.cpg * s4;
-    let c0 = (gi % p.groups) * p.cpg;
     for (var ci = 0u; ci < p.cpg; ci++) {
-        let scale = fgamma[c0 + ci] * rstd;
-        let shift = fbeta[c0 + ci] - mean * scale;
-        let cb = base + ci * s4;
+        let a = channel_affine(gi, ci, st);
+        let cb = (gi * p.cpg + ci) * s4;
         for (var j = 0u; j < s4; j++) {
-            fy4[cb + j] = act4(fx4[cb + j] * scale + shift);
+            fy4[cb + j] = act4(fx4[cb + j] * a.x + a.y);
         }
     }
 }
@@ -160,21 +163,19 @@ fn forward_serial4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
 fn forward_serial4_pad(@builtin(workgroup_id) wid: vec3<u32>,
                        @builtin(num_workgroups) nwg: vec3<u32>,
                        @builtin(local_invocation_index) lid: u32) {
-    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    let gi = serial_group(wid, nwg, lid);
     if (gi >= p.n * p.groups) {
         return;
     }
     let st = stats4(gi);
     let s4 = p.s / 4u;
-    let c0 = (gi % p.groups) * p.cpg;
     for (var ci = 0u; ci < p.cpg; ci++) {
-        let scale = fgamma[c0 + ci] * st.y;
-        let shift = fbeta[c0 + ci] - st.x * scale;
+        let a = channel_affine(gi, ci, st);
         let plane = gi * p.cpg + ci;
         var row = plane * p.out_plane + p.out_origin;
         var x = 0u;
         for (var j = 0u; j < s4; j++) {
-            let v = act4(fx4[plane * s4 + j] * scale + shift);
+            let v = act4(fx4[plane * s4 + j] * a.x + a.y);
             for (var k = 0u; k < 4u; k++) {
                 fy[row + x] = v[k];
                 // Selects, not branches: lavapipe runs both sides of a branch anyway.
@@ -195,17 +196,15 @@ fn forward_serial4_pad(@builtin(workgroup_id) wid: vec3<u32>,
 fn forward_serial4_pad1(@builtin(workgroup_id) wid: vec3<u32>,
                         @builtin(num_workgroups) nwg: vec3<u32>,
                         @builtin(local_invocation_index) lid: u32) {
-    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    let gi = serial_group(wid, nwg, lid);
     if (gi >= p.n * p.groups) {
         return;
     }
     let st = stats4(gi);
     let w4 = p.width / 4u;
     let h = p.s / p.width;
-    let c0 = (gi % p.groups) * p.cpg;
     for (var ci = 0u; ci < p.cpg; ci++) {
-        let scale = fgamma[c0 + ci] * st.y;
-        let shift = fbeta[c0 + ci] - st.x * scale;
+        let a = channel_affine(gi, ci, st);
         let plane = gi * p.cpg + ci;
         // out_origin - 1 = top * out_w: the padded row of source row 0 starts on a vec4.
         let dst0 = (plane * p.out_plane + p.out_origin - 1u) / 4u;
@@ -214,7 +213,7 @@ fn forward_serial4_pad1(@builtin(workgroup_id) wid: vec3<u32>,
             let dst = dst0 + y * (p.out_w / 4u);
             var prev = 0.0;
             for (var k = 0u; k < w4; k++) {
-                let v = act4(fx4[src + k] * scale + shift);
+                let v = act4(fx4[src + k] * a.x + a.y);
                 fy4[dst + k] = vec4<f32>(prev, v.xyz);
                 prev = v.w;
             }
@@ -228,22 +227,20 @@ fn forward_serial4_pad1(@builtin(workgroup_id) wid: vec3<u32>,
 fn forward_serial_pad(@builtin(workgroup_id) wid: vec3<u32>,
                       @builtin(num_workgroups) nwg: vec3<u32>,
                       @builtin(local_invocation_index) lid: u32) {
-    let gi = (wid.x + wid.y * nwg.x) * WG + lid;
+    let gi = serial_group(wid, nwg, lid);
     if (gi >= p.n * p.groups) {
         return;
     }
     let st = stats1(gi);
     let h = p.s / p.width;
-    let c0 = (gi % p.groups) * p.cpg;
     for (var ci = 0u; ci < p.cpg; ci++) {
-        let scale = fgamma[c0 + ci] * st.y;
-        let shift = fbeta[c0 + ci] - st.x * scale;
+        let a = channel_affine(gi, ci, st);
         let plane = gi * p.cpg + ci;
         for (var y = 0u; y < h; y++) {
             let src = plane * p.s + y * p.width;
             let dst = plane * p.out_plane + p.out_origin + y * p.out_w;
             for (var x = 0u; x < p.width; x++) {
-                fy[dst + x] = act(fx[src + x] * scale + shift);
+                fy[dst + x] = act(fx[src + x] * a.x + a.y);
             }
         }
     }

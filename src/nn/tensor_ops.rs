@@ -208,7 +208,7 @@ mod gpu {
                 Some(layout) => {
                     let (xp, stats) =
                         norm::group_norm_padded(self, gamma, beta, groups, eps, silu, layout);
-                    let (y, input) = conv::conv2d_padded(&xp, self.shape(), w, bias, g);
+                    let (y, input) = conv::conv2d_padded(&xp, layout, self.shape(), w, bias, g);
                     (y, stats, input)
                 }
                 None => {

@@ -825,27 +825,34 @@ pub fn padded_input_layout(
     Some(PaddedLayout { hp, wp, top, left })
 }
 
-/// The convolution of `x [N, Cin, H, W]` (`x_shape`) given only its zero-padded copy `xp` in the
-/// layout [`padded_input_layout`] returned for it; the same result as [`conv2d_keeping_input`].
+/// The convolution of `x [N, Cin, H, W]` (`x_shape`) given only its zero-padded copy `xp` in
+/// `layout`, the layout [`padded_input_layout`] returned for it; the same result as
+/// [`conv2d_keeping_input`].
 pub fn conv2d_padded(
     xp: &Tensor,
+    layout: PaddedLayout,
     x_shape: &[usize],
     w: &Tensor,
     bias: Option<&Tensor>,
     g: ConvGeometry,
 ) -> (Tensor, ConvInput) {
     let gpu = xp.gpu();
-    let layout = padded_input_layout(gpu, x_shape, w, g)
-        .expect("conv2d_padded: this convolution does not read a padded copy");
     let d = Dims::new(x_shape, w.shape(), g);
-    let PaddedLayout { hp, wp, .. } = layout;
+    let PaddedLayout { hp, wp, top, left } = layout;
+    let v = variant(gpu, d.kh, d.kw, d.g);
+    assert!(
+        v != ConvVariant::Gemm
+            && d.kh == 3
+            && (hp, wp) == direct_padded_hw(&d, fwd_quads(&d))
+            && [top, left] == [d.g.pad[0], d.g.pad[2]],
+        "conv2d_padded: this convolution does not read the padded layout {layout:?}"
+    );
     assert_eq!(
         xp.shape(),
         [d.n, d.cin, hp, wp],
         "conv2d_padded: the padded input has the wrong layout"
     );
     check_bias(bias, d.cout);
-    let v = variant(gpu, d.kh, d.kw, d.g);
     let block = direct_block(d.cout);
     let (wpk, op) = pack_weights(w, false, block);
     let y = direct_forward(v, &d, xp, hp, wp, &wpk, op, block, bias, d.flops());

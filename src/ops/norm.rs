@@ -31,6 +31,16 @@ pub struct GroupNormStats {
     pub rstd: Tensor,
 }
 
+impl GroupNormStats {
+    /// Room for the statistics of `groups_total` = N * G groups.
+    fn uninit(gpu: &Gpu, groups_total: usize) -> GroupNormStats {
+        GroupNormStats {
+            mean: Tensor::uninit(gpu, &[groups_total]),
+            rstd: Tensor::uninit(gpu, &[groups_total]),
+        }
+    }
+}
+
 /// How the kernels are parallelised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Variant {
@@ -158,6 +168,19 @@ fn dims(x: &Tensor, groups: usize) -> (usize, usize, usize) {
     (n, c, s)
 }
 
+/// The forward's gamma and beta (`[C]` each) and eps, checked for `op`.
+fn check_affine(op: &str, c: usize, gamma: &Tensor, beta: &Tensor, eps: f32) {
+    for (name, t) in [("gamma", gamma), ("beta", beta)] {
+        assert_eq!(
+            t.numel(),
+            c,
+            "{op}: {name} has {} values, x has {c} channels",
+            t.numel()
+        );
+    }
+    assert!(eps > 0.0, "{op}: eps must be positive");
+}
+
 fn params(n: usize, c: usize, s: usize, groups: usize, eps: f32) -> Params {
     Params {
         n: n as u32,
@@ -225,25 +248,10 @@ pub fn group_norm_with(
 ) -> (Tensor, GroupNormStats) {
     variant.validate();
     let (n, c, s) = dims(x, groups);
-    assert_eq!(
-        gamma.numel(),
-        c,
-        "group_norm: gamma has {} values, x has {c} channels",
-        gamma.numel()
-    );
-    assert_eq!(
-        beta.numel(),
-        c,
-        "group_norm: beta has {} values, x has {c} channels",
-        beta.numel()
-    );
-    assert!(eps > 0.0, "group_norm: eps must be positive");
+    check_affine("group_norm", c, gamma, beta, eps);
     let gpu = x.gpu();
     let y = Tensor::uninit(gpu, x.shape());
-    let stats = GroupNormStats {
-        mean: Tensor::uninit(gpu, &[n * groups]),
-        rstd: Tensor::uninit(gpu, &[n * groups]),
-    };
+    let stats = GroupNormStats::uninit(gpu, n * groups);
     let (entry, wg) = variant.entry(true, s);
     let constants = [("WG", wg as f64), ("SILU", silu as u32 as f64)];
     gpu.launch(
@@ -279,26 +287,13 @@ pub fn group_norm_padded(
         top + h <= hp && left + w <= wp,
         "group_norm_padded: {h}x{w} at ({top}, {left}) does not fit in {hp}x{wp}"
     );
-    assert_eq!(
-        gamma.numel(),
-        c,
-        "group_norm_padded: gamma has {} values",
-        gamma.numel()
-    );
-    assert_eq!(
-        beta.numel(),
-        c,
-        "group_norm_padded: beta has {} values",
-        beta.numel()
-    );
-    assert!(eps > 0.0, "group_norm_padded: eps must be positive");
+    check_affine("group_norm_padded", c, gamma, beta, eps);
     let gpu = x.gpu();
     let y = Tensor::zeros(gpu, &[n, c, hp, wp]);
-    let stats = GroupNormStats {
-        mean: Tensor::uninit(gpu, &[n * groups]),
-        rstd: Tensor::uninit(gpu, &[n * groups]),
-    };
-    let lanes = 8;
+    let stats = GroupNormStats::uninit(gpu, n * groups);
+    // The CPU adapters' serial kernels, as `variant` picks them there.
+    let serial = Variant::Serial { lanes: 8 };
+    let (_, lanes) = serial.entry(true, s);
     let entry = if w.is_multiple_of(4) && wp.is_multiple_of(4) && left == 1 {
         "forward_serial4_pad1"
     } else if s.is_multiple_of(4) {
@@ -319,7 +314,7 @@ pub fn group_norm_padded(
         &[("WG", lanes as f64), ("SILU", silu as u32 as f64)],
         &p,
         &[x, gamma, beta, &y, &stats.mean, &stats.rstd],
-        grid_1d(n * groups, lanes),
+        serial.grid(n * groups),
     );
     (y, stats)
 }
