@@ -133,7 +133,11 @@ fn pad_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 //   flip = 0 (forward):       out[(ci*KH + ky)*KW + kx, co] = w[co, ci, ky, kx]
 //   flip = 1 (input grad):    out[(co*KH + ky)*KW + kx, ci] = w[co, ci, KH-1-ky, KW-1-kx]
 // Bindings: 1 w (f32), 2 out (f32). Params: cin, cout, kh, kw, args: `PackArgs`.
-// Dispatch: grid_1d(R * OP, 64); one invocation per output element.
+// Dispatch: [ceil(OP / 16), ceil(ceil(R / (KH*KW)) / 4), 1], workgroups of 64 = 16 columns x 4
+// row groups; invocation (column o, row group a) writes rows a*KH*KW .. + KH*KW - 1 of column
+// o, i.e. the taps of one (co, ci) pair, read from their KH*KW consecutive floats in w. The grid gives both coordinates, so no invocation divides:
+// per-lane integer division is a scalar loop on CPU adapters (the 1D version, decomposing a flat
+// index with four divisions per element, ran at 0.5-0.65 GB/s on lavapipe).
 struct PackArgs {
     flip: u32, // 1: the input-gradient packing
     cols: u32, // OP
@@ -146,30 +150,26 @@ fn pack_args() -> PackArgs {
 @group(0) @binding(2) var<storage, read_write> pk_out: array<f32>;
 
 @compute @workgroup_size(64)
-fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
-    let i = (wid.x + wid.y * nwg.x) * 64u + lid;
+fn pack_weights(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let args = pack_args();
-    let op = args.cols;
+    let o = wid.x * 16u + lid % 16u;
+    let a = wid.y * 4u + lid / 16u;
     let kk = p.kh * p.kw;
-    let flip = args.flip != 0u;
-    let rows = select(p.cin, p.cout, flip) * kk;
-    if (i >= args.rows * op) {
+    if (o >= args.cols || a * kk >= args.rows) {
         return;
     }
-    let o = i % op;
-    let r = i / op;
-    let tap = r % kk;
-    let a = r / kk;
-    var v = 0.0;
-    if (r >= rows) {
-        v = 0.0;
-    } else if (flip) {
-        if (o < p.cin) {
-            v = pk_w[(a * p.cin + o) * kk + (kk - 1u - tap)];
+    let flip = args.flip != 0u;
+    // forward: o = co, a = ci; flip: o = ci, a = co
+    let real = select(o < p.cout && a < p.cin, o < p.cin && a < p.cout, flip);
+    let src = select((o * p.cin + a) * kk, (a * p.cin + o) * kk, flip);
+    for (var t = 0u; t < kk; t++) {
+        let r = a * kk + t;
+        if (r < args.rows) {
+            var v = 0.0;
+            if (real) {
+                v = pk_w[src + select(t, kk - 1u - t, flip)];
+            }
+            pk_out[r * args.cols + o] = v;
         }
-    } else if (o < p.cout) {
-        v = pk_w[(o * p.cin + a) * kk + tap];
     }
-    pk_out[i] = v;
 }

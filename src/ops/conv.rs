@@ -105,7 +105,7 @@ fn wgrad_ci_per_tile(block: usize, kh: usize) -> usize {
 fn shader_of(entry: &str) -> Shader {
     match entry {
         "pad" | "pad_v4" | "pack_weights" => LAYOUT,
-        "wgrad_reduce" | "bias_grad" => REDUCE,
+        "wgrad_reduce" | "wgrad_reduce_tiles" | "bias_grad" | "bias_grad_rows" => REDUCE,
         e if e.starts_with("gemm_") => GEMM,
         _ => DIRECT_CPU,
     }
@@ -534,7 +534,7 @@ fn pack_weights(w: &Tensor, flip: bool, block: usize) -> (Tensor, usize) {
         &[],
         &p,
         &[w, &out],
-        grid_1d(rows * op, 64),
+        [u(op.div_ceil(16)), u(rows.div_ceil(kh * kw).div_ceil(4)), 1],
     );
     (out, op)
 }
@@ -1060,9 +1060,9 @@ pub fn conv2d_backward_weight_kept(dy: &Tensor, input: &ConvInput, dw: &Tensor, 
     backward_weight(v, dy, input, dw, g)
 }
 
-/// Adds the partial sums of the weight gradient into `dw` (`wgrad_reduce`). `tile`: None for
-/// the plain `[splits, dw]` layout of `gemm_wgrad`, or `(ci_per_tile, floats_per_tile,
-/// tiles_per_split)` for the tiled layout of the direct kernels.
+/// Adds the partial sums of the weight gradient into `dw`. `tile`: None for the plain
+/// `[splits, dw]` layout of `gemm_wgrad` (`wgrad_reduce`), or `(ci_per_tile, floats_per_tile,
+/// tiles_per_split)` for the tiled layout of the direct kernels (`wgrad_reduce_tiles`).
 fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usize, usize, usize)>) {
     let s = dw.shape();
     let len = dw.numel();
@@ -1081,14 +1081,24 @@ fn reduce_partials(part: &Tensor, dw: &Tensor, splits: usize, tile: Option<(usiz
         }),
         ..Default::default()
     };
-    dw.gpu().launch(
-        &REDUCE,
-        "wgrad_reduce",
-        &[],
-        &p,
-        &[part, dw],
-        grid_1d(len, 64),
-    );
+    let (entry, grid) = match tile {
+        None => ("wgrad_reduce", grid_1d(len, 64)),
+        Some(_) => {
+            let block = tile_len / (ci_per * s[2] * s[3]);
+            assert!(
+                block.is_multiple_of(8),
+                "wgrad_reduce_tiles: a tile's output channels ({block}) must be a multiple of 8"
+            );
+            let ci_blocks = s[1].div_ceil(ci_per);
+            let grid = [
+                u(block / 8),
+                u(ci_blocks.div_ceil(8)),
+                u(s[0].div_ceil(block)),
+            ];
+            ("wgrad_reduce_tiles", grid)
+        }
+    };
+    dw.gpu().launch(&REDUCE, entry, &[], &p, &[part, dw], grid);
 }
 
 /// [`conv2d_backward_weight`] with a forced kernel variant.
@@ -1239,7 +1249,18 @@ pub fn conv2d_backward_bias(dy: &Tensor, db: &Tensor) {
         args: [u(s[2] * s[3]), 0, 0, 0],
         ..Default::default()
     };
-    gpu.launch(&REDUCE, "bias_grad", &[], &p, &[dy, db], [u(s[1]), 1, 1]);
+    if s[2] * s[3] == 1 {
+        gpu.launch(
+            &REDUCE,
+            "bias_grad_rows",
+            &[],
+            &p,
+            &[dy, db],
+            [u(s[1].div_ceil(16)), 1, 1],
+        );
+    } else {
+        gpu.launch(&REDUCE, "bias_grad", &[], &p, &[dy, db], [u(s[1]), 1, 1]);
+    }
 }
 
 /// Every kernel entry point with the override constants it is used with (for warm-up).
@@ -1263,7 +1284,9 @@ pub fn pipelines() -> Vec<(&'static str, Vec<(&'static str, f64)>)> {
         ("wgrad_direct_k3", vec![("STRIDE", 2.0)]),
         ("wgrad_direct_k1", vec![]),
         ("wgrad_reduce", vec![]),
+        ("wgrad_reduce_tiles", vec![]),
         ("bias_grad", vec![]),
+        ("bias_grad_rows", vec![]),
         ("gemm_conv", vec![]),
         ("gemm_wgrad", vec![]),
     ]
