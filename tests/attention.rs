@@ -131,6 +131,52 @@ fn default_variant_forward_and_backward() {
     }
 }
 
+/// The training forward on rows long enough for the dense backward (CPU adapters with the
+/// subgroup matmul): it keeps the probabilities, which match the float64 softmax, and the
+/// backward that reuses them gives the float64 gradients. Elsewhere it keeps nothing and the
+/// backward is the default one. Tolerances as `default_variant_forward_and_backward` (sums of
+/// up to L = 132 products in float32).
+#[test]
+fn training_forward_keeps_probabilities_for_the_dense_backward() {
+    let gpu = common::gpu();
+    let mut rng = Rng::new(12);
+    let (b, l, c, heads) = (2, att::DENSE_MIN_TOKENS + 4, 24, 1);
+    let (q, qr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+    let (k, kr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+    let (v, vr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+    let (dout, dr) = random_tensor(&gpu, &mut rng, &[b, l, c]);
+    let (o, lse, probs) = att::attention_for_training(&q, &k, &v, heads);
+    let dense = att::backward_variant(&gpu, &[b, l, c], heads) == Variant::Dense;
+    if gpu.is_cpu() && ddpm::ops::matmul::subgroup_kernel_available(&gpu) {
+        assert!(dense, "the dense backward should run on this adapter");
+    }
+    assert_eq!(probs.is_some(), dense);
+    let (or, lr) = reference::attention(&qr, &kr, &vr, b, l, c, heads);
+    assert!(max_rel_err(&o.to_vec(), &or) < 1e-5);
+    assert!(max_rel_err(&lse.to_vec(), &lr) < 2e-6);
+    if let Some(p) = &probs {
+        let scale = 1.0 / (c as f64).sqrt();
+        let mut pr = vec![0.0; b * l * l];
+        for n in 0..b {
+            for i in 0..l {
+                for j in 0..l {
+                    let dot: f64 = (0..c)
+                        .map(|x| qr[(n * l + i) * c + x] * kr[(n * l + j) * c + x])
+                        .sum();
+                    pr[(n * l + i) * l + j] = (scale * dot - lr[n * l + i]).exp();
+                }
+            }
+        }
+        assert!(max_rel_err(&p.to_vec(), &pr) < 1e-5);
+    }
+    let (dq, dk, dv) =
+        att::attention_backward_kept(&q, &k, &v, &o, &lse, probs.as_ref(), &dout, heads);
+    let (dqr, dkr, dvr) = reference::attention_backward(&qr, &kr, &vr, &dr, b, l, c, heads);
+    assert!(max_rel_err(&dq.to_vec(), &dqr) < 2e-5);
+    assert!(max_rel_err(&dk.to_vec(), &dkr) < 2e-5);
+    assert!(max_rel_err(&dv.to_vec(), &dvr) < 2e-5);
+}
+
 #[test]
 #[should_panic(expected = "do not split into")]
 fn rejects_heads_that_do_not_divide_channels() {

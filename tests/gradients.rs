@@ -256,7 +256,7 @@ fn attention_block() {
             |reg| AttentionBlock::new(reg, "a", 8, heads, 4, 1e-6),
             input(&[2, 8, 3, 3]),
             true,
-            |l, p, x| l.forward(p, x),
+            |l, p, x| l.forward(p, x, true),
             |l, p, s, dy| l.backward(p, s, dy),
         );
     }

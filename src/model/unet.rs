@@ -267,7 +267,7 @@ impl UNet {
             match a {
                 Some(a) => {
                     let _s = scope(format!("{at}.attn"));
-                    let (h, att) = a.forward(ps, &h);
+                    let (h, att) = a.forward(ps, &h, mode.training);
                     (
                         h,
                         BlockTape {
@@ -323,7 +323,7 @@ impl UNet {
         h = out;
         if let Some(a) = &self.mid_attention {
             let _s = scope("mid.attn");
-            let (out, att) = a.forward(ps, &h);
+            let (out, att) = a.forward(ps, &h, mode.training);
             mid[0].attention = Some(att);
             h = out;
         }

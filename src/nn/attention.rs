@@ -27,6 +27,8 @@ pub struct AttentionSaved<T: TensorOps> {
     v: T,
     o: T,
     lse: T,
+    /// The attention probabilities, where the forward kept them for the backward.
+    probs: Option<T>,
 }
 
 impl AttentionBlock {
@@ -55,14 +57,21 @@ impl AttentionBlock {
         }
     }
 
-    pub fn forward<T: TensorOps>(&self, ps: &impl Params<T>, x: &T) -> (T, AttentionSaved<T>) {
+    /// `training`: the record will be used by [`AttentionBlock::backward`] (the GPU tensor may
+    /// then keep the attention probabilities in it).
+    pub fn forward<T: TensorOps>(
+        &self,
+        ps: &impl Params<T>,
+        x: &T,
+        training: bool,
+    ) -> (T, AttentionSaved<T>) {
         let (b, c, h, w) = (x.dim(0), x.dim(1), x.dim(2), x.dim(3));
         let (normed, norm) = self.group_norm.forward(ps, x);
         let tokens = normed.reshape(&[b, c, h * w]).transpose(); // [B, L, C]
         let q = self.to_q.forward(ps, &tokens);
         let k = self.to_k.forward(ps, &tokens);
         let v = self.to_v.forward(ps, &tokens);
-        let (o, lse) = T::attention(&q, &k, &v, self.heads);
+        let (o, lse, probs) = T::attention(&q, &k, &v, self.heads, training);
         let projected = self.to_out.forward(ps, &o); // [B, L, C]
         let out = projected.transpose().reshape(&[b, c, h, w]);
         out.add_assign(x);
@@ -76,6 +85,7 @@ impl AttentionBlock {
                 v,
                 o,
                 lse,
+                probs,
             },
         )
     }
@@ -84,7 +94,16 @@ impl AttentionBlock {
         let (b, c, h, w) = (dy.dim(0), dy.dim(1), dy.dim(2), dy.dim(3));
         let d_projected = dy.reshape(&[b, c, h * w]).transpose();
         let d_o = self.to_out.backward(ps, &s.o, &d_projected);
-        let (dq, dk, dv) = T::attention_backward(&s.q, &s.k, &s.v, &s.o, &s.lse, &d_o, self.heads);
+        let (dq, dk, dv) = T::attention_backward(
+            &s.q,
+            &s.k,
+            &s.v,
+            &s.o,
+            &s.lse,
+            s.probs.as_ref(),
+            &d_o,
+            self.heads,
+        );
         let d_tokens = self.to_q.backward(ps, &s.tokens, &dq);
         d_tokens.add_assign(&self.to_k.backward(ps, &s.tokens, &dk));
         d_tokens.add_assign(&self.to_v.backward(ps, &s.tokens, &dv));

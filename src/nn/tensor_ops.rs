@@ -82,7 +82,17 @@ pub trait TensorOps: Clone + Sized {
         dbeta: &Self,
     ) -> Self;
 
-    fn attention(q: &Self, k: &Self, v: &Self, heads: usize) -> (Self, Self);
+    /// Attention: `(o, lse, probs)`. With `training`, an implementation may also return the
+    /// probabilities for [`TensorOps::attention_backward`] to reuse (the GPU tensor does where
+    /// its backward pass stores them anyway: `ops::attention::attention_for_training`).
+    fn attention(
+        q: &Self,
+        k: &Self,
+        v: &Self,
+        heads: usize,
+        training: bool,
+    ) -> (Self, Self, Option<Self>);
+    /// Gradients `(dq, dk, dv)`; `probs`: what [`TensorOps::attention`] returned.
     #[allow(clippy::too_many_arguments)]
     fn attention_backward(
         q: &Self,
@@ -90,6 +100,7 @@ pub trait TensorOps: Clone + Sized {
         v: &Self,
         o: &Self,
         lse: &Self,
+        probs: Option<&Self>,
         dout: &Self,
         heads: usize,
     ) -> (Self, Self, Self);
@@ -231,8 +242,18 @@ mod gpu {
         ) -> Self {
             norm::group_norm_backward(dy, x, gamma, beta, stats, groups, silu, dgamma, dbeta)
         }
-        fn attention(q: &Self, k: &Self, v: &Self, heads: usize) -> (Self, Self) {
-            attention::attention(q, k, v, heads)
+        fn attention(
+            q: &Self,
+            k: &Self,
+            v: &Self,
+            heads: usize,
+            training: bool,
+        ) -> (Self, Self, Option<Self>) {
+            if training {
+                return attention::attention_for_training(q, k, v, heads);
+            }
+            let (o, lse) = attention::attention(q, k, v, heads);
+            (o, lse, None)
         }
         fn attention_backward(
             q: &Self,
@@ -240,10 +261,11 @@ mod gpu {
             v: &Self,
             o: &Self,
             lse: &Self,
+            probs: Option<&Self>,
             dout: &Self,
             heads: usize,
         ) -> (Self, Self, Self) {
-            attention::attention_backward(q, k, v, o, lse, dout, heads)
+            attention::attention_backward_kept(q, k, v, o, lse, probs, dout, heads)
         }
         fn silu(&self) -> Self {
             elementwise::silu(self)

@@ -312,6 +312,27 @@ pub fn attention(q: &Tensor, k: &Tensor, v: &Tensor, heads: usize) -> (Tensor, T
     attention_with(pick, q, k, v, heads)
 }
 
+/// [`attention`] for a training step. Where the backward pass takes the `Dense` variant by rule
+/// ([`backward_variant`]: CPU adapters, rows of at least [`DENSE_MIN_TOKENS`] tokens), the
+/// forward runs `Dense` as well and also returns its probabilities `p [B, L, L]`, which
+/// [`attention_backward_kept`] reuses instead of recomputing them (one of the dense backward's
+/// five products and its `attn_dense_probs` pass). Elsewhere: [`attention`], and `None`.
+/// Costs `B L^2` floats kept from the forward to the backward pass.
+pub fn attention_for_training(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    heads: usize,
+) -> (Tensor, Tensor, Option<Tensor>) {
+    if backward_variant(q.gpu(), q.shape(), heads) != Variant::Dense {
+        let (o, lse) = attention(q, k, v, heads);
+        return (o, lse, None);
+    }
+    let dm = dims(q, k, v, heads);
+    let (o, lse, p) = dense_forward(&dm, q, k, v);
+    (o, lse, Some(p))
+}
+
 /// The candidates measured on this adapter's class: the barrier-free row kernels on CPU
 /// adapters (the subgroup one where it runs), the tiled and row kernels on GPUs, and the dense
 /// variant on both where the shape allows it.
@@ -357,7 +378,8 @@ pub fn attention_with(
     let gpu = q.gpu();
     check_variant(variant, gpu, &dm);
     if variant == Variant::Dense {
-        return dense_forward(&dm, q, k, v);
+        let (o, lse, _) = dense_forward(&dm, q, k, v);
+        return (o, lse);
     }
     let o = Tensor::uninit(gpu, &[dm.b, dm.l, dm.c]);
     let lse = Tensor::uninit(gpu, &[dm.b, heads, dm.l]);
@@ -385,6 +407,25 @@ pub fn attention_backward(
     attention_backward_with(pick, q, k, v, o, lse, dout, heads)
 }
 
+/// [`attention_backward`] given what [`attention_for_training`] returned: with the kept
+/// probabilities the `Dense` backward reuses them, without them this is [`attention_backward`].
+#[allow(clippy::too_many_arguments)]
+pub fn attention_backward_kept(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    o: &Tensor,
+    lse: &Tensor,
+    probs: Option<&Tensor>,
+    dout: &Tensor,
+    heads: usize,
+) -> (Tensor, Tensor, Tensor) {
+    match probs {
+        Some(p) => backward(Variant::Dense, q, k, v, o, lse, Some(p), dout, heads),
+        None => attention_backward(q, k, v, o, lse, dout, heads),
+    }
+}
+
 /// [`attention_backward`] with a forced kernel variant.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward_with(
@@ -394,6 +435,22 @@ pub fn attention_backward_with(
     v: &Tensor,
     o: &Tensor,
     lse: &Tensor,
+    dout: &Tensor,
+    heads: usize,
+) -> (Tensor, Tensor, Tensor) {
+    backward(variant, q, k, v, o, lse, None, dout, heads)
+}
+
+/// The backward pass with `variant`; `probs`: the probabilities kept by a `Dense` forward.
+#[allow(clippy::too_many_arguments)]
+fn backward(
+    variant: Variant,
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    o: &Tensor,
+    lse: &Tensor,
+    probs: Option<&Tensor>,
     dout: &Tensor,
     heads: usize,
 ) -> (Tensor, Tensor, Tensor) {
@@ -429,7 +486,7 @@ pub fn attention_backward_with(
         [dm.l.div_ceil(64) as u32, (dm.b * heads) as u32, 1],
     );
     if variant == Variant::Dense {
-        return dense_backward(&dm, q, k, v, lse, dout, &dd);
+        return dense_backward(&dm, q, k, v, lse, probs, dout, &dd);
     }
     let dq = Tensor::uninit(gpu, q.shape());
     let dk = Tensor::uninit(gpu, q.shape());
@@ -448,29 +505,45 @@ pub fn attention_backward_with(
 }
 
 /// [`Variant::Dense`] forward: `s = q k^T`, the row softmax in place (and `lse`), `o = p v`.
-fn dense_forward(dm: &Dims, q: &Tensor, k: &Tensor, v: &Tensor) -> (Tensor, Tensor) {
+/// Returns `(o, lse, p)`.
+fn dense_forward(dm: &Dims, q: &Tensor, k: &Tensor, v: &Tensor) -> (Tensor, Tensor, Tensor) {
     let gpu = q.gpu();
     let p = matmul::matmul(q, k, false, true);
     let lse = Tensor::uninit(gpu, &[dm.b, 1, dm.l]);
     dm.launch(gpu, Variant::Dense, "attn_dense_softmax", &[&p, &lse]);
-    (matmul::matmul(&p, v, false, false), lse)
+    (matmul::matmul(&p, v, false, false), lse, p)
 }
 
-/// [`Variant::Dense`] backward: the probabilities again from `s = q k^T` and `lse`, then
-/// `dv = p^T dout`, `dp = dout v^T`, `ds = scale p (dp - D)` in place, `dq = ds k`,
-/// `dk = ds^T q`. `dd`: `D = rowsum(dout * o)` from `attn_bwd_prep`.
+/// [`Variant::Dense`] backward: the probabilities `p` (kept by the forward, else again from
+/// `s = q k^T` and `lse`), then `dv = p^T dout`, `dp = dout v^T`, `ds = scale p (dp - D)` in
+/// place, `dq = ds k`, `dk = ds^T q`. `dd`: `D = rowsum(dout * o)` from `attn_bwd_prep`.
+#[allow(clippy::too_many_arguments)]
 fn dense_backward(
     dm: &Dims,
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
     lse: &Tensor,
+    kept: Option<&Tensor>,
     dout: &Tensor,
     dd: &Tensor,
 ) -> (Tensor, Tensor, Tensor) {
     let gpu = q.gpu();
-    let p = matmul::matmul(q, k, false, true);
-    dm.launch(gpu, Variant::Dense, "attn_dense_probs", &[&p, lse]);
+    let p = match kept {
+        Some(p) => {
+            assert_eq!(
+                p.shape(),
+                [dm.b, dm.l, dm.l],
+                "attention_backward: kept probabilities must be [B, L, L]"
+            );
+            p.clone()
+        }
+        None => {
+            let p = matmul::matmul(q, k, false, true);
+            dm.launch(gpu, Variant::Dense, "attn_dense_probs", &[&p, lse]);
+            p
+        }
+    };
     let dv = matmul::matmul(&p, dout, true, false);
     let ds = matmul::matmul(dout, v, false, true);
     dm.launch(gpu, Variant::Dense, "attn_dense_dscores", &[&ds, &p, dd]);

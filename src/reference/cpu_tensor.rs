@@ -209,12 +209,19 @@ impl TensorOps for CpuTensor {
         CpuTensor::new(&x.shape, dx)
     }
 
-    fn attention(q: &Self, k: &Self, v: &Self, heads: usize) -> (Self, Self) {
+    fn attention(
+        q: &Self,
+        k: &Self,
+        v: &Self,
+        heads: usize,
+        _training: bool,
+    ) -> (Self, Self, Option<Self>) {
         let (b, l, c) = (q.shape[0], q.shape[1], q.shape[2]);
         let (o, lse) = attention::attention(&q.v(), &k.v(), &v.v(), b, l, c, heads);
         (
             CpuTensor::new(&q.shape, o),
             CpuTensor::new(&[b, heads, l], lse),
+            None,
         )
     }
     fn attention_backward(
@@ -223,6 +230,7 @@ impl TensorOps for CpuTensor {
         v: &Self,
         _o: &Self,
         _lse: &Self,
+        _probs: Option<&Self>,
         dout: &Self,
         heads: usize,
     ) -> (Self, Self, Self) {
