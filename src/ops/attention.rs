@@ -21,7 +21,8 @@
 //!   (`shaders/attention/dense.wgsl`). One head, `L % 4 == 0`, and `B L^2` floats must fit one
 //!   storage binding. Five products backward instead of the flash kernels' seven, with
 //!   `mm_cpu_sg`'s fewer loads per multiply-add: the CPU backward pass for long rows (see
-//!   [`backward_variant`]).
+//!   [`backward_variant`]), and the training forward before it, which keeps the probabilities
+//!   for it ([`attention_for_training`]).
 //!
 //! Backward: `D_i = dout_i . o_i` (one small kernel), then one pass parallel over query rows for
 //! `dq` and one parallel over key rows for `dk`, `dv`, each recomputing the probabilities from `q`,
