@@ -135,9 +135,10 @@ fn pad_v4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
 // Bindings: 1 w (f32), 2 out (f32). Params: cin, cout, kh, kw, args: `PackArgs`.
 // Dispatch: [ceil(OP / 16), ceil(ceil(R / (KH*KW)) / 4), 1], workgroups of 64 = 16 columns x 4
 // row groups; invocation (column o, row group a) writes rows a*KH*KW .. + KH*KW - 1 of column
-// o, i.e. the taps of one (co, ci) pair, read from their KH*KW consecutive floats in w. The grid gives both coordinates, so no invocation divides:
-// per-lane integer division is a scalar loop on CPU adapters (the 1D version, decomposing a flat
-// index with four divisions per element, ran at 0.5-0.65 GB/s on lavapipe).
+// o, i.e. the taps of one (co, ci) pair, read from their KH*KW consecutive floats in w. The
+// grid gives both coordinates, so no invocation divides: per-lane integer division is a scalar
+// loop on CPU adapters (the 1D version, decomposing a flat index with four divisions per
+// element, ran at 0.5-0.65 GB/s on lavapipe).
 struct PackArgs {
     flip: u32, // 1: the input-gradient packing
     cols: u32, // OP

@@ -46,7 +46,8 @@ fn wgrad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 @compute @workgroup_size(64)
-fn wgrad_reduce_tiles(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+fn wgrad_reduce_tiles(@builtin(workgroup_id) wid: vec3<u32>,
+                      @builtin(local_invocation_index) lid: u32) {
     let a = reduce_args();
     let kk = p.kh * p.kw;
     let cob = a.tile_len / (a.ci_per_tile * kk); // CO, uniform
